@@ -1,0 +1,102 @@
+"""Fixtures for every test in wslab: lessons' own tests and the cross-cutting ones."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lessons.kit import LiveServer
+from lessons.kit.leaks import settle, snapshot
+
+REQUIRE_BROWSER = "WSLAB_REQUIRE_BROWSER"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def no_leaks() -> Iterator[None]:
+    """Fail a test that leaves a thread, a child process or a listening socket behind."""
+    before = snapshot()
+    yield
+    leaks = settle(before)
+    if leaks:
+        pytest.fail("left behind: " + "; ".join(leaks), pytrace=False)
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., LiveServer]]:
+    """``serve(app, **options)`` starts a LiveServer that is stopped after the test."""
+    started: list[LiveServer] = []
+
+    def start(app: Any, **options: Any) -> LiveServer:
+        server = LiveServer(app, **options).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in reversed(started):
+        server.stop()
+
+
+def chromium_path() -> Path | None:
+    """The system Chromium: ``WSLAB_CHROMIUM`` if set, else ``chromium`` on PATH."""
+    found = os.environ.get("WSLAB_CHROMIUM") or shutil.which("chromium")
+    return Path(found) if found and Path(found).is_file() else None
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get(REQUIRE_BROWSER):
+        pytest.fail(f"{reason} (browser tests are required because {REQUIRE_BROWSER} is set)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless system Chromium driven by Playwright (never a downloaded browser)."""
+    executable = chromium_path()
+    if executable is None:
+        _unavailable("Chromium not found: install Debian's `chromium` or set WSLAB_CHROMIUM")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("the playwright package is not installed: pip install -e '.[dev]'")
+    with sync_playwright() as playwright:
+        # Playwright gives every launch a fresh temporary profile directory.
+        chromium = playwright.chromium.launch(
+            executable_path=str(executable), headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def new_page(browser: Any) -> Iterator[Callable[[], Any]]:
+    """``new_page()`` opens a page in its own browser context, closed after the test."""
+    contexts: list[Any] = []
+
+    def open_page() -> Any:
+        context = browser.new_context()
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_page
+    for context in contexts:
+        context.close()

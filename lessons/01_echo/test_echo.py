@@ -1,0 +1,199 @@
+"""Lesson 01: every endpoint and every pitfall, in-process and against a real uvicorn."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from lessons import find
+from lessons.kit import LiveClient, LiveServer
+
+LESSON = find("01_echo")
+
+
+@pytest.fixture
+def client() -> Iterator[TestClient]:
+    with TestClient(LESSON.app()) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LiveServer]:
+    with LiveServer(LESSON.app()) as live:
+        yield live
+
+
+# In-process tier: Starlette's TestClient.
+
+
+def test_page_connects_to_the_echo_endpoint(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200
+    assert "/ws/echo" in page.text
+
+
+def test_echo_prefixes_each_text_message(client: TestClient) -> None:
+    with client.websocket_connect("/ws/echo") as ws:
+        for text in ["hello", "", "ünïcödé ✓"]:
+            ws.send_text(text)
+            assert ws.receive_text() == f"Echo: {text}"
+
+
+def test_json_endpoint_echoes_values_and_reports_invalid_json(client: TestClient) -> None:
+    with client.websocket_connect("/ws/json") as ws:
+        ws.send_json({"n": 1, "tags": ["a"]})
+        assert ws.receive_json() == {"echo": {"n": 1, "tags": ["a"]}}
+        ws.send_text("{not json")
+        assert ws.receive_json()["type"] == "error"
+        ws.send_json([1, 2])
+        assert ws.receive_json() == {"echo": [1, 2]}
+
+
+def test_bytes_endpoint_prefixes_binary_messages(client: TestClient) -> None:
+    with client.websocket_connect("/ws/bytes") as ws:
+        ws.send_bytes(b"\x00\x01\xff")
+        assert ws.receive_bytes() == b"Echo: \x00\x01\xff"
+
+
+def test_raw_endpoint_keeps_the_frame_type(client: TestClient) -> None:
+    with client.websocket_connect("/ws/raw") as ws:
+        ws.send_text("text")
+        assert ws.receive() == {"type": "websocket.send", "text": "text"}
+        ws.send_bytes(b"bin")
+        assert ws.receive() == {"type": "websocket.send", "bytes": b"bin"}
+
+
+# Real tier: uvicorn on a loopback port, a `websockets` client.
+
+
+@pytest.mark.anyio
+async def test_real_echo_round_trip(server: LiveServer) -> None:
+    async with LiveClient(server.ws_url("/ws/echo")) as ws:
+        await ws.send("hello")
+        assert await ws.receive() == "Echo: hello"
+        await ws.receive_nothing(within=0.2)
+
+
+@pytest.mark.anyio
+async def test_real_json_and_bytes(server: LiveServer) -> None:
+    async with LiveClient(server.ws_url("/ws/json")) as ws:
+        await ws.send_json({"a": [1, None]})
+        assert await ws.receive_json() == {"echo": {"a": [1, None]}}
+    async with LiveClient(server.ws_url("/ws/bytes")) as ws:
+        await ws.send(b"\x00")
+        assert await ws.receive() == b"Echo: \x00"
+
+
+@pytest.mark.anyio
+async def test_real_raw_keeps_frame_types_and_large_payloads(server: LiveServer) -> None:
+    async with LiveClient(server.ws_url("/ws/raw")) as ws:
+        for payload in ["text", b"\x00binary", "x" * 200_000, bytes(range(256)) * 100]:
+            await ws.send(payload)
+            echoed = await ws.receive()
+            assert echoed == payload and type(echoed) is type(payload)
+
+
+@pytest.mark.anyio
+async def test_real_client_close_code_reaches_the_server_cleanly(server: LiveServer) -> None:
+    async with LiveClient(server.ws_url("/ws/echo")) as ws:
+        await ws.close(4000, "bye")
+        assert ws.close_code == 4000
+
+
+@pytest.mark.anyio
+async def test_unknown_websocket_path_is_refused_with_403(server: LiveServer) -> None:
+    from lessons.kit import handshake_status
+
+    assert await handshake_status(server.ws_url("/ws/nowhere")) == 403
+
+
+# Pitfalls: the broken file fails the way a client sees it; the fix does not.
+
+BROKEN_INPUT = {
+    "binary_frame": (b"\x89PNG", KeyError),
+    "invalid_json": ("{'single': 'quotes'}", ValueError),
+    "missing_field": ('{"txt": "typo"}', KeyError),
+}
+
+
+@pytest.mark.parametrize("pitfall", BROKEN_INPUT)
+def test_pitfall_raises_in_the_handler(pitfall: str) -> None:
+    bad, error = BROKEN_INPUT[pitfall]
+    with TestClient(LESSON.app(f"pitfall_{pitfall}")) as test_client:
+        with pytest.raises(error), test_client.websocket_connect("/ws") as ws:
+            ws.send_bytes(bad) if isinstance(bad, bytes) else ws.send_text(bad)
+            ws.receive()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("pitfall", BROKEN_INPUT)
+async def test_pitfall_drops_the_connection_without_a_close_frame(
+    pitfall: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """uvicorn's default (websockets-sansio) just closes TCP: the client sees 1006, not 1011."""
+    bad, error = BROKEN_INPUT[pitfall]
+    with (
+        caplog.at_level(logging.ERROR, logger="uvicorn.error"),
+        LiveServer(LESSON.app(f"pitfall_{pitfall}"), log_level="error") as live,
+    ):
+        async with LiveClient(live.ws_url("/ws")) as ws:
+            await ws.send(bad)
+            assert await ws.wait_closed() == (1006, "")
+    crashes = [r for r in caplog.records if r.getMessage().startswith("Exception in ASGI")]
+    assert crashes and crashes[0].exc_info and issubclass(crashes[0].exc_info[0], error)
+
+
+@pytest.mark.anyio
+async def test_fix_binary_frame_refuses_binary_with_1003(serve) -> None:
+    live = serve(LESSON.app("fix_binary_frame"))
+    async with LiveClient(live.ws_url("/ws")) as ws:
+        await ws.send("fine")
+        assert await ws.receive() == "Echo: fine"
+        await ws.send(b"\x89PNG")
+        code, reason = await ws.wait_closed()
+    assert (code, reason) == (1003, "this endpoint takes text frames only")
+
+
+def test_fix_binary_frame_in_process() -> None:
+    with TestClient(LESSON.app("fix_binary_frame")) as test_client:
+        with test_client.websocket_connect("/ws") as ws:
+            ws.send_bytes(b"\x89PNG")
+            with pytest.raises(WebSocketDisconnect) as closed:
+                ws.receive_text()
+    assert closed.value.code == 1003
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("pitfall", ["invalid_json", "missing_field"])
+async def test_fix_answers_bad_input_with_an_error_event_and_stays_open(
+    pitfall: str, serve
+) -> None:
+    bad, _ = BROKEN_INPUT[pitfall]
+    live = serve(LESSON.app(f"fix_{pitfall}"))
+    async with LiveClient(live.ws_url("/ws")) as ws:
+        await ws.send(bad)
+        error = await ws.receive_json()
+        assert error["type"] == "error" and error["error"]
+        await ws.send_json({"text": "still here"})
+        reply = await ws.receive_json()
+        assert reply in ({"echo": {"text": "still here"}}, {"type": "said", "text": "still here"})
+
+
+@pytest.mark.parametrize("pitfall", ["invalid_json", "missing_field"])
+def test_fix_error_event_in_process(pitfall: str) -> None:
+    bad, _ = BROKEN_INPUT[pitfall]
+    with TestClient(LESSON.app(f"fix_{pitfall}")) as test_client:
+        with test_client.websocket_connect("/ws") as ws:
+            ws.send_text(bad)
+            assert ws.receive_json()["type"] == "error"
+
+
+def test_fix_missing_field_names_the_missing_field() -> None:
+    with TestClient(LESSON.app("fix_missing_field")) as test_client:
+        with test_client.websocket_connect("/ws") as ws:
+            ws.send_text('{"txt": "typo"}')
+            assert ws.receive_json() == {"type": "error", "error": ["text: Field required"]}

@@ -1,0 +1,109 @@
+"""The wslab lessons: discovery of the lesson folders and loading of their apps by path.
+
+Lesson folders are named ``NN_slug`` (``01_echo``). Those names are not Python
+identifiers, so nothing here imports them as packages: each file is loaded by path
+under a module name that cannot clash with another lesson's file of the same name.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+LESSONS_DIR = Path(__file__).resolve().parent
+ROOT_DIR = LESSONS_DIR.parent
+WORKBOOK_DIR = ROOT_DIR / "notebooks"
+_FOLDER = re.compile(r"^(?P<number>\d{2})_(?P<slug>[a-z][a-z0-9_]*)$")
+
+
+class UnknownLessonError(LookupError):
+    """No lesson matches the name a user gave."""
+
+
+@dataclass(frozen=True)
+class Lesson:
+    """One lesson folder: ``lessons/NN_slug`` with ``app.py``, ``lesson.ipynb`` and tests."""
+
+    number: str
+    slug: str
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def app_path(self) -> Path:
+        return self.path / "app.py"
+
+    @property
+    def notebook(self) -> Path:
+        return self.path / "lesson.ipynb"
+
+    @property
+    def tests(self) -> list[Path]:
+        return sorted(self.path.glob("test_*.py"))
+
+    @property
+    def title(self) -> str:
+        """The first line of ``app.py``'s docstring."""
+        doc = ast.get_docstring(ast.parse(self.app_path.read_text(encoding="utf-8")))
+        return doc.strip().splitlines()[0].rstrip(".") if doc else self.slug.replace("_", " ")
+
+    def module(self, stem: str = "app") -> ModuleType:
+        """Load ``<stem>.py`` from this lesson's folder (``app``, ``pitfall_x``, ``fix_x``)."""
+        return load_module(self.path / f"{stem}.py")
+
+    def app(self, stem: str = "app") -> Any:
+        """The ASGI app object ``app`` defined in ``<stem>.py``."""
+        return self.module(stem).app
+
+
+def discover() -> list[Lesson]:
+    """Every lesson folder, in course order."""
+    found = []
+    for path in sorted(LESSONS_DIR.iterdir()):
+        match = _FOLDER.match(path.name)
+        if match and (path / "app.py").is_file():
+            found.append(Lesson(match["number"], match["slug"], path))
+    return found
+
+
+def find(name: str) -> Lesson:
+    """The lesson called ``01``, ``1``, ``echo`` or ``01_echo``."""
+    wanted = name.strip().lower().rstrip("/").rsplit("/", 1)[-1]
+    for lesson in discover():
+        if wanted in {lesson.name, lesson.slug, lesson.number} or (
+            wanted.isdigit() and int(wanted) == int(lesson.number)
+        ):
+            return lesson
+    known = ", ".join(lesson.name for lesson in discover())
+    raise UnknownLessonError(f"unknown lesson {name!r}; the lessons are: {known}")
+
+
+def load_module(path: str | Path) -> ModuleType:
+    """Import a Python file by path, under a module name unique to that path.
+
+    Loading the same file again returns a fresh module (a fresh app, fresh state),
+    which is what a test or a notebook cell that restarts a server wants.
+    """
+    path = Path(path).resolve()
+    relative = path.relative_to(ROOT_DIR) if path.is_relative_to(ROOT_DIR) else path
+    name = "wslab_" + re.sub(r"\W", "_", str(relative.with_suffix("")))
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module

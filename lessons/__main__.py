@@ -1,0 +1,7 @@
+"""``python -m lessons`` is the ``wslab`` command."""
+
+import sys
+
+from lessons.cli import main
+
+sys.exit(main())

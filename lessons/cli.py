@@ -1,0 +1,140 @@
+"""The ``wslab`` command: list the lessons, serve one to a room, run notebooks headless."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from lessons import WORKBOOK_DIR, Lesson, UnknownLessonError, discover, find
+
+
+class UsageError(Exception):
+    """A mistake in what the user asked for: reported in one line, exit status 2."""
+
+
+def cmd_list(_: argparse.Namespace) -> int:
+    for lesson in discover():
+        print(f"{lesson.name:<16} {lesson.title}")
+    return 0
+
+
+def _lesson(name: str) -> Lesson:
+    try:
+        return find(name)
+    except UnknownLessonError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _page_urls(host: str, port: int) -> list[str]:
+    """Where people open the page: wildcard hosts are reachable at this machine's names."""
+    if host in {"0.0.0.0", "::", ""}:
+        names = {"127.0.0.1"}
+        try:
+            names.add(socket.gethostbyname(socket.gethostname()))
+        except OSError:
+            pass
+        return [f"http://{name}:{port}/" for name in sorted(names)]
+    shown = f"[{host}]" if ":" in host else host
+    return [f"http://{shown}:{port}/"]
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from lessons.kit.server import bind_socket, serve_forever
+
+    lesson = _lesson(args.lesson)
+    try:
+        sock = bind_socket(args.host, args.port)
+    except OSError as exc:
+        raise UsageError(str(exc)) from None
+    port = sock.getsockname()[1]
+    app = lesson.app()
+    print(f"wslab: serving lesson {lesson.name}: {lesson.title}")
+    for url in _page_urls(args.host, port):
+        print(f"  open {url} in a browser")
+    print("  press Ctrl-C to stop", flush=True)
+    try:
+        serve_forever(app, sock, log_level=args.log_level, timeout_graceful_shutdown=5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
+    print("wslab: stopped")
+    return 0
+
+
+def _notebooks(names: Sequence[str]) -> list[Path]:
+    if names:
+        return [_lesson(name).notebook for name in names]
+    return [lesson.notebook for lesson in discover()] + sorted(WORKBOOK_DIR.glob("*.ipynb"))
+
+
+def _progress(label: str, done: int, total: int, width: int = 24) -> None:
+    filled = width * done // max(total, 1)
+    bar = "#" * filled + "." * (width - filled)
+    sys.stderr.write(f"\r  {label:<40} [{bar}] {done}/{total} cells")
+    sys.stderr.flush()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from lessons.kit.notebooks import run_notebook
+
+    notebooks = _notebooks(args.lessons)
+    interactive = sys.stderr.isatty()
+    failures = 0
+    for path in notebooks:
+        label = f"{path.parent.name}/{path.name}"
+        if not path.is_file():
+            print(f"✗ {label:<40} missing")
+            failures += 1
+            continue
+        hook = (lambda done, total, label=label: _progress(label, done, total)) if interactive else None
+        result = run_notebook(path, cell_timeout=args.cell_timeout, on_cell=hook)
+        if interactive:
+            sys.stderr.write("\r\033[K")
+        verdict = "ok" if result.ok else f"FAILED at code cell {result.failing_cell}"
+        print(f"{'✓' if result.ok else '✗'} {label:<40} {result.seconds:6.1f}s  {verdict}", flush=True)
+        if not result.ok:
+            failures += 1
+            print("  " + str(result.error).replace("\n", "\n  "))
+    print(f"{len(notebooks) - failures} passed, {failures} failed")
+    return 1 if failures else 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="wslab", description="wslab: a runnable, tested course on real-time WebSockets."
+    )
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    listing = commands.add_parser("list", help="list the lessons")
+    listing.set_defaults(handler=cmd_list)
+
+    serve = commands.add_parser("serve", help="serve a lesson's app and browser page")
+    serve.add_argument("lesson", help="01, echo or 01_echo")
+    serve.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to serve a room")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--log-level", default="info")
+    serve.set_defaults(handler=cmd_serve)
+
+    run = commands.add_parser("run", help="execute lesson notebooks headless")
+    run.add_argument("lessons", nargs="*", help="lessons to run (default: every notebook)")
+    run.add_argument("--cell-timeout", type=float, default=180, help="seconds per cell")
+    run.set_defaults(handler=cmd_run)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except UsageError as exc:
+        print(f"wslab: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def run_main() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

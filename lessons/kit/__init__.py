@@ -1,0 +1,24 @@
+"""Helpers for the notebooks and the tests. Lesson apps never import this package.
+
+- ``LiveServer``: an ASGI app under a real uvicorn in a background thread.
+- ``SubprocessServer``: an app file under uvicorn in its own process.
+- ``LiveClient``: a ``websockets`` client with timeouts and a printed transcript.
+- ``handshake_status``: the HTTP status a server answers a WebSocket handshake with.
+- ``show``, ``show_diff``: print a lesson file, or a pitfall beside its fix, read from disk.
+"""
+
+from lessons.kit.client import LiveClient, handshake_status
+from lessons.kit.server import LiveServer, SubprocessServer, bind_socket
+from lessons.kit.show import show, show_diff
+from lessons.kit.timing import scaled
+
+__all__ = [
+    "LiveClient",
+    "LiveServer",
+    "SubprocessServer",
+    "bind_socket",
+    "handshake_status",
+    "scaled",
+    "show",
+    "show_diff",
+]

@@ -1,0 +1,100 @@
+"""What a process has left running: threads, child processes, listening sockets.
+
+Tests take a snapshot before and after; anything new afterwards is a leak. Linux's
+/proc gives the exact answer for this process and its children; elsewhere only
+threads are compared.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from lessons.kit.timing import scaled
+
+PROC = Path("/proc")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    threads: frozenset[threading.Thread]
+    children: frozenset[int]
+    listening: frozenset[int]
+
+    def leaks_since(self, before: Snapshot) -> list[str]:
+        """Readable descriptions of what is here now and was not ``before``."""
+        found = [f"thread {t.name!r}" for t in self.threads - before.threads]
+        found += [f"child process {pid}: {_command(pid)}" for pid in self.children - before.children]
+        found += [f"listening socket on port {port}" for port in self.listening - before.listening]
+        return sorted(found)
+
+
+def snapshot() -> Snapshot:
+    threads = frozenset(t for t in threading.enumerate() if t.is_alive())
+    if not PROC.is_dir():
+        return Snapshot(threads, frozenset(), frozenset())
+    children = frozenset(_children(os.getpid()))
+    inodes = set()
+    for pid in (os.getpid(), *children):
+        inodes |= _socket_inodes(pid)
+    return Snapshot(threads, children, frozenset(_listening_ports(inodes)))
+
+
+def settle(before: Snapshot, timeout: float = 3.0) -> list[str]:
+    """The leaks since ``before``, after giving new threads ``timeout`` to finish."""
+    for thread in snapshot().threads - before.threads:
+        thread.join(scaled(timeout))
+    return snapshot().leaks_since(before)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in PROC.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            child = int(stat.parent.name)
+            found += [child, *_children(child)]
+    return found
+
+
+def _command(pid: int) -> str:
+    try:
+        return (PROC / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:120]
+    except OSError:
+        return "?"
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    try:
+        fds = list((PROC / str(pid) / "fd").iterdir())
+    except OSError:
+        return inodes
+    for fd in fds:
+        try:
+            match = re.fullmatch(r"socket:\[(\d+)\]", os.readlink(fd))
+        except OSError:
+            continue
+        if match:
+            inodes.add(match[1])
+    return inodes
+
+
+def _listening_ports(inodes: set[str]) -> set[int]:
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            rows = (PROC / "net" / table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports

@@ -1,0 +1,111 @@
+"""Execute notebooks headless with nbclient, as CI and ``wslab run`` do.
+
+A notebook runs in its own folder (so it can read the lesson's files), in a fresh
+kernel, with a per-cell timeout. Cells tagged ``raises-exception`` may fail, and must:
+a demonstration of an error that no longer raises is a lesson that has gone stale.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError
+
+RAISES = "raises-exception"
+
+
+@dataclass
+class NotebookResult:
+    """What happened when a notebook ran."""
+
+    path: Path
+    seconds: float
+    cells: int
+    error: str | None = None
+    failing_cell: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def code_cells(notebook: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
+    return [cell for cell in notebook.cells if cell.cell_type == "code"]
+
+
+def _source_head(cell: nbformat.NotebookNode, lines: int = 3) -> str:
+    return "\n".join("    " + line for line in cell.source.splitlines()[:lines])
+
+
+def run_notebook(
+    path: str | Path,
+    *,
+    cell_timeout: float = 120,
+    on_cell: Callable[[int, int], None] | None = None,
+) -> NotebookResult:
+    """Execute ``path`` top to bottom; ``on_cell(done, total)`` is called after each code cell."""
+    path = Path(path).resolve()
+    notebook = nbformat.read(path, as_version=4)
+    cells = code_cells(notebook)
+    current = 0
+
+    def cell_started(cell: nbformat.NotebookNode, **_: object) -> None:
+        nonlocal current
+        current = next(i for i, c in enumerate(cells, start=1) if c is cell)
+
+    def cell_executed(**_: object) -> None:
+        if on_cell is not None:
+            on_cell(current, len(cells))
+
+    client = NotebookClient(
+        notebook,
+        timeout=int(cell_timeout),
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+        on_cell_start=cell_started,
+        on_cell_executed=cell_executed,
+    )
+    started = time.perf_counter()
+    result = NotebookResult(path, 0.0, len(cells))
+    try:
+        client.execute()
+    except (CellExecutionError, CellTimeoutError) as exc:
+        result.failing_cell = current
+        result.error = _summarise(exc, cells[current - 1] if current else None)
+    else:
+        for index, cell in enumerate(cells, start=1):
+            if RAISES in cell.metadata.get("tags", []) and not any(
+                output.output_type == "error" for output in cell.outputs
+            ):
+                result.failing_cell = index
+                result.error = (
+                    f"cell {index} is tagged {RAISES!r} but raised nothing:\n{_source_head(cell)}"
+                )
+                break
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _summarise(exc: Exception, cell: nbformat.NotebookNode | None) -> str:
+    if isinstance(exc, CellExecutionError):
+        problem = f"{exc.ename}: {exc.evalue}"
+        trace = str(exc).strip().splitlines()[-12:]
+    else:
+        problem, trace = str(exc).splitlines()[0], []
+    head = f"{problem}\n  in:\n{_source_head(cell)}" if cell is not None else problem
+    return head + ("\n  traceback (last lines):\n    " + "\n    ".join(trace) if trace else "")
+
+
+def outputs_stored(path: str | Path) -> list[int]:
+    """Numbers of the code cells of ``path`` that carry outputs or execution counts."""
+    notebook = nbformat.read(Path(path), as_version=4)
+    return [
+        index
+        for index, cell in enumerate(code_cells(notebook), start=1)
+        if cell.get("outputs") or cell.get("execution_count") is not None
+    ]

@@ -1,0 +1,346 @@
+"""Live uvicorn servers for notebooks and tests: in a background thread, or in a subprocess.
+
+Both bind their listening socket themselves (``127.0.0.1:0`` unless told otherwise) and
+hand it to uvicorn, so no other program can take the port between choosing and serving.
+Both are context managers and also offer plain ``start()``/``stop()`` for notebook cells.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Self
+
+import uvicorn
+
+from lessons.kit.timing import scaled
+
+READY_LINE = "WSLAB READY"
+
+
+def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
+    """A listening TCP socket on ``host:port``; raises OSError with a readable message."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise OSError(f"cannot resolve host {host!r}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise OSError(f"cannot listen on {_hostport(host, port)}: {exc.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class _Addresses:
+    """URLs of a server listening on ``host:port``."""
+
+    host: str
+    port: int
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{_hostport(self.host, self.port)}"
+
+    def ws_url(self, path: str = "/") -> str:
+        """``ws://host:port/path`` for this server."""
+        return f"ws://{_hostport(self.host, self.port)}/{path.lstrip('/')}"
+
+
+class _SignallingServer(uvicorn.Server):
+    """A uvicorn Server that calls ``on_started`` once it accepts connections."""
+
+    def __init__(self, config: uvicorn.Config, on_started: Callable[[], object]) -> None:
+        super().__init__(config)
+        self.on_started = on_started
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self.on_started()
+
+
+class LiveServer(_Addresses):
+    """Run an ASGI app under a real uvicorn in a background thread.
+
+    >>> with LiveServer(app) as server:
+    ...     url = server.ws_url("/ws/echo")
+
+    In a notebook, call ``server = LiveServer(app).start()`` in one cell and
+    ``server.stop()`` in a later one: the thread has its own event loop, so the
+    kernel's running loop is never touched.
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        graceful_timeout: float = 2.0,
+        log_level: str = "warning",
+        **config: Any,
+    ) -> None:
+        self.app = app
+        self.host = host
+        self.port = port
+        self.graceful_timeout = graceful_timeout
+        self.options = {"log_level": log_level, "log_config": None, **config}
+        self.error: BaseException | None = None
+        self._server: _SignallingServer | None = None
+        self._thread: threading.Thread | None = None
+        self._sock: socket.socket | None = None
+        self._ready = threading.Event()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self, timeout: float = 10.0) -> Self:
+        """Start serving; return once the server accepts connections."""
+        if self.running:
+            raise RuntimeError("this server is already running")
+        self._sock = bind_socket(self.host, self.port)
+        self.port = self._sock.getsockname()[1]
+        self._ready = threading.Event()
+        config = uvicorn.Config(
+            self.app,
+            timeout_graceful_shutdown=max(1, round(self.graceful_timeout)),
+            **self.options,
+        )
+        self._server = _SignallingServer(config, self._ready.set)
+        self.error = None
+        self._thread = threading.Thread(
+            target=self._run, name=f"wslab-server:{self.port}", daemon=True
+        )
+        self._thread.start()
+        self._ready.wait(scaled(timeout))
+        if not self._server.started:
+            self.stop()
+            raise RuntimeError(f"the server did not start within {timeout}s") from self.error
+        return self
+
+    def _run(self) -> None:
+        assert self._server is not None and self._sock is not None
+        try:
+            asyncio.run(self._server.serve(sockets=[self._sock]))
+        except BaseException as exc:  # recorded for start() and stop() to report
+            self.error = exc
+        finally:
+            self._ready.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Shut down gracefully (open WebSockets are closed with 1012), bounded in time."""
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(scaled(timeout))
+            if self._thread.is_alive():
+                self._server.force_exit = True
+                self._thread.join(scaled(timeout))
+            if self._thread.is_alive():
+                raise RuntimeError(f"the server on port {self.port} did not stop")
+        if self._sock is not None:
+            self._sock.close()
+        self._thread = self._server = self._sock = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<LiveServer {self.http_url} {state}>"
+
+
+class SubprocessServer(_Addresses):
+    """Run an app file under uvicorn in its own process, on a socket bound here.
+
+    ``target`` is ``path/to/app.py`` or ``path/to/app.py:attribute``. The process's
+    output (uvicorn's log, access log included) is collected in ``lines``;
+    ``wait_for_output`` waits for a line matching a pattern. ``stop()`` sends SIGTERM
+    (uvicorn's graceful shutdown), ``kill()`` SIGKILL, ``pause()``/``resume()`` SIGSTOP and
+    SIGCONT: a frozen server, as a blocked event loop or a dead host looks from outside.
+    """
+
+    def __init__(
+        self,
+        target: str | Path,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        env: dict[str, str] | None = None,
+        log_level: str = "info",
+        graceful_timeout: float = 2.0,
+        **config: Any,
+    ) -> None:
+        path, _, attribute = str(target).partition(":")
+        self.path = Path(path).resolve()
+        self.attribute = attribute or "app"
+        self.host = host
+        self.port = port
+        self.env = env or {}
+        self.options = {
+            "log_level": log_level,
+            "timeout_graceful_shutdown": max(1, round(graceful_timeout)),
+            **config,
+        }
+        self.lines: list[str] = []
+        self.process: subprocess.Popen[str] | None = None
+        self._changed = threading.Condition()
+        self._reader: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    @property
+    def output(self) -> str:
+        with self._changed:
+            return "\n".join(self.lines)
+
+    def start(self, timeout: float = 20.0) -> Self:
+        """Start the process; return once its server accepts connections."""
+        if self.running:
+            raise RuntimeError("this server is already running")
+        sock = bind_socket(self.host, self.port)
+        self.port = sock.getsockname()[1]
+        command = [
+            sys.executable,
+            "-m",
+            "lessons.kit.child",
+            str(sock.fileno()),
+            f"{self.path}:{self.attribute}",
+            json.dumps(self.options),
+        ]
+        with sock:
+            self.process = subprocess.Popen(
+                command,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                bufsize=1,
+                pass_fds=[sock.fileno()],
+                env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
+                start_new_session=True,
+            )
+        self.lines = []
+        self._reader = threading.Thread(
+            target=self._read, name=f"wslab-output:{self.port}", daemon=True
+        )
+        self._reader.start()
+        try:
+            self.wait_for_output(re.escape(READY_LINE), timeout)
+        except TimeoutError:
+            self.stop()
+            raise RuntimeError(
+                f"{self.path.name} did not start within {timeout}s; its output:\n{self.output}"
+            ) from None
+        return self
+
+    def _read(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        for line in self.process.stdout:
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait_for_output(self, pattern: str, timeout: float = 10.0, start: int = 0) -> str:
+        """The first output line from index ``start`` on that matches ``pattern``."""
+        regex = re.compile(pattern)
+        scanned = start
+
+        def found() -> str | None:
+            nonlocal scanned
+            for line in self.lines[scanned:]:
+                scanned += 1
+                if regex.search(line):
+                    return line
+            if self._reader is None or not self._reader.is_alive():
+                raise TimeoutError(f"the process ended before printing {pattern!r}")
+            return None
+
+        with self._changed:
+            line = self._changed.wait_for(found, scaled(timeout))
+        if line is None:
+            raise TimeoutError(f"no output line matched {pattern!r} within {timeout}s")
+        return line
+
+    def _signal(self, sig: signal.Signals) -> None:
+        if self.running:
+            assert self.process is not None
+            self.process.send_signal(sig)
+
+    def pause(self) -> None:
+        """Freeze the process (SIGSTOP): its sockets stay open but nothing answers."""
+        self._signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Unfreeze a paused process (SIGCONT)."""
+        self._signal(signal.SIGCONT)
+
+    def kill(self) -> None:
+        """End the process abruptly (SIGKILL): clients see 1006, no close frame."""
+        self._signal(signal.SIGCONT)
+        self._signal(signal.SIGKILL)
+        self._finish(5.0)
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM and wait (SIGKILL after ``timeout``); returns the exit status."""
+        self._signal(signal.SIGCONT)
+        self._signal(signal.SIGTERM)
+        return self._finish(timeout)
+
+    def _finish(self, timeout: float) -> int | None:
+        if self.process is None:
+            return None
+        try:
+            self.process.wait(scaled(timeout))
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(scaled(5.0))
+        if self._reader is not None:
+            self._reader.join(scaled(5.0))
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        return self.process.returncode
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<SubprocessServer {self.path.name} {self.http_url} {state}>"
+
+
+def serve_forever(
+    app: Any, sock: socket.socket, on_ready: Callable[[], None] | None = None, **config: Any
+) -> None:
+    """Serve ``app`` on ``sock`` in this thread until SIGINT/SIGTERM (uvicorn's handling)."""
+    server = _SignallingServer(uvicorn.Config(app, **config), on_ready or (lambda: None))
+    server.run(sockets=[sock])
