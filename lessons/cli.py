@@ -90,12 +90,18 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"✗ {label:<40} missing")
             failures += 1
             continue
-        hook = (lambda done, total, label=label: _progress(label, done, total)) if interactive else None
+        hook = (
+            (lambda done, total, label=label: _progress(label, done, total))
+            if interactive
+            else None
+        )
         result = run_notebook(path, cell_timeout=args.cell_timeout, on_cell=hook)
         if interactive:
             sys.stderr.write("\r\033[K")
         verdict = "ok" if result.ok else f"FAILED at code cell {result.failing_cell}"
-        print(f"{'✓' if result.ok else '✗'} {label:<40} {result.seconds:6.1f}s  {verdict}", flush=True)
+        print(
+            f"{'✓' if result.ok else '✗'} {label:<40} {result.seconds:6.1f}s  {verdict}", flush=True
+        )
         if not result.ok:
             failures += 1
             print("  " + str(result.error).replace("\n", "\n  "))

@@ -20,8 +20,9 @@ async def chat(websocket: WebSocket) -> None:
             try:
                 message = Say.model_validate_json(raw)
             except ValidationError as exc:
-                problems = [f"{'.'.join(map(str, e['loc'])) or 'message'}: {e['msg']}"
-                            for e in exc.errors()]
+                problems = [
+                    f"{'.'.join(map(str, e['loc'])) or 'message'}: {e['msg']}" for e in exc.errors()
+                ]
                 await websocket.send_json({"type": "error", "error": problems})
                 continue
             await websocket.send_json({"type": "said", "text": message.text})

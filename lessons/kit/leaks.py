@@ -27,7 +27,9 @@ class Snapshot:
     def leaks_since(self, before: Snapshot) -> list[str]:
         """Readable descriptions of what is here now and was not ``before``."""
         found = [f"thread {t.name!r}" for t in self.threads - before.threads]
-        found += [f"child process {pid}: {_command(pid)}" for pid in self.children - before.children]
+        found += [
+            f"child process {pid}: {_command(pid)}" for pid in self.children - before.children
+        ]
         found += [f"listening socket on port {port}" for port in self.listening - before.listening]
         return sorted(found)
 
