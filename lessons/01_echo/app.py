@@ -48,6 +48,12 @@ async def page() -> HTMLResponse:
     return HTMLResponse(PAGE)
 
 
+@app.get("/http/echo")
+async def http_echo(text: str) -> dict[str, str]:
+    """The same echo as one HTTP request and response, for comparison."""
+    return {"reply": f"Echo: {text}"}
+
+
 @app.websocket("/ws/echo")
 async def echo(websocket: WebSocket) -> None:
     """Reply ``Echo: <text>`` to every text message."""

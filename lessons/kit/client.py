@@ -43,6 +43,7 @@ class LiveClient:
         self.transcript: list[str] = []
         self.ws: ClientConnection | None = None
         self._started = time.perf_counter()
+        self._close_logged = False
 
     def _log(self, arrow: str, text: str) -> None:
         line = f"{time.perf_counter() - self._started:7.3f}s {self.name} {arrow} {text}"
@@ -78,8 +79,8 @@ class LiveClient:
         except TimeoutError:
             self._log("…", f"nothing within {timeout}s")
             raise TimeoutError(f"{self.name}: no message within {timeout}s") from None
-        except ConnectionClosed as closed:
-            self._log_close(closed)
+        except ConnectionClosed:
+            self._log_close()
             raise
         self._log("←", _show(data))
         return data
@@ -96,8 +97,8 @@ class LiveClient:
         except TimeoutError:
             self._log("∅", f"nothing within {within}s, as expected")
             return
-        except ConnectionClosed as closed:
-            self._log_close(closed)
+        except ConnectionClosed:
+            self._log_close()
             raise AssertionError(f"{self.name}: expected silence, the connection closed") from None
         self._log("←", _show(data))
         raise AssertionError(f"{self.name}: expected nothing within {within}s, got {data!r}")
@@ -105,7 +106,8 @@ class LiveClient:
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close from this side with ``code`` and ``reason``."""
         await self.connection.close(code, reason)
-        self._log("✕", f"closed by {self.name}: {code} {reason!r}".rstrip())
+        self._close_logged = True
+        self._log("✕", f"closed by {self.name}: {code} {reason!r}")
 
     async def wait_closed(self, timeout: float = 5.0) -> tuple[int | None, str | None]:
         """Wait until the server closes; return its close code and reason (1006: no frame)."""
@@ -114,19 +116,22 @@ class LiveClient:
                 while True:
                     data = await self.connection.recv()
                     self._log("←", _show(data))
-        except ConnectionClosed as closed:
-            self._log_close(closed)
+        except ConnectionClosed:
+            self._log_close()
         except TimeoutError:
             raise TimeoutError(f"{self.name}: still open after {timeout}s") from None
         return self.close_code, self.close_reason
 
-    def _log_close(self, closed: ConnectionClosed) -> None:
-        self._log("✕", f"closed by the server: {self.close_code} {self.close_reason!r}")
+    def _log_close(self) -> None:
+        if not self._close_logged:
+            self._close_logged = True
+            self._log("✕", f"closed by the server: {self.close_code} {self.close_reason!r}")
 
     @property
     def close_code(self) -> int | None:
         """The code of the close frame the server sent, 1006 if none came, None while open."""
-        return self.connection.close_code
+        code = self.connection.close_code
+        return None if code is None else int(code)
 
     @property
     def close_reason(self) -> str | None:

@@ -52,11 +52,17 @@ def run_notebook(
     path = Path(path).resolve()
     notebook = nbformat.read(path, as_version=4)
     cells = code_cells(notebook)
+    code_number = {
+        index: number
+        for number, index in enumerate(
+            (i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"), start=1
+        )
+    }
     current = 0
 
-    def cell_started(cell: nbformat.NotebookNode, **_: object) -> None:
+    def cell_started(cell_index: int, **_: object) -> None:
         nonlocal current
-        current = next(i for i, c in enumerate(cells, start=1) if c is cell)
+        current = code_number.get(cell_index, current)  # the hook also sees markdown cells
 
     def cell_executed(**_: object) -> None:
         if on_cell is not None:
@@ -78,7 +84,7 @@ def run_notebook(
         result.failing_cell = current
         result.error = _summarise(exc, cells[current - 1] if current else None)
     else:
-        for index, cell in enumerate(cells, start=1):
+        for index, cell in enumerate(code_cells(client.nb), start=1):
             if RAISES in cell.metadata.get("tags", []) and not any(
                 output.output_type == "error" for output in cell.outputs
             ):

@@ -308,7 +308,11 @@ class SubprocessServer(_Addresses):
         self._finish(5.0)
 
     def stop(self, timeout: float = 10.0) -> int | None:
-        """SIGTERM and wait (SIGKILL after ``timeout``); returns the exit status."""
+        """SIGTERM and wait (SIGKILL after ``timeout``); returns the exit status.
+
+        uvicorn shuts down gracefully and then re-raises the signal, so a clean stop
+        returns ``-signal.SIGTERM``.
+        """
         self._signal(signal.SIGCONT)
         self._signal(signal.SIGTERM)
         return self._finish(timeout)

@@ -1,0 +1,160 @@
+"""The kit's servers, client and leak guard, tested against real sockets."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+
+from lessons import find
+from lessons.kit import LiveClient, LiveServer, SubprocessServer, handshake_status
+from lessons.kit.leaks import settle, snapshot
+
+ECHO_APP = find("01").app_path
+
+
+def make_app() -> FastAPI:
+    app = FastAPI()
+
+    @app.websocket("/ws")
+    async def echo(websocket: WebSocket) -> None:
+        await websocket.accept()
+        try:
+            while True:
+                await websocket.send_text(await websocket.receive_text())
+        except WebSocketDisconnect:
+            pass
+
+    return app
+
+
+def port_is_open(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.mark.anyio
+async def test_live_server_starts_and_stops_many_times_leaving_nothing() -> None:
+    app = make_app()
+    for _ in range(5):
+        with LiveServer(app) as server:
+            async with LiveClient(server.ws_url("/ws")) as client:
+                await client.send("ping")
+                assert await client.receive() == "ping"
+        assert not server.running
+        assert not port_is_open(server.port)
+
+
+@pytest.mark.anyio
+async def test_stopping_a_live_server_closes_open_websockets_with_1012() -> None:
+    server = LiveServer(make_app()).start()
+    try:
+        async with LiveClient(server.ws_url("/ws")) as client:
+            server.stop()
+            assert await client.wait_closed() == (1012, "")
+    finally:
+        server.stop()
+
+
+def test_live_server_reports_a_failing_startup() -> None:
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def broken_lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+        raise RuntimeError("database unreachable")
+        yield
+
+    server = LiveServer(FastAPI(lifespan=broken_lifespan), log_level="critical")
+    with pytest.raises(RuntimeError, match="did not start"):
+        server.start(timeout=5)
+    assert not server.running
+
+
+def test_live_server_refuses_a_port_in_use() -> None:
+    with LiveServer(make_app()) as first, pytest.raises(OSError, match="already in use"):
+        LiveServer(make_app(), port=first.port).start()
+
+
+@pytest.mark.anyio
+async def test_subprocess_server_serves_logs_and_stops() -> None:
+    with SubprocessServer(ECHO_APP) as server:
+        pid = server.process.pid if server.process else None
+        async with LiveClient(server.ws_url("/ws/echo")) as client:
+            await client.send("from another process")
+            assert await client.receive() == "Echo: from another process"
+        line = server.wait_for_output(r'"WebSocket /ws/echo" \[accepted\]')
+        assert "127.0.0.1" in line
+    assert pid is not None and not server.running
+    # uvicorn shuts down gracefully, then re-raises SIGTERM: the status is -15, not 0.
+    assert server.process is not None and server.process.returncode == -signal.SIGTERM
+    assert "Finished server process" in server.output
+    assert not port_is_open(server.port)
+
+
+@pytest.mark.anyio
+async def test_subprocess_server_kill_is_abrupt_1006() -> None:
+    server = SubprocessServer(ECHO_APP).start()
+    try:
+        async with LiveClient(server.ws_url("/ws/echo")) as client:
+            server.kill()
+            assert await client.wait_closed() == (1006, "")
+    finally:
+        server.stop()
+
+
+@pytest.mark.anyio
+async def test_a_paused_subprocess_server_answers_nothing_until_resumed() -> None:
+    with SubprocessServer(ECHO_APP) as server:
+        async with LiveClient(server.ws_url("/ws/echo")) as client:
+            server.pause()
+            await client.send("are you there?")
+            await client.receive_nothing(within=0.5)
+            server.resume()
+            assert await client.receive() == "Echo: are you there?"
+
+
+def test_subprocess_server_that_cannot_start_shows_its_output(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.py"
+    broken.write_text("raise SystemExit('no app here')\n")
+    with pytest.raises(RuntimeError, match="no app here"):
+        SubprocessServer(broken).start(timeout=20)
+
+
+@pytest.mark.anyio
+async def test_client_receive_times_out_with_a_readable_error() -> None:
+    with LiveServer(make_app()) as server:
+        async with LiveClient(server.ws_url("/ws"), name="alice") as client:
+            with pytest.raises(TimeoutError, match=r"alice: no message within 0\.2s"):
+                await client.receive(timeout=0.2)
+            await client.send("unexpected")
+            with pytest.raises(AssertionError, match="got 'unexpected'"):
+                await client.receive_nothing(within=1.0)
+        assert any("→ text 'unexpected'" in line for line in client.transcript)
+
+
+@pytest.mark.anyio
+async def test_handshake_status_reports_accept_and_refusal() -> None:
+    with LiveServer(make_app()) as server:
+        assert await handshake_status(server.ws_url("/ws")) == 101
+        assert await handshake_status(server.ws_url("/missing")) == 403
+
+
+def test_the_leak_guard_sees_a_thread_and_a_listening_socket() -> None:
+    before = snapshot()
+    release = threading.Event()
+    worker = threading.Thread(target=release.wait, name="forgotten-worker")
+    worker.start()
+    listener = socket.create_server(("127.0.0.1", 0))
+    try:
+        leaks = settle(before, timeout=0.1)
+        assert "thread 'forgotten-worker'" in leaks
+        assert f"listening socket on port {listener.getsockname()[1]}" in leaks
+    finally:
+        release.set()
+        worker.join()
+        listener.close()
+    assert settle(before) == []
