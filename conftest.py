@@ -67,9 +67,13 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser() -> Iterator[Any]:
-    """Headless system Chromium driven by Playwright (never a downloaded browser)."""
+    """Headless system Chromium driven by Playwright (never a downloaded browser).
+
+    One per test: while Playwright's sync API is open it keeps an event loop running on
+    the main thread, which would break every async test that ran after it.
+    """
     executable = chromium_path()
     if executable is None:
         _unavailable("Chromium not found: install Debian's `chromium` or set WSLAB_CHROMIUM")

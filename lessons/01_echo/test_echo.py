@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -34,6 +36,11 @@ def test_page_connects_to_the_echo_endpoint(client: TestClient) -> None:
     page = client.get("/")
     assert page.status_code == 200
     assert "/ws/echo" in page.text
+
+
+def test_http_echo_is_the_same_exchange_as_one_request(client: TestClient) -> None:
+    assert client.get("/http/echo", params={"text": "hi"}).json() == {"reply": "Echo: hi"}
+    assert client.get("/http/echo").status_code == 422
 
 
 def test_echo_prefixes_each_text_message(client: TestClient) -> None:
@@ -68,6 +75,13 @@ def test_raw_endpoint_keeps_the_frame_type(client: TestClient) -> None:
 
 
 # Real tier: uvicorn on a loopback port, a `websockets` client.
+
+
+def test_real_page_and_http_echo(server: LiveServer) -> None:
+    with urllib.request.urlopen(server.http_url + "/", timeout=5) as page:
+        assert "/ws/echo" in page.read().decode()
+    with urllib.request.urlopen(server.http_url + "/http/echo?text=x", timeout=5) as reply:
+        assert json.load(reply) == {"reply": "Echo: x"}
 
 
 @pytest.mark.anyio

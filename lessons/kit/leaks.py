@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,24 +22,38 @@ PROC = Path("/proc")
 @dataclass(frozen=True)
 class Snapshot:
     threads: frozenset[threading.Thread]
-    children: frozenset[int]
+    children: dict[int, int]  # descendant pid -> its parent's pid
     listening: frozenset[int]
 
     def leaks_since(self, before: Snapshot) -> list[str]:
-        """Readable descriptions of what is here now and was not ``before``."""
+        """Readable descriptions of what is here now and was not ``before``.
+
+        A new process under a process that was already running (a browser's helper
+        processes, started lazily) belongs to that older process, not to the test.
+        """
         found = [f"thread {t.name!r}" for t in self.threads - before.threads]
         found += [
-            f"child process {pid}: {_command(pid)}" for pid in self.children - before.children
+            f"child process {pid}: {_command(pid)}"
+            for pid in self.children.keys() - before.children.keys()
+            if not self._descends_from(pid, before.children.keys())
         ]
         found += [f"listening socket on port {port}" for port in self.listening - before.listening]
         return sorted(found)
+
+    def _descends_from(self, pid: int, elders: AbstractSet[int]) -> bool:
+        parent = self.children.get(pid)
+        while parent in self.children:
+            if parent in elders:
+                return True
+            parent = self.children.get(parent)
+        return False
 
 
 def snapshot() -> Snapshot:
     threads = frozenset(t for t in threading.enumerate() if t.is_alive())
     if not PROC.is_dir():
-        return Snapshot(threads, frozenset(), frozenset())
-    children = frozenset(_children(os.getpid()))
+        return Snapshot(threads, {}, frozenset())
+    children = _children(os.getpid())
     inodes = set()
     for pid in (os.getpid(), *children):
         inodes |= _socket_inodes(pid)
@@ -52,16 +67,24 @@ def settle(before: Snapshot, timeout: float = 3.0) -> list[str]:
     return snapshot().leaks_since(before)
 
 
-def _children(pid: int) -> list[int]:
-    found = []
+def _children(root: int) -> dict[int, int]:
+    """Every live descendant of ``root``, mapped to its parent."""
+    parents = {}
     for stat in PROC.glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            child = int(stat.parent.name)
-            found += [child, *_children(child)]
+        if fields[0] != "Z":
+            parents[int(stat.parent.name)] = int(fields[1])
+    found: dict[int, int] = {}
+    frontier = [root]
+    while frontier:
+        parent = frontier.pop()
+        for pid, ppid in parents.items():
+            if ppid == parent:
+                found[pid] = ppid
+                frontier.append(pid)
     return found
 
 
