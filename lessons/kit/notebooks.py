@@ -7,14 +7,16 @@ a demonstration of an error that no longer raises is a lesson that has gone stal
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nbformat
 from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError, CellTimeoutError
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 RAISES = "raises-exception"
 
@@ -40,6 +42,28 @@ def code_cells(notebook: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
 
 def _source_head(cell: nbformat.NotebookNode, lines: int = 3) -> str:
     return "\n".join("    " + line for line in cell.source.splitlines()[:lines])
+
+
+def execute(
+    notebook: nbformat.NotebookNode, folder: Path, *, cell_timeout: float, **options: Any
+) -> None:
+    """Execute ``notebook`` in place, in a fresh kernel whose working directory is ``folder``.
+
+    The kernel's own log (not the cells' output) goes to a file, shown only if it dies.
+    """
+    client = NotebookClient(
+        notebook,
+        timeout=int(cell_timeout),
+        kernel_name="python3",
+        resources={"metadata": {"path": str(folder)}},
+        **options,
+    )
+    with tempfile.TemporaryFile("w+") as kernel_log:
+        try:
+            client.execute(stderr=kernel_log)
+        except DeadKernelError as exc:
+            kernel_log.seek(0)
+            raise DeadKernelError(f"{exc}\n  kernel log:\n{kernel_log.read()[-2000:]}") from exc
 
 
 def run_notebook(
@@ -68,23 +92,21 @@ def run_notebook(
         if on_cell is not None:
             on_cell(current, len(cells))
 
-    client = NotebookClient(
-        notebook,
-        timeout=int(cell_timeout),
-        kernel_name="python3",
-        resources={"metadata": {"path": str(path.parent)}},
-        on_cell_start=cell_started,
-        on_cell_executed=cell_executed,
-    )
     started = time.perf_counter()
     result = NotebookResult(path, 0.0, len(cells))
     try:
-        client.execute()
-    except (CellExecutionError, CellTimeoutError) as exc:
+        execute(
+            notebook,
+            path.parent,
+            cell_timeout=cell_timeout,
+            on_cell_start=cell_started,
+            on_cell_executed=cell_executed,
+        )
+    except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
         result.failing_cell = current
         result.error = _summarise(exc, cells[current - 1] if current else None)
-    else:
-        for index, cell in enumerate(code_cells(client.nb), start=1):
+    if result.ok:
+        for index, cell in enumerate(cells, start=1):
             if RAISES in cell.metadata.get("tags", []) and not any(
                 output.output_type == "error" for output in cell.outputs
             ):
@@ -102,7 +124,7 @@ def _summarise(exc: Exception, cell: nbformat.NotebookNode | None) -> str:
         problem = f"{exc.ename}: {exc.evalue}"
         trace = str(exc).strip().splitlines()[-12:]
     else:
-        problem, trace = str(exc).splitlines()[0], []
+        problem, trace = str(exc), []
     head = f"{problem}\n  in:\n{_source_head(cell)}" if cell is not None else problem
     return head + ("\n  traceback (last lines):\n    " + "\n    ".join(trace) if trace else "")
 

@@ -1,0 +1,62 @@
+"""Learner copies drop the solutions and keep the checks; `wslab check` tells them apart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from lessons import discover, find
+from lessons.cli import main
+from lessons.kit.exercises import CHECK, SOLUTION, STUB, check_answers, learner_copies
+from lessons.kit.notebooks import code_cells
+
+LESSONS = discover()
+
+
+def _tagged(path: Path, tag: str) -> list[nbformat.NotebookNode]:
+    notebook = nbformat.read(path, as_version=4)
+    return [cell for cell in code_cells(notebook) if tag in cell.metadata.get("tags", [])]
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=[lesson.name for lesson in LESSONS])
+def test_learner_copy_keeps_checks_and_files_and_drops_solutions(lesson, tmp_path: Path) -> None:
+    [copy] = learner_copies([lesson], [], tmp_path)
+    assert [c.source for c in _tagged(copy, CHECK)] == [
+        c.source for c in _tagged(lesson.notebook, CHECK)
+    ]
+    solutions = _tagged(copy, SOLUTION)
+    assert solutions and all(cell.source == STUB for cell in solutions)
+    assert (copy.parent / "app.py").read_text() == lesson.app_path.read_text()
+    assert not list(copy.parent.glob("test_*.py"))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_checks_fail_without_answers_and_pass_with_the_solutions(tmp_path: Path) -> None:
+    lesson = find("01")
+    [learner] = learner_copies([lesson], [], tmp_path)
+    unanswered = check_answers(learner)
+    assert unanswered and not any(result.passed for result in unanswered)
+    assert all(result.hint for result in unanswered)
+
+    nbformat.write(nbformat.read(lesson.notebook, as_version=4), learner)  # answers filled in
+    answered = check_answers(learner)
+    assert len(answered) == len(unanswered) and all(result.passed for result in answered)
+
+
+def test_student_refuses_to_overwrite_a_learners_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["student", str(tmp_path), "--lesson", "01"]) == 0
+    assert main(["student", str(tmp_path), "--lesson", "01"]) == 2
+    assert "--force overwrites them" in capsys.readouterr().err
+    assert main(["student", str(tmp_path), "--lesson", "01", "--force"]) == 0
+
+
+def test_check_without_a_learner_copy_says_what_to_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check", "01", "--dir", str(tmp_path)]) == 2
+    assert f"run `wslab student {tmp_path}` first" in capsys.readouterr().err
