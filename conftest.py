@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from lessons.kit import LiveServer
+from lessons.kit.browser import CHROMIUM_ARGS, chromium_path
 from lessons.kit.leaks import settle, snapshot
 
 REQUIRE_BROWSER = "WSLAB_REQUIRE_BROWSER"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture
@@ -53,12 +43,6 @@ def serve() -> Iterator[Callable[..., LiveServer]]:
     yield start
     for server in reversed(started):
         server.stop()
-
-
-def chromium_path() -> Path | None:
-    """The system Chromium: ``WSLAB_CHROMIUM`` if set, else ``chromium`` on PATH."""
-    found = os.environ.get("WSLAB_CHROMIUM") or shutil.which("chromium")
-    return Path(found) if found and Path(found).is_file() else None
 
 
 def _unavailable(reason: str) -> None:

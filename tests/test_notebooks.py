@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lessons import WORKBOOK_DIR, discover
+from lessons import WORKBOOK_DIR, Lesson, discover
 from lessons.kit.notebooks import RAISES, outputs_stored, run_notebook
 
 NOTEBOOKS = [lesson.notebook for lesson in discover()] + sorted(WORKBOOK_DIR.glob("*.ipynb"))
@@ -28,9 +28,9 @@ def test_notebook_is_stored_without_outputs(path: Path) -> None:
     assert outputs_stored(path) == [], "clear the outputs before committing"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_notebook_has_objectives_exercises_and_key_points(path: Path) -> None:
-    notebook = nbformat.read(path, as_version=4)
+@pytest.mark.parametrize("lesson", discover(), ids=lambda lesson: lesson.name)
+def test_lesson_notebook_has_objectives_exercises_and_key_points(lesson: Lesson) -> None:
+    notebook = nbformat.read(lesson.notebook, as_version=4)
     text = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "markdown")
     assert "Objectives" in text and "Key points" in text
     checks = [c for c in notebook.cells if "check" in c.metadata.get("tags", [])]

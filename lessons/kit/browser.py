@@ -1,0 +1,23 @@
+"""Where the system Chromium is, and how wslab starts it (tests and the environment check)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium_path() -> Path | None:
+    """The system Chromium: ``WSLAB_CHROMIUM`` if set, else ``chromium`` on PATH."""
+    found = os.environ.get("WSLAB_CHROMIUM") or shutil.which("chromium")
+    return Path(found) if found and Path(found).is_file() else None
