@@ -11,6 +11,7 @@ import pytest
 from lessons.kit import LiveServer
 from lessons.kit.browser import CHROMIUM_ARGS, chromium_path
 from lessons.kit.leaks import settle, snapshot
+from lessons.kit.redis_server import RedisServer
 
 REQUIRE_BROWSER = "WSLAB_REQUIRE_BROWSER"
 
@@ -43,6 +44,13 @@ def serve() -> Iterator[Callable[..., LiveServer]]:
     yield start
     for server in reversed(started):
         server.stop()
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A Redis: ``REDIS_URL`` if set, else a ``redis-server`` started for this test."""
+    with RedisServer() as server:
+        yield server
 
 
 def _unavailable(reason: str) -> None:

@@ -116,9 +116,10 @@ def cmd_student(args: argparse.Namespace) -> int:
 
     dest = Path(args.dir)
     lessons = [_lesson(name) for name in args.lessons] if args.lessons else discover()
-    workbook = [] if args.lessons else sorted(WORKBOOK_DIR.glob("*.ipynb"))
+    workbook = None if args.lessons else WORKBOOK_DIR
     existing = [dest / lesson.name / lesson.notebook.name for lesson in lessons]
-    existing += [dest / "notebooks" / path.name for path in workbook]
+    if workbook is not None:
+        existing += [dest / workbook.name / path.name for path in workbook.glob("*.ipynb")]
     if not args.force and any(path.exists() for path in existing):
         raise UsageError(f"{dest} already holds learner notebooks; --force overwrites them")
     for path in learner_copies(lessons, workbook, dest):

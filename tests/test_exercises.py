@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lessons import discover, find
+from lessons import WORKBOOK_DIR, discover, find
 from lessons.cli import main
 from lessons.kit.exercises import CHECK, SOLUTION, STUB, check_answers, learner_copies
 from lessons.kit.notebooks import code_cells
@@ -22,7 +22,7 @@ def _tagged(path: Path, tag: str) -> list[nbformat.NotebookNode]:
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=[lesson.name for lesson in LESSONS])
 def test_learner_copy_keeps_checks_and_files_and_drops_solutions(lesson, tmp_path: Path) -> None:
-    [copy] = learner_copies([lesson], [], tmp_path)
+    [copy] = learner_copies([lesson], None, tmp_path)
     assert [c.source for c in _tagged(copy, CHECK)] == [
         c.source for c in _tagged(lesson.notebook, CHECK)
     ]
@@ -36,7 +36,7 @@ def test_learner_copy_keeps_checks_and_files_and_drops_solutions(lesson, tmp_pat
 @pytest.mark.timeout(600)
 def test_checks_fail_without_answers_and_pass_with_the_solutions(tmp_path: Path) -> None:
     lesson = find("01")
-    [learner] = learner_copies([lesson], [], tmp_path)
+    [learner] = learner_copies([lesson], None, tmp_path)
     unanswered = check_answers(learner)
     assert unanswered and not any(result.passed for result in unanswered)
     assert all(result.hint for result in unanswered)
@@ -44,6 +44,12 @@ def test_checks_fail_without_answers_and_pass_with_the_solutions(tmp_path: Path)
     nbformat.write(nbformat.read(lesson.notebook, as_version=4), learner)  # answers filled in
     answered = check_answers(learner)
     assert len(answered) == len(unanswered) and all(result.passed for result in answered)
+
+
+def test_learner_copy_of_the_workbook_keeps_the_capstone_app(tmp_path: Path) -> None:
+    written = learner_copies([], WORKBOOK_DIR, tmp_path)
+    assert {path.name for path in written} == {p.name for p in WORKBOOK_DIR.glob("*.ipynb")}
+    assert (tmp_path / "notebooks" / "capstone" / "app.py").is_file()
 
 
 def test_student_refuses_to_overwrite_a_learners_work(

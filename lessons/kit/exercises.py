@@ -39,18 +39,16 @@ def without_solutions(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return learner
 
 
-def learner_copies(lessons: list[Lesson], workbook: list[Path], dest: Path) -> list[Path]:
-    """Copy each lesson folder (without its tests) and the workbook notebooks to ``dest``,
-    with every notebook's solutions removed. Returns the notebooks written."""
+def learner_copies(lessons: list[Lesson], workbook: Path | None, dest: Path) -> list[Path]:
+    """Copy each lesson folder (without its tests), and the ``workbook`` folder if given, to
+    ``dest``, with every notebook's solutions removed. Returns the notebooks written."""
+    folders = [(lesson.path, dest / lesson.name) for lesson in lessons]
+    if workbook is not None:
+        folders.append((workbook, dest / workbook.name))
     written = []
-    for lesson in lessons:
-        folder = dest / lesson.name
-        shutil.copytree(lesson.path, folder, ignore=_NOT_COPIED, dirs_exist_ok=True)
-        written.append(folder / lesson.notebook.name)
-    for path in workbook:
-        (dest / "notebooks").mkdir(parents=True, exist_ok=True)
-        written.append(dest / "notebooks" / path.name)
-        shutil.copyfile(path, written[-1])
+    for source, target in folders:
+        shutil.copytree(source, target, ignore=_NOT_COPIED, dirs_exist_ok=True)
+        written += sorted(target.glob("*.ipynb"))
     for path in written:
         nbformat.write(without_solutions(nbformat.read(path, as_version=4)), path)
     return written
