@@ -26,8 +26,11 @@ def test_learner_copy_keeps_checks_and_files_and_drops_solutions(lesson, tmp_pat
     assert [c.source for c in _tagged(copy, CHECK)] == [
         c.source for c in _tagged(lesson.notebook, CHECK)
     ]
-    solutions = _tagged(copy, SOLUTION)
-    assert solutions and all(cell.source == STUB for cell in solutions)
+    originals, solutions = _tagged(lesson.notebook, SOLUTION), _tagged(copy, SOLUTION)
+    assert solutions and len(solutions) == len(originals)
+    for original, learner in zip(originals, solutions, strict=True):
+        assert learner.source == original.metadata.get("wslab", {}).get("stub", STUB)
+        assert learner.source != original.source
     assert (copy.parent / "app.py").read_text() == lesson.app_path.read_text()
     assert not list(copy.parent.glob("test_*.py"))
 

@@ -1,0 +1,41 @@
+"""P07, broken: a synchronous call inside an async handler blocks the whole event loop.
+
+``run_report()`` stands for any blocking call: a sync database driver, ``requests``, file
+I/O, heavy CPU work. While it runs, the one event loop serves nobody: an unrelated
+client's echo waits for the whole second.
+"""
+
+import time
+
+from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+
+app = FastAPI()
+REPORT_SECONDS = 1.0
+
+
+def run_report() -> str:
+    """A slow synchronous call (here ``time.sleep``; a sync sqlite3 query behaves alike)."""
+    time.sleep(REPORT_SECONDS)
+    return f"report ready after {REPORT_SECONDS}s"
+
+
+@app.websocket("/ws/report")
+async def report(websocket: WebSocket) -> None:
+    await websocket.accept()
+    try:
+        while True:
+            await websocket.receive_text()
+            await websocket.send_text("report started")
+            await websocket.send_text(run_report())
+    except WebSocketDisconnect:
+        pass
+
+
+@app.websocket("/ws/echo")
+async def echo(websocket: WebSocket) -> None:
+    await websocket.accept()
+    try:
+        while True:
+            await websocket.send_text(await websocket.receive_text())
+    except WebSocketDisconnect:
+        pass

@@ -1,0 +1,246 @@
+"""Lesson 02's app: handshake, timeline, parameters, close codes, push, shutdown; both tiers."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterator
+
+import pytest
+from starlette.testclient import TestClient, WebSocketDenialResponse
+from starlette.websockets import WebSocketDisconnect
+
+from lessons import find
+from lessons.kit import LiveClient, LiveServer, SubprocessServer, handshake_status
+
+LESSON = find("02_lifecycle")
+GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455, section 1.3
+
+
+@pytest.fixture
+def client() -> Iterator[TestClient]:
+    with TestClient(LESSON.app()) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def server() -> Iterator[LiveServer]:
+    with LiveServer(LESSON.app()) as live:
+        yield live
+
+
+def kinds(events: list[dict], client_id: str) -> list[str]:
+    return [e["event"] for e in events if e["client"] == client_id]
+
+
+# In-process tier: Starlette's TestClient.
+
+
+def test_page_opens_the_lifecycle_endpoint(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200
+    assert "/ws/${id}?name=${name}" in page.text
+
+
+def test_welcome_echo_and_timeline(client: TestClient) -> None:
+    with client.websocket_connect("/ws/ada?name=Ada") as ws:
+        assert ws.receive_json() == {"type": "welcome", "client": "ada", "name": "Ada"}
+        ws.send_text("hello")
+        assert ws.receive_json() == {"type": "echo", "text": "hello"}
+        ws.close(4000, "done")
+    events = client.get("/events", params={"client": "ada"}).json()
+    assert [e["event"] for e in events] == ["connected", "message", "disconnected"]
+    assert events[-1] | {"t": 0} == {
+        "t": 0,
+        "client": "ada",
+        "event": "disconnected",
+        "code": 4000,
+        "reason": "done",
+    }
+
+
+def test_invalid_parameters_get_a_422_denial_in_process(client: TestClient) -> None:
+    with pytest.raises(WebSocketDenialResponse) as denied:
+        with client.websocket_connect("/ws/Not Valid?name=Ada"):
+            pass
+    assert denied.value.status_code == 422
+    assert denied.value.json()["detail"][0]["loc"] == ["path", "client_id"]
+    with pytest.raises(WebSocketDenialResponse) as denied:
+        with client.websocket_connect("/ws/ada"):
+            pass
+    assert denied.value.json()["detail"][0]["loc"] == ["query", "name"]
+
+
+def test_notify_reaches_a_connected_client_and_404_otherwise(client: TestClient) -> None:
+    assert client.post("/notify/ada", json={"text": "hi"}).status_code == 404
+    with client.websocket_connect("/ws/ada?name=Ada") as ws:
+        ws.receive_json()
+        answer = client.post("/notify/ada", json={"text": "hi"})
+        assert answer.json() == {"queued_for": "ada"}
+        assert ws.receive_json() == {"type": "notification", "text": "hi"}
+    assert client.post("/notify/ada", json={"text": "gone"}).status_code == 404
+    assert client.post("/notify/ada", json={}).status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("command", "code", "reason"),
+    [
+        ("/close 4001 go away", 4001, "go away"),
+        ("/close 1000", 1000, ""),
+        ("/close 1013 try again later", 1013, "try again later"),
+    ],
+)
+def test_server_closes_on_request_in_process(
+    client: TestClient, command: str, code: int, reason: str
+) -> None:
+    with client.websocket_connect("/ws/ada?name=Ada") as ws:
+        ws.receive_json()
+        ws.send_text(command)
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+    assert (closed.value.code, closed.value.reason) == (code, reason)
+
+
+@pytest.mark.parametrize("command", ["/close 1006", "/close abc", "/close 999", "/close"])
+def test_unsendable_close_codes_get_an_error_event(client: TestClient, command: str) -> None:
+    with client.websocket_connect("/ws/ada?name=Ada") as ws:
+        ws.receive_json()
+        ws.send_text(command)
+        assert ws.receive_json()["type"] == "error"
+        ws.send_text("still open")
+        assert ws.receive_json() == {"type": "echo", "text": "still open"}
+
+
+def test_binary_is_refused_with_1003_and_duplicates_with_4009(client: TestClient) -> None:
+    with client.websocket_connect("/ws/ada?name=Ada") as first:
+        first.receive_json()
+        with client.websocket_connect("/ws/ada?name=Other") as second:
+            with pytest.raises(WebSocketDisconnect) as refused:
+                second.receive_json()
+        assert refused.value.code == 4009
+        first.send_bytes(b"\x00")
+        with pytest.raises(WebSocketDisconnect) as closed:
+            first.receive_json()
+    assert closed.value.code == 1003
+
+
+# Real tier: uvicorn on a loopback port, a `websockets` client.
+
+
+@pytest.mark.anyio
+async def test_handshake_is_an_http_upgrade_answered_with_101(server: LiveServer) -> None:
+    async with LiveClient(server.ws_url("/ws/ada?name=Ada")) as ws:
+        request, response = ws.connection.request, ws.connection.response
+    assert request.path == "/ws/ada?name=Ada"
+    assert request.headers["Upgrade"] == "websocket"
+    assert request.headers["Sec-WebSocket-Version"] == "13"
+    assert response.status_code == 101
+    assert response.headers["Upgrade"].lower() == "websocket"
+    key = request.headers["Sec-WebSocket-Key"]
+    expected = base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()
+    assert response.headers["Sec-WebSocket-Accept"] == expected
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("code", "reason"), [(1000, ""), (1001, "tab closed"), (4000, "done")])
+async def test_the_server_records_the_client_close_code(
+    server: LiveServer, wait_until, code: int, reason: str
+) -> None:
+    events = server.app.state.events
+    async with LiveClient(server.ws_url("/ws/ada?name=Ada")) as ws:
+        await ws.receive_json()
+        await ws.send("hi")
+        await ws.receive_json()
+        await ws.close(code, reason)
+    await wait_until(lambda: "disconnected" in kinds(events, "ada"))
+    assert kinds(events, "ada") == ["connected", "message", "disconnected"]
+    assert (events[-1]["code"], events[-1]["reason"]) == (code, reason)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [(1000, "bye"), (1008, "policy"), (1011, "internal error"), (1013, "later"), (4001, "kicked")],
+)
+async def test_the_client_sees_the_server_close_code(
+    server: LiveServer, code: int, reason: str
+) -> None:
+    async with LiveClient(server.ws_url("/ws/ada?name=Ada")) as ws:
+        await ws.receive_json()
+        await ws.send(f"/close {code} {reason}")
+        assert await ws.wait_closed() == (code, reason)
+
+
+@pytest.mark.anyio
+async def test_binary_gets_1003_and_a_duplicate_id_4009(server: LiveServer) -> None:
+    async with LiveClient(server.ws_url("/ws/ada?name=Ada")) as first:
+        await first.receive_json()
+        async with LiveClient(server.ws_url("/ws/ada?name=Bob")) as second:
+            assert await second.wait_closed() == (4009, "client id 'ada' is already connected")
+        await first.send(b"\x00")
+        assert await first.wait_closed() == (1003, "this endpoint takes text messages only")
+
+
+@pytest.mark.anyio
+async def test_invalid_parameters_get_http_422_with_the_errors(server: LiveServer) -> None:
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import InvalidStatus
+
+    with pytest.raises(InvalidStatus) as rejected:
+        async with connect(server.ws_url("/ws/ada?name=")):
+            pass
+    assert rejected.value.response.status_code == 422
+    assert b'"loc":["query","name"]' in rejected.value.response.body
+    assert await handshake_status(server.ws_url("/ws/UPPER?name=x")) == 422
+    assert await handshake_status(server.ws_url("/nowhere")) == 403
+
+
+@pytest.mark.anyio
+async def test_notify_pushes_while_the_reader_waits(
+    server: LiveServer, http_call, wait_until
+) -> None:
+    url = server.http_url + "/notify/ada"
+    assert (await http_call("POST", url, {"text": "x"}))[0] == 404
+    async with LiveClient(server.ws_url("/ws/ada?name=Ada")) as ws:
+        await ws.receive_json()
+        assert await http_call("POST", url, {"text": "build done"}) == (200, {"queued_for": "ada"})
+        assert await ws.receive_json() == {"type": "notification", "text": "build done"}
+        await ws.send("and I can still talk")
+        assert await ws.receive_json() == {"type": "echo", "text": "and I can still talk"}
+    # the reader saw the close, the writer was cancelled with it: the client is gone
+    await wait_until(lambda: "ada" not in server.app.state.clients)
+    assert (await http_call("POST", url, {"text": "x"}))[0] == 404
+
+
+@pytest.mark.anyio
+async def test_messages_over_the_size_limit_get_1009(serve) -> None:
+    live = serve(LESSON.app(), ws_max_size=1024)
+    async with LiveClient(live.ws_url("/ws/ada?name=Ada")) as ws:
+        await ws.receive_json()
+        await ws.send("x" * 2048)
+        code, _ = await ws.wait_closed()
+    assert code == 1009
+
+
+@pytest.mark.anyio
+async def test_graceful_stop_closes_with_1012_and_the_server_records_it() -> None:
+    live = LiveServer(LESSON.app()).start()
+    try:
+        async with LiveClient(live.ws_url("/ws/ada?name=Ada")) as ws:
+            await ws.receive_json()
+            live.stop()
+            assert await ws.wait_closed() == (1012, "")
+    finally:
+        live.stop()
+    last = live.app.state.events[-1]
+    assert (last["event"], last["code"]) == ("disconnected", 1012)
+
+
+@pytest.mark.anyio
+async def test_a_killed_server_leaves_the_client_with_1006() -> None:
+    with SubprocessServer(LESSON.app_path) as process:
+        async with LiveClient(process.ws_url("/ws/ada?name=Ada")) as ws:
+            await ws.receive_json()
+            process.kill()
+            assert await ws.wait_closed() == (1006, "")
+        assert process.process is not None and process.process.returncode == -9

@@ -1,0 +1,479 @@
+"""Lesson 02's pitfalls: each broken file fails the way a client or the log shows it; each
+fix does not. P04, P05, P06, P07, P08, P09, P33, P34."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+from fastapi import FastAPI, HTTPException, WebSocket
+from starlette.testclient import TestClient, WebSocketDenialResponse
+from starlette.websockets import WebSocketDisconnect
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from lessons import find
+from lessons.kit import LiveClient, LiveServer, SubprocessServer, handshake_status, scaled
+
+LESSON = find("02_lifecycle")
+
+
+def path(stem: str) -> str:
+    return str(LESSON.path / f"{stem}.py")
+
+
+def crashes(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.getMessage().startswith("Exception in ASGI")]
+
+
+# P04: no disconnect handling.
+
+
+@pytest.mark.anyio
+async def test_p04_broken_logs_a_traceback_per_disconnect_and_never_cleans_up(http_call) -> None:
+    with SubprocessServer(path("pitfall_no_disconnect")) as server:
+        async with LiveClient(server.ws_url("/ws/ada")) as ws:
+            await ws.send("hi")
+            assert await ws.receive() == "Echo: hi"
+            await ws.close(1001, "bye")
+        server.wait_for_output(r"Exception in ASGI application")
+        server.wait_for_output(r"WebSocketDisconnect: \(1001, 'bye'\)")
+        assert await http_call("GET", server.http_url + "/connected") == (200, ["ada"])
+
+
+def test_p04_broken_in_process_the_disconnect_reaches_the_test() -> None:
+    module = LESSON.module("pitfall_no_disconnect")
+    with TestClient(module.app) as client:
+        with pytest.raises(WebSocketDisconnect) as raised:
+            with client.websocket_connect("/ws/ada") as ws:
+                ws.send_text("hi")
+                ws.receive_text()
+        assert raised.value.code == 1000
+        assert client.get("/connected").json() == ["ada"]
+
+
+@pytest.mark.anyio
+async def test_p04_fixed_cleans_up_quietly(
+    caplog: pytest.LogCaptureFixture, wait_until, http_call
+) -> None:
+    module = LESSON.module("fix_no_disconnect")
+    with caplog.at_level(logging.INFO, logger="uvicorn.error"), LiveServer(module.app) as live:
+        async with LiveClient(live.ws_url("/ws/ada")) as ws:
+            await ws.send("hi")
+            assert await ws.receive() == "Echo: hi"
+        await wait_until(lambda: not module.CONNECTED)
+        assert await http_call("GET", live.http_url + "/connected") == (200, [])
+    assert not crashes(caplog)
+
+
+def test_p04_fixed_in_process() -> None:
+    with TestClient(LESSON.app("fix_no_disconnect")) as client:
+        with client.websocket_connect("/ws/ada") as ws:
+            ws.send_text("hi")
+            assert ws.receive_text() == "Echo: hi"
+        assert client.get("/connected").json() == []
+
+
+# P05: a bare except inside the loop.
+
+
+@pytest.mark.anyio
+async def test_p05_broken_hides_errors_then_freezes_the_server() -> None:
+    server = SubprocessServer(path("pitfall_bare_except")).start()
+    try:
+        async with LiveClient(server.ws_url("/ws"), name="other") as other:
+            # the frozen server never answers the leaver's close frame: do not wait 10 s
+            leaving = LiveClient(server.ws_url("/ws"), name="leaver", close_timeout=0.5)
+            async with leaving as leaver:
+                await leaver.send("abc")
+                await leaver.receive_nothing(within=0.5)  # the ValueError vanished
+                await other.send("21")
+                assert await other.receive() == "42"
+            # the leaver is gone: its handler now spins without awaiting
+            await other.send("21")
+            await other.receive_nothing(within=1.0)
+            returncode = server.stop(timeout=2)  # SIGTERM is not enough: SIGKILL after 2 s
+    finally:
+        server.kill()
+    assert returncode == -signal.SIGKILL
+    assert "Traceback" not in server.output
+
+
+@pytest.mark.anyio
+async def test_p05_fixed_reports_bad_input_and_ends_on_disconnect() -> None:
+    server = SubprocessServer(path("fix_bare_except")).start()
+    try:
+        async with LiveClient(server.ws_url("/ws"), name="other") as other:
+            async with LiveClient(server.ws_url("/ws"), name="leaver") as leaver:
+                await leaver.send("abc")
+                assert await leaver.receive() == "error: not an integer: 'abc'"
+            await other.send("21")
+            assert await other.receive(timeout=1.0) == "42"
+    finally:
+        returncode = server.stop(timeout=5)
+    assert returncode != -signal.SIGKILL
+
+
+def test_p05_fixed_in_process() -> None:
+    with TestClient(LESSON.app("fix_bare_except")) as client:
+        with client.websocket_connect("/ws") as ws:
+            ws.send_text("x")
+            assert ws.receive_text() == "error: not an integer: 'x'"
+            ws.send_text("-4")
+            assert ws.receive_text() == "-8"
+
+
+@pytest.mark.anyio
+async def test_p05_a_bare_except_swallows_cancellation() -> None:
+    """The same ``except:`` in any task: ``cancel()`` is caught and the task carries on."""
+
+    async def stubborn() -> int:
+        swallowed = 0
+        while swallowed < 2:
+            try:
+                await asyncio.sleep(10)
+            except:  # noqa: E722
+                swallowed += 1
+        return swallowed
+
+    task = asyncio.create_task(stubborn())
+    await asyncio.sleep(0)  # let it start sleeping
+    task.cancel()
+    await asyncio.sleep(0)  # it catches the cancellation and sleeps again
+    assert not task.done()
+    task.cancel()
+    async with asyncio.timeout(scaled(2)):
+        assert await task == 2  # cancelled twice, finished normally
+
+
+# P06: close() after the client left.
+
+
+@pytest.mark.anyio
+async def test_p06_broken_close_after_leave_raises(caplog: pytest.LogCaptureFixture) -> None:
+    app = LESSON.app("pitfall_close_after_leave")
+    with caplog.at_level(logging.ERROR, logger="uvicorn.error"), LiveServer(app) as live:
+        async with LiveClient(live.ws_url("/ws/ticker")) as ws:
+            assert await ws.receive_json() == {"tick": 1}
+    [crash] = crashes(caplog)  # stopping the server waited for the handler to end
+    assert crash.exc_info is not None
+    assert crash.exc_info[0].__name__ == "WebSocketDisconnected"
+    assert issubclass(crash.exc_info[0], RuntimeError)
+    assert 'Cannot call "send" once a close message has been sent' in str(crash.exc_info[1])
+
+
+@pytest.mark.anyio
+async def test_p06_fixed_ends_quietly(caplog: pytest.LogCaptureFixture) -> None:
+    app = LESSON.app("fix_close_after_leave")
+    with caplog.at_level(logging.ERROR, logger="uvicorn.error"), LiveServer(app) as live:
+        async with LiveClient(live.ws_url("/ws/ticker")) as ws:
+            assert await ws.receive_json() == {"tick": 1}
+    assert not crashes(caplog)
+
+
+@pytest.mark.parametrize("stem", ["pitfall_close_after_leave", "fix_close_after_leave"])
+def test_p06_ticker_in_process(stem: str) -> None:
+    with TestClient(LESSON.app(stem)) as client, client.websocket_connect("/ws/ticker") as ws:
+        assert [ws.receive_json()["tick"] for _ in range(3)] == [1, 2, 3]
+
+
+# P07: blocking the event loop.
+
+
+async def echo_delay_during_report(server: SubprocessServer) -> float:
+    """Seconds an unrelated client's echo takes while a report runs."""
+    async with (
+        LiveClient(server.ws_url("/ws/echo"), name="other") as other,
+        LiveClient(server.ws_url("/ws/report"), name="reporter") as reporter,
+    ):
+        await reporter.send("go")
+        assert await reporter.receive() == "report started"
+        started = time.perf_counter()
+        await other.send("ping")
+        assert await other.receive(timeout=5) == "ping"
+        delay = time.perf_counter() - started
+        assert (await reporter.receive(timeout=5)).startswith("report ready")
+    return delay
+
+
+@pytest.mark.anyio
+async def test_p07_blocking_call_stalls_an_unrelated_client() -> None:
+    with SubprocessServer(path("pitfall_blocking")) as server:
+        assert await echo_delay_during_report(server) >= 0.7  # the report blocks 1.0 s
+
+
+@pytest.mark.anyio
+async def test_p07_fixed_the_unrelated_client_answers_at_once() -> None:
+    with SubprocessServer(path("fix_blocking")) as server:
+        assert await echo_delay_during_report(server) < 0.3
+
+
+def create_task_app() -> FastAPI:
+    """Seed 003's advice, "use asyncio.create_task for independent work", on a blocking job."""
+    app = FastAPI()
+
+    async def job() -> None:
+        time.sleep(0.5)  # noqa: ASYNC251  a task runs on the same event loop
+
+    @app.websocket("/ws/report")
+    async def report(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.receive_text()
+        websocket.state.job = asyncio.create_task(job())
+        await websocket.send_text("report started")
+        await websocket.receive()  # until the client leaves
+
+    @app.websocket("/ws/echo")
+    async def echo(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text(await websocket.receive_text())
+        await websocket.receive()  # until the client leaves
+
+    return app
+
+
+@pytest.mark.anyio
+async def test_p07_create_task_does_not_unblock_a_blocking_call() -> None:
+    with LiveServer(create_task_app()) as live:
+        async with (
+            LiveClient(live.ws_url("/ws/echo")) as other,
+            LiveClient(live.ws_url("/ws/report")) as reporter,
+        ):
+            await reporter.send("go")
+            assert await reporter.receive() == "report started"
+            started = time.perf_counter()
+            await other.send("ping")
+            assert await other.receive(timeout=5) == "ping"
+            assert time.perf_counter() - started >= 0.3  # the job blocks 0.5 s
+
+
+@pytest.mark.parametrize("stem", ["pitfall_blocking", "fix_blocking"])
+def test_p07_report_in_process(stem: str) -> None:
+    module = LESSON.module(stem)
+    module.REPORT_SECONDS = 0.01
+    with TestClient(module.app) as client, client.websocket_connect("/ws/report") as ws:
+        ws.send_text("go")
+        assert ws.receive_text() == "report started"
+        assert ws.receive_text() == "report ready after 0.01s"
+
+
+# P08: a send-only loop.
+
+
+@pytest.mark.anyio
+async def test_p08_broken_keeps_a_departed_client(serve, http_call, wait_until) -> None:
+    module = LESSON.module("pitfall_send_only")
+    live = serve(module.app)
+    async with LiveClient(live.ws_url("/ws/ada")):
+        await wait_until(lambda: "ada" in module.CLIENTS)
+    with pytest.raises(TimeoutError):  # still listed half a second after leaving
+        await wait_until(lambda: "ada" not in module.CLIENTS, timeout=0.5)
+    notify = live.http_url + "/notify/ada?text=hello"
+    assert await http_call("POST", notify) == (200, {"queued_for": "ada"})  # a lie
+    await wait_until(lambda: "ada" not in module.CLIENTS)  # the failed send ended it
+    assert (await http_call("POST", notify))[0] == 404
+
+
+@pytest.mark.anyio
+async def test_p08_fixed_notices_the_departure_at_once(serve, http_call, wait_until) -> None:
+    module = LESSON.module("fix_send_only")
+    live = serve(module.app)
+    notify = live.http_url + "/notify/ada?text=hello"
+    async with LiveClient(live.ws_url("/ws/ada")) as ws:
+        await wait_until(lambda: "ada" in module.CLIENTS)
+        assert (await http_call("POST", notify))[0] == 200
+        assert await ws.receive() == "hello"
+    await wait_until(lambda: "ada" not in module.CLIENTS, timeout=1.0)
+    assert (await http_call("POST", notify))[0] == 404
+
+
+@pytest.mark.parametrize("stem", ["pitfall_send_only", "fix_send_only"])
+def test_p08_in_process_testclient_hides_the_leak(stem: str) -> None:
+    """TestClient cancels the handler when the ``with`` block ends: no leak is visible."""
+    with TestClient(LESSON.app(stem)) as client:
+        with client.websocket_connect("/ws/ada") as ws:
+            assert client.post("/notify/ada", params={"text": "hi"}).status_code == 200
+            assert ws.receive_text() == "hi"
+        assert client.get("/clients").json() == []
+        assert client.post("/notify/ada", params={"text": "hi"}).status_code == 404
+
+
+# P09: rejecting before accept.
+
+
+@pytest.mark.anyio
+async def test_p09_broken_real_client_gets_a_bare_403() -> None:
+    with LiveServer(LESSON.app("pitfall_reject")) as live:
+        with pytest.raises(InvalidStatus) as rejected:
+            async with connect(live.ws_url("/ws/rooms/attic?name=ada")):
+                pass
+        assert rejected.value.response.status_code == 403
+        assert rejected.value.response.body == b""
+        assert await handshake_status(live.ws_url("/ws/rooms/lobby")) == 403  # no name
+        assert await handshake_status(live.ws_url("/ws/rooms/lobby?name=ada")) == 101
+
+
+def test_p09_broken_in_process_reports_close_1008() -> None:
+    with TestClient(LESSON.app("pitfall_reject")) as client:
+        with pytest.raises(WebSocketDisconnect) as closed:
+            with client.websocket_connect("/ws/rooms/attic?name=ada"):
+                pass
+        assert (closed.value.code, closed.value.reason) == (1008, "no room 'attic'")
+        with pytest.raises(WebSocketDisconnect) as closed:
+            with client.websocket_connect("/ws/rooms/lobby"):
+                pass
+        assert closed.value.code == 1008
+
+
+@pytest.mark.anyio
+async def test_p09_fixed_real_client_gets_404_and_422_with_a_body(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with (
+        caplog.at_level(logging.ERROR, logger="uvicorn.error"),
+        LiveServer(LESSON.app("fix_reject")) as live,
+    ):
+        with pytest.raises(InvalidStatus) as rejected:
+            async with connect(live.ws_url("/ws/rooms/attic?name=ada")):
+                pass
+        assert rejected.value.response.status_code == 404
+        assert rejected.value.response.body == b'{"detail":"no room \'attic\'"}'
+        assert await handshake_status(live.ws_url("/ws/rooms/lobby")) == 422
+        async with LiveClient(live.ws_url("/ws/rooms/lobby?name=ada")) as ws:
+            assert await ws.receive() == "ada joined lobby"
+    # uvicorn 0.54 (websockets-sansio) logs a spurious error after every denial response
+    # (uvicorn PR #3138). When this fails, uvicorn fixed it: update the notebook.
+    spurious = "ASGI callable returned without completing handshake."
+    assert [r.getMessage() for r in caplog.records].count(spurious) == 2
+
+
+def test_p09_fixed_in_process_reports_the_denial() -> None:
+    with TestClient(LESSON.app("fix_reject")) as client:
+        with pytest.raises(WebSocketDenialResponse) as denied:
+            with client.websocket_connect("/ws/rooms/attic?name=ada"):
+                pass
+        assert denied.value.status_code == 404
+        assert denied.value.json() == {"detail": "no room 'attic'"}
+        with client.websocket_connect("/ws/rooms/kitchen?name=ada") as ws:
+            assert ws.receive_text() == "ada joined kitchen"
+
+
+def http_exception_app() -> FastAPI:
+    app = FastAPI()
+
+    @app.websocket("/ws")
+    async def guarded(websocket: WebSocket) -> None:
+        raise HTTPException(401, "who are you?")
+
+    return app
+
+
+@pytest.mark.anyio
+async def test_p09_raising_httpexception_before_accept_is_a_denial_too() -> None:
+    with LiveServer(http_exception_app(), log_level="critical") as live:
+        with pytest.raises(InvalidStatus) as rejected:
+            async with connect(live.ws_url("/ws")):
+                pass
+    assert rejected.value.response.status_code == 401
+    assert rejected.value.response.body == b'{"detail":"who are you?"}'
+    with TestClient(http_exception_app()) as client:
+        with pytest.raises(WebSocketDenialResponse) as denied:
+            with client.websocket_connect("/ws"):
+                pass
+    assert denied.value.status_code == 401
+
+
+# P33: shutdown with a stalled client.
+
+
+async def sigterm_with_a_stalled_client(stem: str, stalled_client) -> SubprocessServer:
+    """SIGTERM while one client stalls a large send; the healthy client must see 1012."""
+    module = LESSON.module(stem)
+    server = SubprocessServer(path(stem), **module.SERVER_OPTIONS).start()
+    try:
+        stalled_client(server.port, "/ws/snapshot")  # reads a few bytes, then nothing
+        async with LiveClient(server.ws_url("/ws/echo")) as healthy:
+            await healthy.send("ping")
+            assert await healthy.receive() == "ping"
+            assert server.process is not None
+            os.kill(server.process.pid, signal.SIGTERM)
+            assert await healthy.wait_closed() == (1012, "")
+    except BaseException:
+        server.kill()
+        raise
+    return server
+
+
+@pytest.mark.anyio
+async def test_p33_broken_sigterm_never_ends_the_process(stalled_client) -> None:
+    server = await sigterm_with_a_stalled_client("pitfall_shutdown", stalled_client)
+    assert server.process is not None
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            server.process.wait(scaled(3))
+    finally:
+        server.kill()
+    assert server.process.returncode == -signal.SIGKILL
+    assert "Waiting for connections to close" in server.output
+
+
+@pytest.mark.anyio
+async def test_p33_fixed_exits_after_the_graceful_timeout(stalled_client) -> None:
+    server = await sigterm_with_a_stalled_client("fix_shutdown", stalled_client)
+    assert server.process is not None
+    try:
+        server.process.wait(scaled(6))
+    finally:
+        server.kill()
+    assert server.process.returncode in (0, -signal.SIGTERM)
+    assert "timeout graceful shutdown exceeded" in server.output
+
+
+@pytest.mark.parametrize("stem", ["pitfall_shutdown", "fix_shutdown"])
+def test_p33_endpoints_in_process(stem: str) -> None:
+    module = LESSON.module(stem)
+    with TestClient(module.app) as client:
+        with client.websocket_connect("/ws/snapshot") as ws:
+            assert len(ws.receive_text()) == len(module.SNAPSHOT)
+        with client.websocket_connect("/ws/echo") as ws:
+            ws.send_text("ping")
+            assert ws.receive_text() == "ping"
+
+
+# P34: a type hint FastAPI cannot resolve.
+
+
+@pytest.mark.anyio
+async def test_p34_broken_every_handshake_gets_403_and_nothing_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with (
+        caplog.at_level(logging.WARNING),
+        LiveServer(LESSON.app("pitfall_type_hints")) as live,
+    ):
+        assert await handshake_status(live.ws_url("/ws")) == 403
+    assert caplog.records == []
+
+
+def test_p34_broken_in_process_websocket_became_a_query_parameter() -> None:
+    with TestClient(LESSON.app("pitfall_type_hints")) as client:
+        with pytest.raises(WebSocketDisconnect) as closed:
+            with client.websocket_connect("/ws"):
+                pass
+    assert closed.value.code == 1008
+    assert closed.value.reason[0]["loc"] == ["query", "websocket"]
+
+
+@pytest.mark.anyio
+async def test_p34_fixed_handshake_succeeds() -> None:
+    with LiveServer(LESSON.app("fix_type_hints")) as live:
+        async with LiveClient(live.ws_url("/ws")) as ws:
+            assert await ws.receive() == "hello"
+    with TestClient(LESSON.app("fix_type_hints")) as client:
+        with client.websocket_connect("/ws") as ws:
+            assert ws.receive_text() == "hello"

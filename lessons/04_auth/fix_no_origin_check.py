@@ -1,0 +1,33 @@
+"""P22, fixed: before trusting the cookie, check the Origin header against an allowlist.
+
+Browsers always send ``Origin`` on a WebSocket handshake and scripts cannot forge it. Here
+the allowlist is the page's own origin; app.py also reads one from the environment.
+"""
+
+import secrets
+
+from fastapi import FastAPI, HTTPException, Response, WebSocket
+
+app = FastAPI()
+SESSIONS: dict[str, str] = {}  # session id -> user name
+
+
+@app.post("/login")
+async def login(user: str, response: Response) -> dict[str, str]:
+    """Demo login, no password (app.py has the real one): sets the session cookie."""
+    session = secrets.token_urlsafe(16)
+    SESSIONS[session] = user
+    response.set_cookie("session", session, httponly=True, samesite="strict")
+    return {"user": user}
+
+
+@app.websocket("/ws")
+async def inbox(websocket: WebSocket) -> None:
+    if websocket.headers.get("origin") != f"http://{websocket.headers.get('host')}":
+        raise HTTPException(403, "origin not allowed")
+    user = SESSIONS.get(websocket.cookies.get("session", ""))
+    if user is None:
+        raise HTTPException(401, "not logged in")
+    await websocket.accept()
+    await websocket.send_json({"type": "inbox", "user": user, "messages": ["private note"]})
+    await websocket.close()

@@ -1,0 +1,34 @@
+"""P24, fixed: the connection ends when the token does, with close code 4001.
+
+4001 is an application code (4000-4999 are free for apps): the client knows to log in
+again, or to reconnect with a fresh token. (1008 is the other honest choice.)
+"""
+
+import asyncio
+import os
+import secrets
+import time
+
+import jwt
+from fastapi import FastAPI, HTTPException, WebSocket, WebSocketDisconnect
+
+app = FastAPI()
+SECRET_KEY = os.environ.get("WSLAB_JWT_SECRET") or secrets.token_urlsafe(32)
+
+
+@app.websocket("/ws")
+async def echo(websocket: WebSocket, token: str = "") -> None:
+    try:
+        claims = jwt.decode(token, SECRET_KEY, algorithms=["HS256"], options={"require": ["exp"]})
+    except jwt.InvalidTokenError as exc:
+        raise HTTPException(401, f"invalid token: {exc}") from None
+    await websocket.accept()
+    try:
+        async with asyncio.timeout(claims["exp"] - time.time()):
+            while True:
+                text = await websocket.receive_text()
+                await websocket.send_text(f"{claims['sub']}: {text}")
+    except TimeoutError:
+        await websocket.close(4001, "token expired")
+    except WebSocketDisconnect:
+        pass

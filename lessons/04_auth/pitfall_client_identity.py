@@ -1,0 +1,31 @@
+"""P21, broken: the server trusts the identity the client writes in its message.
+
+The connection is authenticated (alice's token), but the broadcast uses
+``message.get("user")`` as seed 003 does: alice sends ``{"user": "bob", ...}`` and everyone
+sees a message from bob. Authentication is worthless if the payload can claim anyone.
+"""
+
+from fastapi import FastAPI, HTTPException, WebSocket, WebSocketDisconnect
+
+app = FastAPI()
+TOKENS = {"alice-token": "alice", "bob-token": "bob"}  # stands in for real verification
+members: set[WebSocket] = set()
+
+
+@app.websocket("/ws")
+async def chat(websocket: WebSocket, token: str = "") -> None:
+    user = TOKENS.get(token)
+    if user is None:
+        raise HTTPException(401, "invalid token")
+    await websocket.accept()
+    members.add(websocket)
+    try:
+        while True:
+            message = await websocket.receive_json()
+            event = {"user": message.get("user", "anonymous"), "text": message.get("text", "")}
+            for member in list(members):
+                await member.send_json(event)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        members.discard(websocket)

@@ -1,0 +1,30 @@
+"""P25, broken: FastAPI's HTTP security dependency guarding a WebSocket route.
+
+FastAPI 0.165 does run ``OAuth2PasswordBearer`` on a WebSocket (older versions crashed:
+fastapi#2587): it reads the ``Authorization`` header and, without one, refuses the handshake
+with HTTP 401. A ``websockets`` client can send that header. A browser cannot:
+``new WebSocket(url)`` takes no headers, so the page can never connect.
+"""
+
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, HTTPException, WebSocket
+from fastapi.security import OAuth2PasswordBearer
+
+app = FastAPI()
+TOKENS = {"alice-token": "alice"}  # a dict stands in for real verification (see app.py)
+oauth2 = OAuth2PasswordBearer(tokenUrl="/login")
+
+
+def current_user(token: Annotated[str, Depends(oauth2)]) -> str:
+    user = TOKENS.get(token)
+    if user is None:
+        raise HTTPException(401, "invalid token")
+    return user
+
+
+@app.websocket("/ws")
+async def welcome(websocket: WebSocket, user: Annotated[str, Depends(current_user)]) -> None:
+    await websocket.accept()
+    await websocket.send_json({"type": "welcome", "user": user})
+    await websocket.close()

@@ -1,0 +1,156 @@
+"""Lesson 04 in headless Chromium: log in, connect four ways, chat; CSWSH; P25."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from lessons import find
+from lessons.kit import LiveServer
+
+pytestmark = pytest.mark.browser
+
+LESSON = find("04_auth")
+SECRET = "a-test-secret-that-is-at-least-32-bytes-long"
+Serve = Callable[..., LiveServer]
+
+# A script any page can run: open a socket, report the first message or the close code.
+OPEN_SOCKET = """(url) => new Promise((resolve) => {
+  const ws = new WebSocket(url);
+  ws.onmessage = (event) => { resolve("message " + event.data); ws.close(); };
+  ws.onclose = (event) => resolve("closed " + event.code);
+})"""
+
+
+@pytest.fixture
+def lesson(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    monkeypatch.setenv("WSLAB_JWT_SECRET", SECRET)
+    return LESSON.module()
+
+
+def log_in(page: Any, server: LiveServer, user: str, password: str | None = None) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(server.http_url + "/")
+    page.fill("#username", user)
+    page.fill("#password", password or f"{user}-password")
+    page.click("#login button")
+    expect(page.locator("#who")).to_have_text(f"logged in as {user}")
+
+
+def connect(page: Any, transport: str, user: str) -> None:
+    from playwright.sync_api import expect
+
+    page.select_option("#transport", transport)
+    page.click("#connect button")
+    expect(page.locator("#status")).to_have_text(f"connected as {user}")
+
+
+def test_log_in_connect_and_chat(
+    serve: Serve, new_page: Callable[[], Any], lesson: ModuleType
+) -> None:
+    from playwright.sync_api import expect
+
+    server = serve(lesson.app)
+    alice, bob = new_page(), new_page()
+    for page, user, transport in [(alice, "alice", "ticket"), (bob, "bob", "cookie")]:
+        log_in(page, server, user)
+        connect(page, transport, user)
+        page.click("#join")
+        expect(page.locator("#log")).to_contain_text("joined lobby")
+    alice.fill("#text", "hello from Chromium")
+    alice.keyboard.press("Enter")
+    for page in (alice, bob):
+        expect(page.locator("#log")).to_contain_text("[lobby] alice: hello from Chromium")
+
+
+def test_every_transport_wrong_password_and_forbidden_room(
+    serve: Serve, new_page: Callable[[], Any], lesson: ModuleType
+) -> None:
+    from playwright.sync_api import expect
+
+    server = serve(lesson.app)
+    page = new_page()
+    page.goto(server.http_url + "/")
+    page.fill("#username", "carol")
+    page.fill("#password", "guess")
+    page.click("#login button")
+    expect(page.locator("#who")).to_have_text("login refused: wrong username or password")
+    log_in(page, server, "carol")
+    for transport in ["first-message", "query", "cookie", "ticket"]:
+        connect(page, transport, "carol")
+    page.fill("#room", "staff")
+    page.click("#join")
+    expect(page.locator("#log")).to_contain_text("error: carol may not join staff")
+
+
+def test_page_shows_the_expiry_close_code(
+    serve: Serve, new_page: Callable[[], Any], lesson: ModuleType
+) -> None:
+    from playwright.sync_api import expect
+
+    lesson.app.state.auth.token_ttl = 1
+    server = serve(lesson.app)
+    page = new_page()
+    log_in(page, server, "bob")
+    connect(page, "cookie", "bob")
+    expect(page.locator("#status")).to_have_text("closed (4001 token expired)", timeout=5000)
+
+
+def test_another_origin_cannot_use_the_session_cookie(
+    serve: Serve, new_page: Callable[[], Any], lesson: ModuleType
+) -> None:
+    """CSWSH: both servers are on 127.0.0.1, so the browser sends alice's cookie to both."""
+    from playwright.sync_api import expect
+
+    victim = serve(lesson.app)
+    attacker = serve(LESSON.app("attacker"))
+    page = new_page()
+    log_in(page, victim, "alice")
+    connect(page, "cookie", "alice")  # same origin: works
+    cookies = page.context.cookies(attacker.http_url)
+    assert [c["name"] for c in cookies] == ["wslab_session"]  # per host, not per port
+    evil = page.context.new_page()
+    evil.goto(f"{attacker.http_url}/?target={victim.ws_url('/ws/cookie')}")
+    expect(evil.locator("#status")).to_have_text("closed (1006)")
+    expect(evil.locator("#stolen")).to_be_empty()
+    expect(page.locator("#status")).to_have_text("connected as alice")
+
+
+def test_p22_cross_site_websocket_hijacking(serve: Serve, new_page: Callable[[], Any]) -> None:
+    """The attacker's page reads alice's inbox on the pitfall and is refused by the fix."""
+    from playwright.sync_api import expect
+
+    attacker = serve(LESSON.app("attacker"))
+    for stem, status in [
+        ("pitfall_no_origin_check", "closed (1000)"),
+        ("fix_no_origin_check", "closed (1006)"),
+    ]:
+        victim = serve(LESSON.app(stem))
+        page = new_page()
+        # alice logged in to the victim site earlier: her browser holds its session cookie.
+        assert page.context.request.post(victim.http_url + "/login?user=alice").ok
+        page.goto(f"{attacker.http_url}/?target={victim.ws_url('/ws')}")
+        expect(page.locator("#status")).to_have_text(status)
+        stolen = page.locator("#stolen")
+        if stem.startswith("pitfall"):
+            expect(stolen).to_contain_text('"user":"alice","messages":["private note"]')
+        else:
+            expect(stolen).to_be_empty()
+
+
+def test_p25_a_browser_cannot_send_an_authorization_header(
+    serve: Serve, new_page: Callable[[], Any]
+) -> None:
+    """The same URL from Chromium: refused by OAuth2PasswordBearer, welcomed by the fix."""
+    page = new_page()
+    for stem, seen in [
+        ("pitfall_http_bearer", "closed 1006"),
+        ("fix_http_bearer", 'message {"type":"welcome","user":"alice"}'),
+    ]:
+        server = serve(LESSON.app(stem))
+        page.goto(server.http_url + "/openapi.json")  # any page of that origin
+        assert page.evaluate(OPEN_SOCKET, server.ws_url("/ws?token=alice-token")) == seen

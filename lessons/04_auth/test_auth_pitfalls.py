@@ -1,0 +1,408 @@
+"""Lesson 04's pitfalls P09, P19-P25: each broken file fails as a client sees it; the fix not."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jwt
+import pytest
+from starlette.middleware.cors import CORSMiddleware
+from starlette.testclient import TestClient, WebSocketDenialResponse
+from starlette.websockets import WebSocketDisconnect
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from lessons import find
+from lessons.kit import LiveClient, LiveServer, SubprocessServer, handshake_status, scaled
+
+LESSON = find("04_auth")
+SECRET = "a-test-secret-that-is-at-least-32-bytes-long"
+SEED_SECRET = "your-secret-key-here-"  # seed 001's hard-coded key
+EVIL = "http://evil.example"
+Serve = Callable[..., LiveServer]
+
+
+def token(sub: str = "alice", ttl: float = 60, secret: str = SECRET) -> str:
+    return jwt.encode({"sub": sub, "exp": int(time.time() + ttl)}, secret, algorithm="HS256")
+
+
+async def rejected(url: str, **options: Any) -> tuple[int, bytes]:
+    """Status and body of a refused handshake."""
+    try:
+        async with connect(url, open_timeout=scaled(5), **options):
+            pytest.fail("the handshake was accepted")
+    except InvalidStatus as refused:
+        return refused.response.status_code, bytes(refused.response.body or b"")
+
+
+# P09: close before accept (1008 in-process, 403 on the wire) vs a 401 denial response.
+
+
+def test_p09_close_before_accept_looks_like_1008_in_process() -> None:
+    with TestClient(LESSON.app("pitfall_close_before_accept")) as client:
+        with pytest.raises(WebSocketDisconnect) as closed, client.websocket_connect("/ws"):
+            pass
+    assert (closed.value.code, closed.value.reason) == (1008, "invalid token")
+
+
+@pytest.mark.anyio
+async def test_p09_close_before_accept_is_a_bare_403_on_the_wire(serve: Serve) -> None:
+    live = serve(LESSON.app("pitfall_close_before_accept"))
+    assert await rejected(live.ws_url("/ws?token=nope")) == (403, b"")
+
+
+def test_p09_fix_denial_response_in_process() -> None:
+    with TestClient(LESSON.app("fix_close_before_accept")) as client:
+        with pytest.raises(WebSocketDenialResponse) as denied, client.websocket_connect("/ws"):
+            pass
+        with client.websocket_connect("/ws?token=alice-token") as ws:
+            assert ws.receive_json() == {"type": "welcome", "user": "alice"}
+    assert denied.value.status_code == 401
+    assert denied.value.json() == {"detail": "invalid token"}
+
+
+@pytest.mark.anyio
+async def test_p09_fix_denial_response_on_the_wire(serve: Serve) -> None:
+    live = serve(LESSON.app("fix_close_before_accept"))
+    status, body = await rejected(live.ws_url("/ws?token=nope"))
+    assert (status, json.loads(body)) == (401, {"detail": "invalid token"})
+    async with LiveClient(live.ws_url("/ws?token=alice-token")) as ws:
+        assert await ws.receive_json() == {"type": "welcome", "user": "alice"}
+
+
+# P19: accept first, authenticate later.
+
+
+@pytest.mark.anyio
+async def test_p19_anonymous_clients_hold_accepted_sockets(serve: Serve) -> None:
+    live = serve(LESSON.app("pitfall_accept_first"))
+    assert await handshake_status(live.ws_url("/ws")) == 101  # nobody asked who we are
+    clients = [LiveClient(live.ws_url("/ws"), name=f"anon{i}") for i in range(5)]
+    for ws in clients:
+        await ws.connect()
+    try:
+        await asyncio.gather(*(ws.receive_nothing(within=1.5) for ws in clients))
+        assert all(ws.close_code is None for ws in clients)  # still held, 1.5 s later
+    finally:
+        for ws in clients:
+            await ws.close()
+
+
+@pytest.mark.anyio
+async def test_p19_fix_closes_anonymous_clients_at_the_deadline(serve: Serve) -> None:
+    live = serve(LESSON.app("fix_accept_first"))
+    clients = [LiveClient(live.ws_url("/ws"), name=f"anon{i}") for i in range(5)]
+    for ws in clients:
+        await ws.connect()
+    started = time.perf_counter()
+    closes = await asyncio.gather(*(ws.wait_closed(timeout=5) for ws in clients))
+    assert closes == [(1008, "authentication timeout")] * 5
+    assert time.perf_counter() - started < scaled(3)
+    async with LiveClient(live.ws_url("/ws")) as ws:
+        await ws.send("alice-token")
+        assert await ws.receive_json() == {"type": "welcome", "user": "alice"}
+
+
+@pytest.mark.parametrize("stem", ["pitfall_accept_first", "fix_accept_first"])
+def test_p19_both_welcome_a_valid_token_in_process(stem: str) -> None:
+    with TestClient(LESSON.app(stem)) as client, client.websocket_connect("/ws") as ws:
+        ws.send_text("alice-token")
+        assert ws.receive_json() == {"type": "welcome", "user": "alice"}
+
+
+# P20: the token in the URL lands in uvicorn's log.
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("access_log", [True, False])
+async def test_p20_token_is_in_the_log_even_without_access_log(access_log: bool) -> None:
+    target = LESSON.path / "pitfall_token_in_url.py"
+    with SubprocessServer(target, access_log=access_log) as live:
+        async with LiveClient(live.ws_url("/ws?token=alice-token")) as ws:
+            assert (await ws.receive_json())["user"] == "alice"
+        line = live.wait_for_output(r'"WebSocket /ws')
+    assert line.startswith("INFO:") and line.endswith(
+        '"WebSocket /ws?token=alice-token" [accepted]'
+    )
+
+
+@pytest.mark.anyio
+async def test_p20_fix_redacts_the_token() -> None:
+    with SubprocessServer(LESSON.path / "fix_token_in_url.py") as live:
+        async with LiveClient(live.ws_url("/ws?token=alice-token")) as ws:
+            assert (await ws.receive_json())["user"] == "alice"
+        assert await handshake_status(live.ws_url("/ws?token=stolen-guess")) == 401
+        accepted = live.wait_for_output(r'"WebSocket /ws.*\[accepted\]')
+        refused = live.wait_for_output(r'"WebSocket /ws.*" 401')
+        output = live.output
+    assert accepted.endswith('"WebSocket /ws?token=[redacted]" [accepted]')
+    assert refused.endswith('"WebSocket /ws?token=[redacted]" 401')
+    assert "alice-token" not in output and "stolen-guess" not in output
+
+
+@pytest.mark.parametrize("stem", ["pitfall_token_in_url", "fix_token_in_url"])
+def test_p20_both_verify_before_accept_in_process(stem: str) -> None:
+    with TestClient(LESSON.app(stem)) as client:
+        with client.websocket_connect("/ws?token=alice-token") as ws:
+            assert ws.receive_json()["user"] == "alice"
+        with pytest.raises(WebSocketDenialResponse), client.websocket_connect("/ws?token=x"):
+            pass
+
+
+def test_p20_fix_removes_its_filter_at_shutdown() -> None:
+    logger = logging.getLogger("uvicorn.error")
+    before = list(logger.filters)
+    with TestClient(LESSON.app("fix_token_in_url")):
+        assert len(logger.filters) == len(before) + 1
+    assert logger.filters == before
+
+
+# P21: a client-sent identity.
+
+
+async def spoof(live: LiveServer) -> dict[str, str]:
+    """Alice sends a message claiming to be bob; return what bob receives."""
+    async with (
+        LiveClient(live.ws_url("/ws?token=alice-token"), name="alice") as alice,
+        LiveClient(live.ws_url("/ws?token=bob-token"), name="bob") as bob,
+    ):
+        await alice.send_json({"user": "bob", "text": "I owe alice 100 euros"})
+        return await bob.receive_json()
+
+
+@pytest.mark.anyio
+async def test_p21_anyone_can_speak_as_anyone(serve: Serve) -> None:
+    received = await spoof(serve(LESSON.app("pitfall_client_identity")))
+    assert received == {"user": "bob", "text": "I owe alice 100 euros"}
+
+
+@pytest.mark.anyio
+async def test_p21_fix_stamps_the_authenticated_sender(serve: Serve) -> None:
+    received = await spoof(serve(LESSON.app("fix_client_identity")))
+    assert received == {"user": "alice", "text": "I owe alice 100 euros"}
+
+
+@pytest.mark.parametrize(
+    ("stem", "shown"), [("pitfall_client_identity", "bob"), ("fix_client_identity", "alice")]
+)
+def test_p21_in_process(stem: str, shown: str) -> None:
+    with TestClient(LESSON.app(stem)) as client:
+        with client.websocket_connect("/ws?token=alice-token") as ws:
+            ws.send_json({"user": "bob", "text": "hi"})
+            assert ws.receive_json() == {"user": shown, "text": "hi"}
+
+
+# P22: cookie auth with no Origin check.
+
+
+def session_cookie(client: TestClient) -> str:
+    return client.post("/login", params={"user": "alice"}).cookies["session"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("stem", "evil_status"), [("pitfall_no_origin_check", 101), ("fix_no_origin_check", 403)]
+)
+async def test_p22_a_foreign_origin_with_the_cookie(
+    serve: Serve, stem: str, evil_status: int
+) -> None:
+    app = LESSON.app(stem)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        cookie = {"cookie": f"session={session_cookie(client)}"}
+    live = serve(app)
+    url = live.ws_url("/ws")
+    assert await handshake_status(url, additional_headers=cookie, origin=EVIL) == evil_status
+    assert await handshake_status(url, additional_headers=cookie, origin=live.http_url) == 101
+    assert await handshake_status(url, origin=live.http_url) == 401
+
+
+@pytest.mark.anyio
+async def test_p22_cors_middleware_does_not_cover_websockets(serve: Serve) -> None:
+    """CORSMiddleware only looks at HTTP requests: a WebSocket from any origin passes."""
+    app = LESSON.app("pitfall_no_origin_check")
+    app.add_middleware(CORSMiddleware, allow_origins=["http://127.0.0.1:1"])
+    with TestClient(app) as client:
+        cookie = {"cookie": f"session={session_cookie(client)}"}
+    live = serve(app)
+    assert await handshake_status(live.ws_url("/ws"), additional_headers=cookie, origin=EVIL) == 101
+
+
+@pytest.mark.parametrize(
+    ("stem", "refused"), [("pitfall_no_origin_check", False), ("fix_no_origin_check", True)]
+)
+def test_p22_in_process(stem: str, refused: bool) -> None:
+    with TestClient(LESSON.app(stem)) as client:
+        session_cookie(client)
+        if refused:
+            with (
+                pytest.raises(WebSocketDenialResponse) as denied,
+                client.websocket_connect("/ws", headers={"origin": EVIL}),
+            ):
+                pass
+            assert denied.value.status_code == 403
+        else:
+            with client.websocket_connect("/ws", headers={"origin": EVIL}) as ws:
+                assert ws.receive_json()["user"] == "alice"
+
+
+# P23: hard-coded secret, unpinned algorithms, bare except.
+
+
+def test_p23_every_valid_token_is_refused_and_the_cause_is_hidden(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    module = LESSON.module("pitfall_weak_jwt")
+    with pytest.warns(jwt.InsecureKeyLengthWarning):  # PyJWT: the seed's key is 21 bytes
+        valid = token(secret=module.SECRET_KEY)
+    with caplog.at_level(logging.DEBUG), TestClient(module.app) as client:
+        with (
+            pytest.raises(WebSocketDisconnect) as closed,
+            client.websocket_connect(f"/ws?token={valid}"),
+        ):
+            pass
+    assert (closed.value.code, closed.value.reason) == (1008, "Invalid authentication")
+    assert not [r for r in caplog.records if r.name.startswith(("wslab", "fastapi"))]
+    with pytest.raises(jwt.DecodeError, match='pass in a value for the "algorithms"'):
+        jwt.decode(valid, module.SECRET_KEY)  # the cause the bare except swallowed
+
+
+@pytest.mark.anyio
+async def test_p23_on_the_wire_everyone_gets_a_bare_403(serve: Serve) -> None:
+    live = serve(LESSON.app("pitfall_weak_jwt"))
+    with pytest.warns(jwt.InsecureKeyLengthWarning):
+        valid = token(secret=SEED_SECRET)
+    assert await rejected(live.ws_url(f"/ws?token={valid}")) == (403, b"")
+
+
+@pytest.mark.anyio
+async def test_p23_fix_accepts_valid_tokens_and_names_each_refusal(
+    monkeypatch: pytest.MonkeyPatch, serve: Serve, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("WSLAB_JWT_SECRET", SECRET)
+    live = serve(LESSON.app("fix_weak_jwt"))
+    async with LiveClient(live.ws_url(f"/ws?token={token()}")) as ws:
+        assert await ws.receive_json() == {"type": "welcome", "user": "alice"}
+    with pytest.warns(jwt.InsecureKeyLengthWarning):
+        forged = token(secret=SEED_SECRET)  # minted by someone who read seed 001
+    cases = {
+        forged: "invalid token: Signature verification failed",
+        token(ttl=-10): "invalid token: Signature has expired",
+        jwt.encode({"sub": "alice"}, SECRET, algorithm="HS256"): (
+            'invalid token: Token is missing the "exp" claim'
+        ),
+    }
+    with caplog.at_level(logging.INFO, logger="wslab.auth"):
+        for bad, detail in cases.items():
+            status, body = await rejected(live.ws_url(f"/ws?token={bad}"))
+            assert (status, json.loads(body)) == (401, {"detail": detail})
+    logged = [r.getMessage() for r in caplog.records if r.name == "wslab.auth"]
+    assert logged == [
+        f"refused a token: {d.removeprefix('invalid token: ')}" for d in cases.values()
+    ]
+
+
+def test_p23_fix_without_secret_warns_and_uses_a_random_one(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv("WSLAB_JWT_SECRET", raising=False)
+    with caplog.at_level(logging.WARNING, logger="wslab.auth"):
+        module = LESSON.module("fix_weak_jwt")
+    assert "WSLAB_JWT_SECRET is not set" in caplog.text
+    assert len(module.SECRET_KEY) >= 32
+    with TestClient(module.app) as client:
+        with client.websocket_connect(f"/ws?token={token(secret=module.SECRET_KEY)}") as ws:
+            assert ws.receive_json()["user"] == "alice"
+
+
+# P24: the connection outlives its token.
+
+
+@pytest.fixture
+def jwt_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WSLAB_JWT_SECRET", SECRET)
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("jwt_secret")
+async def test_p24_connection_outlives_its_token(serve: Serve) -> None:
+    live = serve(LESSON.app("pitfall_outlives_token"))
+    short = token(ttl=1)
+    expires_at = jwt.decode(short, SECRET, algorithms=["HS256"])["exp"]
+    async with LiveClient(live.ws_url(f"/ws?token={short}")) as ws:
+        await ws.receive_nothing(within=expires_at - time.time() + 0.5)
+        assert time.time() > expires_at  # the token is dead ...
+        await ws.send("still here?")
+        assert await ws.receive() == "alice: still here?"  # ... the connection is not
+    assert await handshake_status(live.ws_url(f"/ws?token={short}")) == 401
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("jwt_secret")
+async def test_p24_fix_closes_4001_at_expiry(serve: Serve) -> None:
+    live = serve(LESSON.app("fix_outlives_token"))
+    short = token(ttl=1)
+    expires_at = jwt.decode(short, SECRET, algorithms=["HS256"])["exp"]
+    async with LiveClient(live.ws_url(f"/ws?token={short}")) as ws:
+        await ws.send("hello")
+        assert await ws.receive() == "alice: hello"
+        assert await ws.wait_closed(timeout=5) == (4001, "token expired")
+    assert time.time() >= expires_at - 0.05
+
+
+@pytest.mark.parametrize("stem", ["pitfall_outlives_token", "fix_outlives_token"])
+@pytest.mark.usefixtures("jwt_secret")
+def test_p24_both_refuse_an_expired_token_in_process(stem: str) -> None:
+    with TestClient(LESSON.app(stem)) as client:
+        with client.websocket_connect(f"/ws?token={token()}") as ws:
+            ws.send_text("hi")
+            assert ws.receive_text() == "alice: hi"
+        with (
+            pytest.raises(WebSocketDenialResponse) as denied,
+            client.websocket_connect(f"/ws?token={token(ttl=-10)}"),
+        ):
+            pass
+    assert denied.value.json() == {"detail": "invalid token: Signature has expired"}
+
+
+# P25: OAuth2PasswordBearer on a WebSocket route.
+
+
+def test_p25_oauth2_bearer_runs_on_websockets_today() -> None:
+    """FastAPI 0.165: no crash (fastapi#2587 is fixed); a missing header is a 401 denial."""
+    with TestClient(LESSON.app("pitfall_http_bearer")) as client:
+        with pytest.raises(WebSocketDenialResponse) as denied, client.websocket_connect("/ws"):
+            pass
+        headers = {"authorization": "Bearer alice-token"}
+        with client.websocket_connect("/ws", headers=headers) as ws:
+            assert ws.receive_json()["user"] == "alice"
+    assert (denied.value.status_code, denied.value.json()) == (401, {"detail": "Not authenticated"})
+
+
+@pytest.mark.anyio
+async def test_p25_only_a_client_that_sets_headers_gets_in(serve: Serve) -> None:
+    live = serve(LESSON.app("pitfall_http_bearer"))
+    header = {"authorization": "Bearer alice-token"}
+    assert await handshake_status(live.ws_url("/ws"), additional_headers=header) == 101
+    # What a browser can send: the URL (and cookies). Never an Authorization header.
+    assert await handshake_status(live.ws_url("/ws?token=alice-token")) == 401
+
+
+@pytest.mark.anyio
+async def test_p25_fix_reads_what_a_browser_can_send(serve: Serve) -> None:
+    live = serve(LESSON.app("fix_http_bearer"))
+    async with LiveClient(live.ws_url("/ws?token=alice-token")) as ws:
+        assert await ws.receive_json() == {"type": "welcome", "user": "alice"}
+    assert await handshake_status(live.ws_url("/ws?token=nope")) == 401
+
+
+def test_p25_fix_in_process() -> None:
+    with TestClient(LESSON.app("fix_http_bearer")) as client:
+        with client.websocket_connect("/ws?token=alice-token") as ws:
+            assert ws.receive_json()["user"] == "alice"
+        with pytest.raises(WebSocketDenialResponse), client.websocket_connect("/ws"):
+            pass
