@@ -1,4 +1,4 @@
-"""Helpers for lesson 02's tests: HTTP calls from async tests, polling a condition, a
+"""Helpers for lesson 02's tests: HTTP calls from async tests, polling a condition (the kit's), a
 client that stops reading."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from lessons.kit import scaled
+from lessons.kit import eventually, scaled
 
 
 async def http(method: str, url: str, body: Any = None) -> tuple[int, Any]:
@@ -33,18 +33,6 @@ async def http(method: str, url: str, body: Any = None) -> tuple[int, Any]:
                 return error.code, json.loads(error.read())
 
     return await asyncio.to_thread(call)
-
-
-async def eventually(
-    condition: Callable[[], Awaitable[bool]] | Callable[[], bool], timeout: float = 5.0
-) -> None:
-    """Wait until ``condition()`` is true (polling every 20 ms); TimeoutError otherwise."""
-    async with asyncio.timeout(scaled(timeout)):
-        while True:
-            result = condition()
-            if result if isinstance(result, bool) else await result:
-                return
-            await asyncio.sleep(0.02)
 
 
 @pytest.fixture

@@ -4,19 +4,21 @@
 - ``SubprocessServer``: an app file under uvicorn in its own process.
 - ``LiveClient``: a ``websockets`` client with timeouts and a printed transcript.
 - ``handshake_status``: the HTTP status a server answers a WebSocket handshake with.
+- ``eventually``: poll a condition with a deadline, for state nothing can be awaited on.
 - ``show``, ``show_diff``: print a lesson file, or a pitfall beside its fix, read from disk.
 """
 
 from lessons.kit.client import LiveClient, handshake_status
 from lessons.kit.server import LiveServer, SubprocessServer, bind_socket
 from lessons.kit.show import show, show_diff
-from lessons.kit.timing import scaled
+from lessons.kit.timing import eventually, scaled
 
 __all__ = [
     "LiveClient",
     "LiveServer",
     "SubprocessServer",
     "bind_socket",
+    "eventually",
     "handshake_status",
     "scaled",
     "show",

@@ -1,0 +1,49 @@
+"""P10, fixed: ``disconnect`` is idempotent, and the leaver is unregistered first.
+
+Two places may clean up the same socket (the broadcast that failed to reach it, and its
+own handler); with an idempotent ``disconnect`` the order no longer matters.
+"""
+
+from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+
+app = FastAPI()
+
+
+class ConnectionManager:
+    def __init__(self) -> None:
+        self.active_connections: list[WebSocket] = []
+
+    async def connect(self, websocket: WebSocket) -> None:
+        await websocket.accept()
+        self.active_connections.append(websocket)
+
+    def disconnect(self, websocket: WebSocket) -> None:
+        if websocket in self.active_connections:
+            self.active_connections.remove(websocket)
+
+    async def broadcast(self, message: str) -> None:
+        for connection in list(self.active_connections):
+            try:
+                await connection.send_text(message)
+            except WebSocketDisconnect:
+                self.disconnect(connection)
+
+
+manager = ConnectionManager()
+
+
+@app.websocket("/ws")
+async def chat(websocket: WebSocket, user: str) -> None:
+    await manager.connect(websocket)
+    try:
+        while True:
+            text = await websocket.receive_text()
+            await manager.broadcast(f"{user}: {text}")
+    except WebSocketDisconnect:
+        manager.disconnect(websocket)
+        await manager.broadcast(f"{user} left")
+
+
+@app.get("/stats")
+async def stats() -> dict[str, int]:
+    return {"clients": len(manager.active_connections)}

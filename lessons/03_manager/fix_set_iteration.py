@@ -1,0 +1,43 @@
+"""P12, fixed: the broadcast loops over a snapshot of the room.
+
+``list(...)`` copies the set before the loop, so discarding a dead socket inside the loop
+changes the room, not the sequence being iterated. (Seed 003 also catches every
+``Exception``; P11's fix shows the narrower catch.)
+"""
+
+from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+
+app = FastAPI()
+
+
+class ConnectionManager:
+    def __init__(self) -> None:
+        self.connections: dict[str, set[WebSocket]] = {}
+
+    async def connect(self, room: str, websocket: WebSocket) -> None:
+        await websocket.accept()
+        self.connections.setdefault(room, set()).add(websocket)
+
+    def disconnect(self, room: str, websocket: WebSocket) -> None:
+        self.connections.get(room, set()).discard(websocket)
+
+    async def broadcast(self, room: str, message: str) -> None:
+        for websocket in list(self.connections.get(room, ())):
+            try:
+                await websocket.send_text(message)
+            except Exception:
+                self.disconnect(room, websocket)
+
+
+manager = ConnectionManager()
+
+
+@app.websocket("/ws/{room}")
+async def chat(websocket: WebSocket, room: str, user: str) -> None:
+    await manager.connect(room, websocket)
+    try:
+        while (text := await websocket.receive_text()) != "bye":
+            await manager.broadcast(room, f"{user}: {text}")
+        await websocket.close()
+    except WebSocketDisconnect:
+        manager.disconnect(room, websocket)

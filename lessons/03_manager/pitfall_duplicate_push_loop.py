@@ -1,0 +1,71 @@
+"""P17, broken: a push loop guarded by a boolean flag and started with a bare create_task.
+
+Seed 001's dashboard. The last watcher leaving only clears the flag; the loop notices at
+its next wake-up. A watcher who reconnects within that sleep sets the flag again and
+starts a *second* loop, and the first one, waking up, sees the flag set and carries on:
+two loops, every watcher gets every metric twice. Nothing holds the tasks (asyncio keeps
+only a weak reference, so one can vanish mid-run) and nothing stops them at shutdown.
+"""
+
+import asyncio
+import random
+from contextlib import suppress
+
+from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+
+INTERVAL = 0.5  # seconds between two pushes
+
+
+class DashboardManager:
+    def __init__(self) -> None:
+        self.connections: list[WebSocket] = []
+        self.is_broadcasting = False
+        self.started = 0  # loops ever started: each push says which loop sent it
+        self.running = 0  # loops running now
+
+    async def connect(self, websocket: WebSocket) -> None:
+        await websocket.accept()
+        self.connections.append(websocket)
+        if not self.is_broadcasting:
+            self.is_broadcasting = True
+            asyncio.create_task(self.broadcast_metrics())  # noqa: RUF006 (the pitfall)
+
+    def disconnect(self, websocket: WebSocket) -> None:
+        if websocket in self.connections:
+            self.connections.remove(websocket)
+        if not self.connections:
+            self.is_broadcasting = False
+
+    async def broadcast_metrics(self) -> None:
+        self.started += 1
+        self.running += 1
+        loop, tick = self.started, 0
+        try:
+            while self.is_broadcasting and self.connections:
+                tick += 1
+                metrics = {"loop": loop, "tick": tick, "cpu": random.randint(5, 95)}
+                for connection in list(self.connections):
+                    with suppress(WebSocketDisconnect):
+                        await connection.send_json(metrics)
+                await asyncio.sleep(INTERVAL)
+        finally:
+            self.running -= 1
+
+
+manager = DashboardManager()
+app = FastAPI()
+
+
+@app.websocket("/ws/dashboard")
+async def dashboard(websocket: WebSocket) -> None:
+    await manager.connect(websocket)
+    try:
+        while True:
+            await websocket.receive_text()
+    except WebSocketDisconnect:
+        manager.disconnect(websocket)
+
+
+@app.get("/stats")
+async def stats() -> dict[str, int]:
+    return {"push_loops": manager.running, "watchers": len(manager.connections)}

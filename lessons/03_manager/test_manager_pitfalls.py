@@ -1,0 +1,410 @@
+"""Lesson 03's pitfalls P10-P18: each broken file fails as a client sees it; its fix does not."""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+from websockets.exceptions import ConnectionClosed
+
+from lessons import find
+from lessons.kit import LiveClient, LiveServer, SubprocessServer, eventually, scaled
+
+LESSON = find("03_manager")
+
+
+def crashes(caplog: pytest.LogCaptureFixture) -> list[BaseException]:
+    """The exceptions uvicorn logged as "Exception in ASGI application"."""
+    return [
+        record.exc_info[1]
+        for record in caplog.records
+        if record.getMessage().startswith("Exception in ASGI") and record.exc_info
+    ]
+
+
+async def stats(server: LiveServer) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=server.http_url) as http:
+        return (await http.get("/stats")).json()
+
+
+@pytest.fixture
+def logged(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.ERROR, logger="uvicorn.error")
+    return caplog
+
+
+# P10: list.remove twice.
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("stem", ["pitfall_double_disconnect", "fix_double_disconnect"])
+async def test_p10_double_disconnect(stem: str, logged: pytest.LogCaptureFixture) -> None:
+    with LiveServer(LESSON.app(stem), log_level="error") as server:
+        async with (
+            LiveClient(server.ws_url("/ws?user=ann")) as ann,
+            LiveClient(server.ws_url("/ws?user=bob")) as bob,
+        ):
+            await ann.close()
+            assert await bob.receive() == "ann left"
+            await bob.send("anyone?")
+            assert await bob.receive() == "bob: anyone?"  # ann's handler has finished by now
+    errors = crashes(logged)
+    if stem.startswith("pitfall"):
+        # Every departure crashes its handler: ann's, then bob's at the end.
+        assert [type(e) for e in errors] == [ValueError, ValueError]
+        assert "not in list" in str(errors[0])
+    else:
+        assert errors == []
+
+
+# P11 and P12: a dead socket in the broadcast.
+
+DEAD_SOCKET = {
+    "pitfall_dead_socket": "/ws?user=",
+    "fix_dead_socket": "/ws?user=",
+    "pitfall_set_iteration": "/ws/room?user=",
+    "fix_set_iteration": "/ws/room?user=",
+}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("stem", DEAD_SOCKET)
+async def test_p11_p12_a_dead_socket_in_the_broadcast(
+    stem: str, logged: pytest.LogCaptureFixture
+) -> None:
+    with LiveServer(LESSON.app(stem), log_level="error") as server:
+        url = server.ws_url(DEAD_SOCKET[stem])
+        async with (
+            LiveClient(url + "ann") as ann,
+            LiveClient(url + "bob") as bob,
+            LiveClient(url + "cat") as cat,
+        ):
+            await bob.send("bye")
+            assert (await bob.wait_closed())[0] == 1000  # bob is gone, his socket stays listed
+            await ann.send("hi")
+            if stem.startswith("fix"):
+                for ws in (ann, cat):
+                    assert await ws.receive() == "ann: hi"
+                await cat.send("still up")
+                assert await ann.receive() == "cat: still up"
+            else:
+                assert (await ann.wait_closed())[0] == 1006  # the sender's handler crashed
+                if stem == "pitfall_dead_socket":
+                    await cat.receive_nothing(within=0.3)  # listed after bob: missed it
+    errors = crashes(logged)
+    if stem == "pitfall_dead_socket":
+        assert [type(e).__name__ for e in errors] == ["WebSocketDisconnected"]
+        assert "once a close message has been sent" in str(errors[0])
+    elif stem == "pitfall_set_iteration":
+        assert [type(e) for e in errors] == [RuntimeError]
+        assert str(errors[0]) == "Set changed size during iteration"
+    else:
+        assert errors == []
+
+
+def p12_in_process(stem: str) -> str:
+    """bob says bye (his socket stays in the room), then ann speaks: what ann hears."""
+    with TestClient(LESSON.app(stem)) as client:
+        with (
+            client.websocket_connect("/ws/r?user=ann") as ann,
+            client.websocket_connect("/ws/r?user=bob") as bob,
+        ):
+            bob.send_text("bye")
+            assert bob.receive()["type"] == "websocket.close"
+            ann.send_text("hi")
+            return ann.receive_text()
+
+
+def test_p12_in_process_pitfall_raises() -> None:
+    with pytest.raises(RuntimeError, match="Set changed size during iteration"):
+        p12_in_process("pitfall_set_iteration")
+
+
+def test_p12_in_process_fix_delivers() -> None:
+    assert p12_in_process("fix_set_iteration") == "ann: hi"
+
+
+# P13: a client that stops reading.
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("stem", ["pitfall_slow_consumer", "fix_slow_consumer"])
+async def test_p13_one_stalled_client(stem: str) -> None:
+    """The naive loop stops for everyone after a few MB; the queued one delivers everything."""
+    messages, size = 450, 16_384  # 7.4 MB: well past what the stalled client's buffers hold
+    with LiveServer(LESSON.app(stem)) as server:
+        url = server.ws_url("/ws")
+        async with (
+            # max_queue=None: the client library itself never pauses reading (we do, below).
+            LiveClient(url, compression=None, max_queue=None) as stalled,
+            LiveClient(url, compression=None) as healthy,
+            LiveClient(
+                url, compression=None, max_queue=None
+            ) as pen,  # pen hears its own messages too
+        ):
+            stalled.connection.transport.pause_reading()
+            received = 0
+            try:
+                for _ in range(messages):
+                    await pen.send(os.urandom(size // 2).hex())
+                    await healthy.receive(timeout=1.0)
+                    received += 1
+            except TimeoutError:
+                pass
+            counts = await stats(server)
+            stalled.connection.transport.resume_reading()  # let everything drain and close
+    if stem.startswith("pitfall"):
+        assert 1_000_000 < received * size < 8_000_000, received  # about 4 MB, then nothing
+        assert counts["dropped"] == 0
+    else:
+        assert received == messages
+        assert counts == {"clients": 2, "dropped": 1}
+
+
+# P14: keyed by user id.
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("stem", ["pitfall_replaced_connection", "fix_replaced_connection"])
+async def test_p14_two_tabs_of_one_user(stem: str) -> None:
+    with LiveServer(LESSON.app(stem)) as server:
+        async with (
+            LiveClient(server.ws_url("/ws?user=alice"), name="tab1") as tab1,
+            LiveClient(server.ws_url("/ws?user=alice"), name="tab2") as tab2,
+            LiveClient(server.ws_url("/ws?user=bob")) as bob,
+        ):
+            await bob.send("hi")
+            assert await tab2.receive() == "bob: hi"
+            if stem.startswith("pitfall"):
+                await tab1.receive_nothing(within=0.3)  # silently replaced
+            else:
+                assert await tab1.receive() == "bob: hi"
+            await tab1.close()
+            await bob.send("still there?")
+            assert await bob.receive() == "bob: hi"
+            assert await bob.receive() == "bob: still there?"
+            if stem.startswith("pitfall"):
+                await tab2.receive_nothing(within=0.3)  # tab1 leaving removed tab2
+                assert await stats(server) == {"users": 1, "connections": 1}
+            else:
+                assert await tab2.receive() == "bob: still there?"
+                assert await stats(server) == {"users": 2, "connections": 2}
+
+
+# P15: leaked registrations.
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("stem", ["pitfall_leaked_connections", "fix_leaked_connections"])
+async def test_p15_abrupt_exits(stem: str) -> None:
+    clients = 100
+    with LiveServer(LESSON.app(stem)) as server:
+        for _ in range(clients):
+            async with LiveClient(server.ws_url("/ws")) as client:
+                await client.send("hi")
+                await client.receive()
+                client.connection.transport.abort()  # no close frame: the process just died
+        counts = await eventually(lambda: _idle(server))
+    assert counts["registered"] == (clients if stem.startswith("pitfall") else 0)
+
+
+async def _idle(server: LiveServer) -> dict[str, Any] | None:
+    counts = await stats(server)
+    return counts if counts["handlers"] == 0 else None
+
+
+@pytest.mark.parametrize("stem", ["pitfall_leaked_connections", "fix_leaked_connections"])
+def test_p15_in_process(stem: str) -> None:
+    module = LESSON.module(stem)
+    with TestClient(module.app) as client:
+        for _ in range(20):
+            with client.websocket_connect("/ws") as ws:
+                ws.send_text("hi")
+                assert ws.receive_text().startswith("hi (")
+        leaked = client.get("/stats").json()["registered"]
+    assert leaked == (20 if stem.startswith("pitfall") else 0)
+
+
+# P16: events for changes that did not happen.
+
+
+@pytest.mark.parametrize("stem", ["pitfall_uncommitted_event", "fix_uncommitted_event"])
+def test_p16_failed_change_and_its_event(stem: str) -> None:
+    with TestClient(LESSON.app(stem)) as client, client.websocket_connect("/ws/tasks") as events:
+        assert client.post("/tasks", json={"title": "a"}).status_code == 201
+        assert events.receive_json()["type"] == "task_created"
+        assert client.post("/tasks", json={"title": "a"}).status_code == 409
+        assert client.put("/tasks/7", json={"done": True}).status_code == 404
+        assert client.post("/tasks", json={"title": "b"}).status_code == 201
+        seen = [events.receive_json() for _ in range(3 if stem.startswith("pitfall") else 1)]
+    assert client.get("/tasks").json() == [
+        {"id": 1, "title": "a", "done": False},
+        {"id": 2, "title": "b", "done": False},
+    ]
+    if stem.startswith("pitfall"):  # two events for changes that failed
+        assert seen[0] == {"type": "task_created", "task": {"title": "a"}}
+        assert seen[1] == {"type": "task_updated", "task": {"id": 7, "done": True}}
+    else:  # the next event after the failures is the real next change, with its id
+        assert seen == [{"type": "task_created", "task": {"id": 2, "title": "b", "done": False}}]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("stem", ["pitfall_uncommitted_event", "fix_uncommitted_event"])
+async def test_p16_real(stem: str) -> None:
+    with LiveServer(LESSON.app(stem)) as server:
+        async with (
+            LiveClient(server.ws_url("/ws/tasks")) as events,
+            httpx.AsyncClient(base_url=server.http_url) as http,
+        ):
+            assert (await http.put("/tasks/1", json={"done": True})).status_code == 404
+            if stem.startswith("pitfall"):
+                assert (await events.receive_json())["type"] == "task_updated"
+            else:
+                await events.receive_nothing(within=0.3)
+
+
+# P17: duplicate push loops.
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("stem", ["pitfall_duplicate_push_loop", "fix_duplicate_push_loop"])
+async def test_p17_quick_reconnect(stem: str) -> None:
+    module = LESSON.module(stem)
+    module.INTERVAL = scaled(0.5)  # the reconnect must land inside the first loop's sleep
+    with LiveServer(module.app) as server:
+        async with LiveClient(server.ws_url("/ws/dashboard")) as first:
+            assert (await first.receive_json())["loop"] == 1
+        # Reconnect at once, while the first loop still sleeps.
+        async with LiveClient(server.ws_url("/ws/dashboard")) as again:
+            pushes = [await again.receive_json() for _ in range(4)]
+            loops = (await stats(server))["push_loops"]
+    sources = {push["loop"] for push in pushes}
+    if stem.startswith("pitfall"):
+        assert sources == {1, 2} and loops == 2  # the old loop carries on beside the new one
+    else:
+        assert sources == {2} and loops == 1
+        assert [push["tick"] for push in pushes] == [1, 2, 3, 4]
+
+
+def test_p17_fix_cancels_the_loop_at_shutdown() -> None:
+    module = LESSON.module("fix_duplicate_push_loop")
+    with TestClient(module.app) as client, client.websocket_connect("/ws/dashboard") as ws:
+        assert ws.receive_json()["tick"] == 1
+        task = module.manager.task
+        ws.close()
+    assert module.manager.task is None and task.done()
+
+
+# P18: several worker processes.
+
+
+@pytest.mark.anyio
+async def test_p18_two_processes_each_see_only_their_own_clients() -> None:
+    target = LESSON.path / "pitfall_worker_processes.py"
+    with SubprocessServer(target) as one, SubprocessServer(target) as two:
+        async with (
+            LiveClient(one.ws_url("/ws?user=ann")) as ann,
+            LiveClient(two.ws_url("/ws?user=bob")) as bob,
+        ):
+            assert await ann.receive() != await bob.receive()  # two different processes
+            await ann.send("hello everyone")
+            assert await ann.receive() == "ann: hello everyone"
+            await bob.receive_nothing(within=0.5)
+
+
+@pytest.mark.anyio
+async def test_p18_fix_through_redis_reaches_every_process() -> None:
+    from lessons.kit.redis_server import RedisServer
+
+    target = LESSON.path / "fix_worker_processes.py"
+    with RedisServer() as redis_server:
+        env = {"REDIS_URL": redis_server.url}
+        with SubprocessServer(target, env=env) as one, SubprocessServer(target, env=env) as two:
+            async with (
+                LiveClient(one.ws_url("/ws?user=ann")) as ann,
+                LiveClient(two.ws_url("/ws?user=bob")) as bob,
+            ):
+                assert await ann.receive() != await bob.receive()
+                await ann.send("hello everyone")
+                for ws in (ann, bob):
+                    assert await ws.receive() == "ann: hello everyone"
+
+
+@contextmanager
+def uvicorn_workers(module: str, workers: int = 2) -> Iterator[int]:
+    """``python -m uvicorn --workers N`` on a free loopback port; yields the port."""
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "--workers", str(workers), "--port", str(port)]
+    command += ["--host", "127.0.0.1", "--app-dir", str(LESSON.path), f"{module}:app"]
+    lines: queue.Queue[str] = queue.Queue()
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    ) as process:
+
+        def read() -> None:
+            for line in process.stdout or ():
+                lines.put(line)
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        try:
+            started = 0
+            while started < workers:
+                started += "Application startup complete" in lines.get(timeout=scaled(20))
+            yield port
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(scaled(10))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            reader.join(scaled(5))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.anyio
+async def test_p18_uvicorn_workers_split_the_room() -> None:
+    """Under ``--workers 2`` the kernel spreads connections over both processes."""
+    with uvicorn_workers("pitfall_worker_processes") as port:
+        url = f"ws://127.0.0.1:{port}/ws?user="
+        by_process: dict[str, list[LiveClient]] = {}
+        clients: list[LiveClient] = []
+        try:
+            for n in range(40):
+                client = await LiveClient(url + f"u{n}").connect()
+                clients.append(client)
+                welcome = str(await client.receive())
+                by_process.setdefault(re.sub(r"\D", "", welcome), []).append(client)
+                if len(by_process) == 2:
+                    break
+            assert len(by_process) == 2, "40 connections all landed on one worker"
+            here, there = by_process.values()
+            await here[0].send("hello")
+            assert await here[0].receive() == f"{here[0].url.rsplit('=', 1)[1]}: hello"
+            for client in there:
+                await client.receive_nothing(within=0.3)
+        finally:
+            for client in clients:
+                try:
+                    await client.close()
+                except ConnectionClosed:
+                    pass
