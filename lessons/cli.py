@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,23 +29,16 @@ def _lesson(name: str) -> Lesson:
         raise UsageError(str(exc)) from None
 
 
-def _page_urls(host: str, port: int) -> list[str]:
-    """Where people open the page: wildcard hosts are reachable at this machine's names."""
-    if host in {"0.0.0.0", "::", ""}:
-        names = {"127.0.0.1"}
-        try:
-            names.add(socket.gethostbyname(socket.gethostname()))
-        except OSError:
-            pass
-        return [f"http://{name}:{port}/" for name in sorted(names)]
-    shown = f"[{host}]" if ":" in host else host
-    return [f"http://{shown}:{port}/"]
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
-    from lessons.kit.server import bind_socket, serve_forever
+    from lessons.kit.server import bind_socket, page_urls, serve_forever
 
     lesson = _lesson(args.lesson)
+    if args.instances != 1:
+        from lessons.kit.cluster import serve_cluster
+
+        return serve_cluster(
+            lesson.app_path, args.host, args.port, args.instances, log_level=args.log_level
+        )
     try:
         sock = bind_socket(args.host, args.port)
     except OSError as exc:
@@ -54,7 +46,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     port = sock.getsockname()[1]
     app = lesson.app()
     print(f"wslab: serving lesson {lesson.name}: {lesson.title}")
-    for url in _page_urls(args.host, port):
+    for url in page_urls(args.host, port):
         print(f"  open {url} in a browser")
     print("  press Ctrl-C to stop", flush=True)
     try:
@@ -111,6 +103,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from lessons.kit.bench import run_bench
+
+    try:
+        return run_bench(args.clients, args.messages, args.size, args.timeout)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def cmd_student(args: argparse.Namespace) -> int:
     from lessons.kit.exercises import learner_copies
 
@@ -162,7 +163,20 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to serve a room")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--instances",
+        type=int,
+        default=1,
+        help="N processes on consecutive ports sharing one Redis (lesson 05)",
+    )
     serve.set_defaults(handler=cmd_serve)
+
+    bench = commands.add_parser("bench", help="fan-out benchmark on loopback (bounded)")
+    bench.add_argument("--clients", type=int, default=20)
+    bench.add_argument("--messages", type=int, default=300)
+    bench.add_argument("--size", type=int, default=16384, help="bytes per message")
+    bench.add_argument("--timeout", type=float, default=5.0, help="seconds per scenario")
+    bench.set_defaults(handler=cmd_bench)
 
     run = commands.add_parser("run", help="execute lesson notebooks headless")
     run.add_argument("lessons", nargs="*", help="lessons to run (default: every notebook)")

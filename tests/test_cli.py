@@ -44,6 +44,7 @@ def test_help_lists_the_commands() -> None:
         (["serve", "01", "--host", "no-such-host.invalid"], r"cannot resolve host"),
         (["serve", "01", "--host", "192.0.2.1"], r"cannot listen on 192\.0\.2\.1:\d+"),
         (["run", "nope"], r"unknown lesson 'nope'"),
+        (["bench", "--clients", "100000"], r"clients must be between 1 and 500, not 100000"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_status_2(args: list[str], message: str) -> None:

@@ -65,3 +65,26 @@ def test_runner_requires_a_tagged_cell_to_really_raise(tmp_path: Path) -> None:
 def test_runner_supports_top_level_await(tmp_path: Path) -> None:
     result = run_notebook(_write(tmp_path, "import asyncio", "await asyncio.sleep(0)"))
     assert result.ok, result.error
+
+
+@pytest.mark.timeout(120)
+def test_processes_started_by_a_failing_notebook_stop_with_its_kernel(tmp_path: Path) -> None:
+    """A failed cell leaves no subprocess server or Redis running once the kernel is gone."""
+    pids = tmp_path / "pids"
+    result = run_notebook(
+        _write(
+            tmp_path,
+            "from lessons import find\n"
+            "from lessons.kit import SubprocessServer\n"
+            "from lessons.kit.redis_server import RedisServer\n"
+            "server = SubprocessServer(find('01').app_path).start()\n"
+            "redis_server = RedisServer().start()\n"
+            "pids = f'{server.process.pid} {redis_server.process.pid}'\n"
+            f"open({str(pids)!r}, 'w').write(pids)",
+            "raise RuntimeError('a learner broke a cell')",
+        )
+    )
+    assert not result.ok
+    for pid in pids.read_text().split():
+        stat = Path(f"/proc/{pid}/stat")
+        assert not stat.exists() or stat.read_text().split()[2] == "Z", f"process {pid} survived"

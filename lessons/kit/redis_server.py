@@ -23,6 +23,7 @@ from typing import Self
 
 import redis
 
+from lessons.kit.cleanup import track, untrack
 from lessons.kit.timing import scaled
 
 REDIS_URL = "REDIS_URL"
@@ -131,6 +132,7 @@ class RedisServer:
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C in a terminal reaches us, not Redis directly
         )
+        track(self)
         deadline = time.monotonic() + scaled(timeout)
         while not ping(self.url, timeout=0.5):
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -147,6 +149,7 @@ class RedisServer:
         return self._log.read_text(errors="replace")
 
     def _finish(self, sig: signal.Signals, timeout: float) -> None:
+        untrack(self)
         if self.process is not None:
             if self.process.poll() is None:
                 self.process.send_signal(sig)

@@ -22,6 +22,7 @@ from typing import Any, Self
 
 import uvicorn
 
+from lessons.kit.cleanup import track, untrack
 from lessons.kit.timing import scaled
 
 READY_LINE = "WSLAB READY"
@@ -41,13 +42,27 @@ def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
         sock.listen(2048)
     except OSError as exc:
         sock.close()
-        raise OSError(f"cannot listen on {_hostport(host, port)}: {exc.strerror}") from None
+        raise OSError(f"cannot listen on {hostport(host, port)}: {exc.strerror}") from None
     sock.set_inheritable(True)
     return sock
 
 
-def _hostport(host: str, port: int) -> str:
+def hostport(host: str, port: int) -> str:
+    """``host:port``, with an IPv6 host in brackets."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def page_urls(host: str, port: int) -> list[str]:
+    """Where people open a page served on ``host:port``: a wildcard host is reachable at
+    this machine's own addresses."""
+    if host in {"0.0.0.0", "::", ""}:
+        names = {"127.0.0.1"}
+        try:
+            names.add(socket.gethostbyname(socket.gethostname()))
+        except OSError:
+            pass
+        return [f"http://{name}:{port}/" for name in sorted(names)]
+    return [f"http://{hostport(host, port)}/"]
 
 
 class _Addresses:
@@ -58,11 +73,11 @@ class _Addresses:
 
     @property
     def http_url(self) -> str:
-        return f"http://{_hostport(self.host, self.port)}"
+        return f"http://{hostport(self.host, self.port)}"
 
     def ws_url(self, path: str = "/") -> str:
         """``ws://host:port/path`` for this server."""
-        return f"ws://{_hostport(self.host, self.port)}/{path.lstrip('/')}"
+        return f"ws://{hostport(self.host, self.port)}/{path.lstrip('/')}"
 
 
 class _SignallingServer(uvicorn.Server):
@@ -244,6 +259,7 @@ class SubprocessServer(_Addresses):
                 env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
                 start_new_session=True,
             )
+        track(self)
         self.lines = []
         self._reader = threading.Thread(
             target=self._read, name=f"wslab-output:{self.port}", daemon=True
@@ -318,6 +334,7 @@ class SubprocessServer(_Addresses):
         return self._finish(timeout)
 
     def _finish(self, timeout: float) -> int | None:
+        untrack(self)
         if self.process is None:
             return None
         try:

@@ -1,0 +1,91 @@
+"""P29, broken: Redis pub/sub is at-most-once: what is published while we resubscribe is lost.
+
+The server survives a Redis restart and tells its clients (``broker down``/``up``), but
+a PUBLISH reaches only the subscribers connected at that instant: every message sent
+between the restart and our resubscription went to nobody, and nothing can replay it.
+"""
+
+import asyncio
+import contextlib
+import json
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import redis.asyncio as aioredis
+from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+KEY = "room"
+RETRY_DELAY = float(os.environ.get("RETRY_DELAY", "1.0"))
+redis = aioredis.Redis.from_url(
+    os.environ.get("BROKER_URL", "redis://127.0.0.1:6379/0"),
+    decode_responses=True,
+    retry=Retry(NoBackoff(), 1),  # fail fast: the loop below reconnects and says so
+)
+clients: set[WebSocket] = set()
+ready = asyncio.Event()  # set once subscribed (or failed): the app then accepts clients
+
+
+async def announce(event: dict[str, Any]) -> None:
+    for websocket in list(clients):
+        with contextlib.suppress(Exception):
+            await websocket.send_json(event)
+
+
+async def publish(text: str) -> None:
+    await redis.publish(KEY, json.dumps({"type": "message", "text": text}))
+
+
+async def subscriber() -> None:
+    down = False
+    while True:
+        try:
+            async with redis.pubsub() as pubsub:
+                await pubsub.subscribe(KEY)
+                ready.set()
+                if down:
+                    down = False
+                    await announce({"type": "broker", "status": "up"})
+                async for message in pubsub.listen():
+                    if message["type"] == "message":
+                        await announce(json.loads(message["data"]))
+        except (RedisError, OSError):
+            ready.set()
+            if not down:
+                down = True
+                await announce({"type": "broker", "status": "down"})
+            await asyncio.sleep(RETRY_DELAY)
+
+
+@contextlib.asynccontextmanager
+async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    listener = asyncio.create_task(subscriber())
+    await ready.wait()
+    yield
+    listener.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await listener
+    await redis.aclose()
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+@app.websocket("/ws")
+async def room(websocket: WebSocket) -> None:
+    await websocket.accept()
+    clients.add(websocket)
+    try:
+        while True:
+            text = await websocket.receive_text()
+            try:
+                await publish(text)
+            except (RedisError, OSError):
+                await websocket.send_json({"type": "error", "error": "broker down: not sent"})
+    except WebSocketDisconnect:
+        pass
+    finally:
+        clients.discard(websocket)

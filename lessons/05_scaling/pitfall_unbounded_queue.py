@@ -1,0 +1,63 @@
+"""P31, broken: an unbounded queue per client: one client that stops reading grows memory.
+
+A queue and a sender task per connection keep one slow client from stalling the others
+(lesson 03), but with ``asyncio.Queue()`` (no maxsize) everything published for a client
+that stopped reading piles up in the server's memory, without limit.
+"""
+
+import asyncio
+from typing import Any
+
+from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+
+app = FastAPI()
+clients: dict[WebSocket, tuple[asyncio.Queue[str], asyncio.Task[None]]] = {}
+dropped = 0
+
+
+async def sender(websocket: WebSocket, queue: asyncio.Queue[str]) -> None:
+    while True:
+        await websocket.send_text(await queue.get())
+
+
+async def reader(websocket: WebSocket) -> None:
+    try:
+        while True:
+            await websocket.receive_text()
+    except WebSocketDisconnect:
+        pass
+
+
+def offer(websocket: WebSocket, text: str) -> None:
+    queue, _ = clients[websocket]
+    queue.put_nowait(text)
+
+
+@app.post("/publish")
+async def publish(count: int = 1, size: int = 100) -> dict[str, Any]:
+    """Publish ``count`` messages of ``size`` bytes, as a busy room would."""
+    text = "x" * size
+    for _ in range(count):
+        for websocket in list(clients):
+            offer(websocket, text)
+        await asyncio.sleep(0)  # let the senders run between two messages
+    return await stats()
+
+
+@app.get("/stats")
+async def stats() -> dict[str, Any]:
+    queued = [queue.qsize() for queue, _ in clients.values()]
+    return {"clients": len(clients), "queued": max(queued, default=0), "dropped": dropped}
+
+
+@app.websocket("/ws")
+async def room(websocket: WebSocket) -> None:
+    await websocket.accept()
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    writer = asyncio.create_task(sender(websocket, queue))
+    clients[websocket] = queue, writer
+    listener = asyncio.create_task(reader(websocket))
+    await asyncio.wait([listener, writer], return_when=asyncio.FIRST_COMPLETED)
+    listener.cancel()
+    writer.cancel()
+    clients.pop(websocket, None)

@@ -1,0 +1,216 @@
+"""Lesson 05: the app in-process, then real processes fanning out over Redis."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import ExitStack
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from lessons import find
+from lessons.kit import LiveClient, SubprocessServer
+from lessons.kit.bench import stalled_client
+from lessons.kit.redis_server import RedisServer
+
+LESSON = find("05_scaling")
+APP = LESSON.path / "app.py"
+MODULE = LESSON.module()
+
+
+def make_app(**settings: object) -> object:
+    return MODULE.create_app(MODULE.Settings(**settings))
+
+
+@pytest.fixture
+def client() -> Iterator[TestClient]:
+    with TestClient(make_app(instance="test")) as test_client:
+        yield test_client
+
+
+def say(text: str) -> str:
+    return json.dumps({"type": "say", "text": text})
+
+
+# In-process tier: Starlette's TestClient, memory broker.
+
+
+def test_page_reconnects_with_backoff_and_jitter(client: TestClient) -> None:
+    page = client.get("/").text
+    assert "/ws" in page and "Math.random()" in page and "attempt = 0" in page
+
+
+def test_welcome_then_own_message_comes_back_with_an_id(client: TestClient) -> None:
+    with client.websocket_connect("/ws") as ws:
+        assert ws.receive_json()["type"] == "welcome"
+        ws.send_text(say("hello"))
+        event = ws.receive_json()
+    assert event == {"type": "message", "text": "hello", "instance": "test", "id": "0-1"}
+
+
+def test_bad_input_gets_an_error_event_and_the_connection_stays(client: TestClient) -> None:
+    with client.websocket_connect("/ws") as ws:
+        ws.receive_json()
+        for bad in ["{not json", "[1]", '{"type": "say"}', '{"type": "shout", "text": "x"}']:
+            ws.send_text(bad)
+            assert ws.receive_json()["type"] == "error"
+        ws.send_text(say("still here"))
+        assert ws.receive_json()["text"] == "still here"
+
+
+def test_replay_from_last_id(client: TestClient) -> None:
+    with client.websocket_connect("/ws") as ws:
+        ws.receive_json()
+        ids = []
+        for text in "abc":
+            ws.send_text(say(text))
+            ids.append(ws.receive_json()["id"])
+    with client.websocket_connect(f"/ws?last_id={ids[0]}") as ws:
+        ws.receive_json()
+        assert [ws.receive_json()["text"] for _ in range(2)] == ["b", "c"]
+    with client.websocket_connect("/ws?last_id=nonsense") as ws:
+        ws.receive_json()
+        assert ws.receive_json() == {"type": "error", "error": "bad last_id"}
+
+
+@pytest.mark.parametrize(
+    ("settings", "message", "code"),
+    [
+        ({"max_message_bytes": 100}, say("x" * 200), 1009),
+        ({"rate": 1.0, "burst": 3}, say("flood"), 1008),
+    ],
+)
+def test_limits_close_the_connection(settings: dict, message: str, code: int) -> None:
+    with TestClient(make_app(**settings)) as test_client:
+        with test_client.websocket_connect("/ws") as ws:
+            ws.receive_json()
+            with pytest.raises(WebSocketDisconnect) as closed:
+                for _ in range(10):
+                    ws.send_text(message)
+                    ws.receive_json()
+    assert closed.value.code == code
+
+
+def test_binary_frames_are_refused_with_1003(client: TestClient) -> None:
+    with client.websocket_connect("/ws") as ws:
+        ws.receive_json()
+        ws.send_bytes(b"\x00")
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+    assert closed.value.code == 1003
+
+
+def test_stats_count_the_clients(client: TestClient) -> None:
+    assert client.get("/stats").json()["clients"] == 0
+    with client.websocket_connect("/ws") as ws:
+        ws.receive_json()
+        assert client.get("/stats").json()["clients"] == 1
+
+
+def test_unknown_broker_url_is_refused_clearly() -> None:
+    with pytest.raises(ValueError, match="BROKER_URL must be"):
+        MODULE.open_broker(MODULE.Settings(broker_url="kafka://x"))
+
+
+def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BROKER_URL", "redis://127.0.0.1:1/0")
+    monkeypatch.setenv("RATE", "2.5")
+    settings = MODULE.Settings.from_env()
+    assert (settings.broker_url, settings.rate, settings.burst) == (
+        "redis://127.0.0.1:1/0",
+        2.5,
+        40,
+    )
+
+
+# Real tier: two uvicorn processes (P18).
+
+
+def start_instances(stack: ExitStack, broker_url: str, count: int = 2) -> list[SubprocessServer]:
+    return [
+        stack.enter_context(
+            SubprocessServer(APP, env={"BROKER_URL": broker_url, "INSTANCE": f"i{n}"})
+        )
+        for n in range(1, count + 1)
+    ]
+
+
+async def connected(url: str, name: str) -> LiveClient:
+    client = await LiveClient(url, name=name).connect()
+    assert (await client.receive_json())["type"] == "welcome"
+    return client
+
+
+@pytest.mark.anyio
+async def test_redis_broker_reaches_the_clients_of_every_process(redis_url: str) -> None:
+    """P18 fixed: a message sent on instance 1 reaches the clients of instance 2."""
+    with ExitStack() as stack:
+        one, two = start_instances(stack, redis_url)
+        alice = await connected(one.ws_url("/ws"), "alice")
+        bob = await connected(two.ws_url("/ws"), "bob")
+        try:
+            await alice.send(say("hi from 1"))
+            for client in (alice, bob):
+                event = await client.receive_json()
+                assert (event["text"], event["instance"]) == ("hi from 1", "i1")
+        finally:
+            await alice.close()
+            await bob.close()
+
+
+@pytest.mark.anyio
+async def test_memory_broker_misses_the_other_process() -> None:
+    """P18: with the in-memory broker each process is its own island."""
+    with ExitStack() as stack:
+        one, two = start_instances(stack, "memory://")
+        alice = await connected(one.ws_url("/ws"), "alice")
+        bob = await connected(two.ws_url("/ws"), "bob")
+        try:
+            await alice.send(say("hi from 1"))
+            assert (await alice.receive_json())["text"] == "hi from 1"
+            await bob.receive_nothing(within=0.5)
+        finally:
+            await alice.close()
+            await bob.close()
+
+
+def test_redis_server_runner_starts_pings_and_stops() -> None:
+    with RedisServer() as server:
+        client = server.client()
+        try:
+            assert client.ping() and client.info("persistence")["aof_enabled"] == 0
+            assert client.config_get("save") == {"save": ""}
+        finally:
+            client.close()
+    assert not server.running
+
+
+def test_heartbeat_pings_then_closes_a_silent_client() -> None:
+    app = make_app(heartbeat_interval=0.05, heartbeat_timeout=0.05)
+    with TestClient(app) as test_client, test_client.websocket_connect("/ws") as ws:
+        assert ws.receive_json()["heartbeat"] == pytest.approx(0.1)
+        assert ws.receive_json()["type"] == "ping"
+        ws.send_text('{"type": "pong"}')
+        assert ws.receive_json()["type"] == "ping"
+        while (message := ws.receive())["type"] != "websocket.close":
+            assert json.loads(message["text"])["type"] == "ping"
+    assert (message["code"], message["reason"]) == (1011, "heartbeat timeout")
+
+
+@pytest.mark.anyio
+async def test_a_stalled_client_is_dropped_with_1013_and_the_others_get_everything(serve) -> None:
+    settings = {"rate": 1e9, "burst": 10**9, "queue_size": 50, "max_message_bytes": 2**20}
+    live = serve(make_app(**settings))
+    with stalled_client(live.ws_url("/ws")):
+        async with LiveClient(live.ws_url("/ws"), name="speaker", max_queue=None) as speaker:
+            await speaker.receive_json()
+            for n in range(400):  # 400 x 16 kB: more than the stalled client's buffers hold
+                await speaker.connection.send(say(f"{n} " + "x" * 16_000))
+                assert json.loads(await speaker.connection.recv())["text"].startswith(f"{n} ")
+            async with httpx.AsyncClient(base_url=live.http_url) as http:
+                stats = (await http.get("/stats")).json()
+    assert stats["clients"] == 1 and stats["peak_queue"] <= 50
+    assert stats["dropped"] == {"slow consumer: too many messages queued": 1}

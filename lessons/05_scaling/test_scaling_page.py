@@ -1,0 +1,67 @@
+"""Lesson 05's page in headless Chromium: it reconnects with backoff when the server restarts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import ExitStack
+from typing import Any
+
+import pytest
+
+from lessons import find
+from lessons.kit import LiveServer, SubprocessServer
+
+pytestmark = pytest.mark.browser
+LESSON = find("05_scaling")
+
+
+def test_page_reconnects_after_a_server_restart(new_page: Callable[[], Any]) -> None:
+    from playwright.sync_api import expect
+
+    module = LESSON.module()
+    server = LiveServer(module.create_app(module.Settings(instance="solo")))
+    page = new_page()
+    try:
+        server.start()
+        page.goto(server.http_url + "/")
+        expect(page.locator("#status")).to_have_text("connected")
+        page.fill("#text", "before the restart")
+        page.keyboard.press("Enter")
+        expect(page.locator("#log")).to_contain_text("solo: before the restart")
+        server.stop()
+        expect(page.locator("#status")).to_contain_text("closed (1012)")
+        server.start()  # same port
+        expect(page.locator("#reconnects")).not_to_have_text("0")
+        expect(page.locator("#status")).to_have_text("connected")
+        page.fill("#text", "after the restart")
+        page.keyboard.press("Enter")
+        expect(page.locator("#log")).to_contain_text("solo: after the restart")
+    finally:
+        server.stop()
+
+
+def test_pages_on_two_processes_share_the_room_over_redis(
+    new_page: Callable[[], Any], redis_url: str
+) -> None:
+    from playwright.sync_api import expect
+
+    with ExitStack() as stack:
+        one, two = (
+            stack.enter_context(
+                SubprocessServer(LESSON.app_path, env={"BROKER_URL": redis_url, "INSTANCE": name})
+            )
+            for name in ("one", "two")
+        )
+        pages = []
+        for server in (one, two):
+            page = new_page()
+            page.goto(server.http_url + "/")
+            expect(page.locator("#status")).to_have_text("connected")
+            pages.append(page)
+        expect(pages[1].locator("#instance")).to_have_text("two")
+        pages[0].fill("#text", "hello from one")
+        pages[0].keyboard.press("Enter")
+        for page in pages:
+            expect(page.locator("#log")).to_contain_text("one: hello from one")
+        one.stop()  # a rolling restart: the page on one is told 1012 and comes back
+        expect(pages[0].locator("#status")).to_contain_text("closed (1012)")

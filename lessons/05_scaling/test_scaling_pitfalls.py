@@ -1,0 +1,454 @@
+"""Lesson 05 pitfalls P26-P33: each broken file fails the way a client sees it; the fix does not."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from lessons import find
+from lessons.kit import LiveClient, LiveServer, SubprocessServer, bind_socket, eventually
+from lessons.kit.bench import stalled_client
+from lessons.kit.redis_server import RedisServer
+
+LESSON = find("05_scaling")
+
+
+def path(stem: str) -> str:
+    return str(LESSON.path / f"{stem}.py")
+
+
+def redis_clients(server: RedisServer) -> int:
+    """Connections Redis counts, minus the one asking."""
+    client = server.client()
+    try:
+        return int(client.info("clients")["connected_clients"]) - 1
+    finally:
+        client.close()
+
+
+async def subscribers(server: RedisServer, channel: str, wanted: int) -> None:
+    """Wait until ``channel`` has ``wanted`` subscribers (Redis cannot notify us: poll)."""
+    client = server.client()
+    try:
+        await eventually(lambda: client.pubsub_numsub(channel)[0][1] >= wanted)
+    finally:
+        client.close()
+
+
+@contextmanager
+def client_process(url: str) -> Iterator[subprocess.Popen[str]]:
+    """The lesson's Python client in its own process (so that we can freeze it)."""
+    process = subprocess.Popen(
+        [sys.executable, path("client"), url],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        yield process
+    finally:
+        process.send_signal(signal.SIGCONT)
+        process.kill()
+        process.wait(5)
+
+
+# P26: a half-open peer (a SIGSTOPped client process).
+
+
+@pytest.mark.parametrize(
+    ("stem", "options", "removed"),
+    [
+        ("pitfall_no_heartbeat", {}, False),
+        ("fix_no_heartbeat", {}, True),
+        ("pitfall_no_heartbeat", {"ws_ping_interval": 0.3, "ws_ping_timeout": 0.3}, True),
+    ],
+    ids=["no-heartbeat", "app-heartbeat", "protocol-ping"],
+)
+def test_half_open_peer_is_removed_only_with_a_heartbeat(
+    stem: str, options: dict, removed: bool
+) -> None:
+    """A frozen client: kept for ever without heartbeat, removed within ~0.6 s with one."""
+    env = {"HEARTBEAT_INTERVAL": "0.3", "HEARTBEAT_TIMEOUT": "0.3"}
+    with SubprocessServer(path(stem), env=env, **options) as server:
+        with client_process(server.ws_url("/ws")) as client:
+            server.wait_for_output("joined: 1 clients")
+            mark = len(server.lines)
+            client.send_signal(signal.SIGSTOP)
+            frozen = time.monotonic()
+            if removed:
+                server.wait_for_output("left: 0 clients", timeout=3.0, start=mark)
+                assert time.monotonic() - frozen < 2.0
+            else:
+                with pytest.raises(TimeoutError):
+                    server.wait_for_output("left", timeout=2.0, start=mark)
+
+
+# P27: message size.
+
+
+@pytest.mark.anyio
+async def test_no_size_limit_accepts_ten_mebibytes(serve) -> None:
+    live = serve(LESSON.app("pitfall_no_size_limit"))
+    async with LiveClient(live.ws_url("/ws")) as ws:
+        await ws.send("x" * 10 * 2**20)
+        assert await ws.receive_json(timeout=10) == {"bytes": 10 * 2**20}
+
+
+@pytest.mark.anyio
+async def test_uvicorn_default_max_size_is_16_mib(serve) -> None:
+    live = serve(LESSON.app("pitfall_no_size_limit"))
+    async with LiveClient(live.ws_url("/ws")) as ws:
+        await ws.send("x" * (16 * 2**20 + 1))
+        assert (await ws.wait_closed(timeout=10))[0] == 1009
+
+
+@pytest.mark.anyio
+async def test_fix_size_limit_app_closes_with_1009(serve) -> None:
+    live = serve(LESSON.app("fix_no_size_limit"), ws_max_size=65536)
+    async with LiveClient(live.ws_url("/ws")) as ws:
+        await ws.send("x" * 4096)
+        assert await ws.receive_json() == {"bytes": 4096}
+        await ws.send("x" * 4097)
+        assert await ws.wait_closed() == (1009, "message over 4096 bytes")
+    async with LiveClient(live.ws_url("/ws")) as ws:  # uvicorn's own limit, before the app
+        await ws.send("x" * 100_000)
+        code, _ = await ws.wait_closed()
+    assert code == 1009
+
+
+def test_fix_size_limit_in_process() -> None:
+    with TestClient(LESSON.app("fix_no_size_limit")) as client:
+        with client.websocket_connect("/ws") as ws:
+            ws.send_text("x" * 5000)
+            assert ws.receive() == {
+                "type": "websocket.close",
+                "code": 1009,
+                "reason": "message over 4096 bytes",
+            }
+
+
+# P28: Redis connections per WebSocket.
+
+SOCKETS = [10, 100] + ([1000] if os.environ.get("WSLAB_BIG") else [])
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("count", SOCKETS)
+@pytest.mark.parametrize("stem", ["pitfall_pubsub_per_socket", "fix_pubsub_per_socket"])
+async def test_redis_connections_per_websocket(
+    stem: str, count: int, redis_server: RedisServer, redis_url: str
+) -> None:
+    """Naive: one Redis connection per socket, capped by the pool (100), then nothing works."""
+    env = {"BROKER_URL": redis_url}
+    with SubprocessServer(path(stem), env=env, log_level="critical") as server:
+        sockets = [await connect(server.ws_url("/ws")) for _ in range(count)]
+
+        async def delivered(ws: ClientConnection) -> bool:
+            try:
+                return await asyncio.wait_for(ws.recv(), 1) == "hello"
+            except (TimeoutError, ConnectionClosed):
+                return False
+
+        try:
+            await subscribers(
+                redis_server, "room", 1 if stem.startswith("fix") else min(count, 100)
+            )
+            connections = redis_clients(redis_server)
+            await sockets[0].send("hello")
+            received = sum(await asyncio.gather(*(delivered(ws) for ws in sockets)))
+        finally:
+            await asyncio.gather(*(ws.close() for ws in sockets))
+    if stem.startswith("fix"):
+        assert connections == 1 and received == count  # one subscriber, whatever N
+    elif count < 100:
+        assert connections == count and received == count  # one per WebSocket
+    else:  # the pool (max 100) is full of subscribers: the publish itself fails
+        assert connections == 100 and received == 0
+
+
+# P29: kill and restart Redis mid-stream.
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("stem", "lost"),
+    [("pitfall_lost_messages", True), ("fix_lost_messages", False), ("app", False)],
+)
+async def test_redis_restart_loses_only_pubsub_messages(
+    stem: str, lost: bool, own_redis: RedisServer
+) -> None:
+    """The server survives and says so; pub/sub loses what was sent meanwhile, streams do not."""
+    env = {"BROKER_URL": own_redis.url, "RETRY_DELAY": "1.0"}
+    with SubprocessServer(path(stem), env=env) as server:
+        async with LiveClient(server.ws_url("/ws"), name="alice") as alice:
+
+            async def texts_until(text: str) -> list[str]:
+                seen = []
+                while True:
+                    event = await alice.receive_json()
+                    if event.get("type") in {"message", "broker"}:
+                        seen.append(event.get("text") or event["status"])
+                    if seen[-1:] == [text]:
+                        return seen
+
+            if stem == "app":
+                await alice.receive_json()  # the welcome
+            say = (lambda t: json.dumps({"type": "say", "text": t})) if stem == "app" else str
+            await alice.send(say("before"))
+            assert await texts_until("before") == ["before"]
+            own_redis.kill()
+            assert await texts_until("down") == ["down"]
+            own_redis.restart()
+            for n in range(3):
+                await alice.send(say(f"during {n}"))
+            seen = await texts_until("up") if lost else []
+            await alice.send(say("after"))
+            seen += await texts_until("after")
+    during = [f"during {n}" for n in range(3)]
+    if lost:
+        assert seen == ["up", "after"]
+    else:
+        assert [t for t in seen if t != "up"] == [*during, "after"]
+
+
+# P30: reconnect storms.
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("stem", "storm"), [("pitfall_reconnect_storm", True), ("fix_reconnect_storm", False)]
+)
+async def test_reconnect_attempts_of_clients_that_lost_their_server_together(
+    stem: str, storm: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """20 clients, server down: without jitter they retry in the same 20 ms, round after round."""
+    monkeypatch.setenv("BACKOFF_BASE", "0.2")
+    module = LESSON.module(stem)
+    with bind_socket() as sock:  # a port where nothing listens once this socket is closed
+        port = sock.getsockname()[1]
+    clients, attempts, enough = 20, [], asyncio.Event()
+
+    def on_attempt() -> None:
+        attempts.append(time.monotonic())
+        if len(attempts) >= clients * 3:  # everybody's first attempt and two retries
+            enough.set()
+
+    url = f"ws://127.0.0.1:{port}/ws"
+    tasks = [asyncio.create_task(module.stay_connected(url, on_attempt)) for _ in range(clients)]
+    try:
+        async with asyncio.timeout(5):
+            await enough.wait()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    retries = sorted(attempts[clients:])
+    busiest = max(sum(1 for t in retries if start <= t < start + 0.02) for start in retries)
+    if storm:
+        assert busiest >= clients * 0.9
+    else:
+        assert busiest <= clients * 0.5
+
+
+# P31: unbounded queues.
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("stem", ["pitfall_unbounded_queue", "fix_unbounded_queue"])
+async def test_a_stalled_client_grows_the_queue_only_without_a_bound(stem: str, serve) -> None:
+    live = serve(LESSON.app(stem))
+    count, size = 2000, 10_000
+    with stalled_client(live.ws_url("/ws")):
+        async with connect(live.ws_url("/ws"), max_queue=None) as fast:
+            async with httpx.AsyncClient(base_url=live.http_url) as http:
+                await http.post("/publish", params={"count": count, "size": size})
+                async with asyncio.timeout(10):
+                    for _ in range(count):
+                        await fast.recv()  # the fast client gets everything, in both cases
+                stats = (await http.get("/stats")).json()
+    if stem.startswith("pitfall"):
+        assert stats["clients"] == 2 and stats["queued"] > count / 2
+    else:
+        assert stats == {"clients": 1, "queued": 0, "dropped": 1}
+
+
+# P32: rate limit.
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("stem", ["pitfall_no_rate_limit", "fix_no_rate_limit"])
+async def test_a_flooder_reaches_everyone_only_without_a_rate_limit(stem: str, serve) -> None:
+    live = serve(LESSON.app(stem))
+    async with (
+        LiveClient(live.ws_url("/ws"), name="victim") as victim,
+        LiveClient(live.ws_url("/ws"), name="flooder", max_queue=None) as flooder,
+    ):
+        with contextlib.suppress(ConnectionClosed):  # the fix may close it mid-flood
+            for n in range(1000):
+                await flooder.connection.send(f"flood {n}")
+            await flooder.connection.send("end")
+        await victim.send("mine")
+        floods = 0
+        while await victim.receive(timeout=5) != "mine":
+            floods += 1
+        if stem.startswith("pitfall"):
+            while await victim.receive(timeout=5) != "end":
+                floods += 1
+            assert floods >= 999
+        else:
+            assert floods <= 40
+            await victim.receive_nothing(within=0.3)
+            assert await flooder.wait_closed() == (1008, "rate limit: 20 messages/s")
+
+
+# P33: a rolling restart; clients move to the other instance and miss nothing.
+
+
+@pytest.mark.anyio
+async def test_killed_instance_leaves_its_clients_a_bare_1006(redis_url: str) -> None:
+    """P33 broken: a process that dies abruptly sends no close frame, so no reason either."""
+    env = {"BROKER_URL": redis_url, "INSTANCE": "one"}
+    with SubprocessServer(path("app"), env=env) as one:
+        async with LiveClient(one.ws_url("/ws")) as client:
+            await client.receive_json()  # the welcome
+            one.kill()
+            assert await client.wait_closed() == (1006, "")
+
+
+@pytest.mark.anyio
+async def test_stopped_instance_closes_1012_and_its_clients_resume_elsewhere(
+    redis_url: str,
+) -> None:
+    client_module = LESSON.module("client")
+    with ExitStack() as stack:
+        one, two = (
+            stack.enter_context(
+                SubprocessServer(path("app"), env={"BROKER_URL": redis_url, "INSTANCE": name})
+            )
+            for name in ("one", "two")
+        )
+        room = client_module.RoomClient([one.ws_url("/ws"), two.ws_url("/ws")], base=0.2)
+        task = asyncio.create_task(room.run())
+        try:
+            async with LiveClient(two.ws_url("/ws"), name="speaker") as speaker:
+                await speaker.receive_json()
+                await asyncio.wait_for(room.connected.wait(), 5)
+                await speaker.send_json({"type": "say", "text": "first"})
+                await room.wait_for_texts(1)
+                one.stop()
+                for n in range(3):  # published while the client is moving
+                    await speaker.send_json({"type": "say", "text": f"moving {n}"})
+                texts = await room.wait_for_texts(4)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    assert room.closes[0] == 1012
+    assert texts == ["first", "moving 0", "moving 1", "moving 2"]
+    welcomes = [e["instance"] for e in room.events if e["type"] == "welcome"]
+    assert welcomes == ["one", "two"]
+
+
+def test_lesson_apps_run_under_live_server() -> None:
+    """Smoke check that the in-process server runs the main app with Redis too."""
+    with (
+        RedisServer() as redis_server,
+        LiveServer(
+            LESSON.module().create_app(LESSON.module().Settings(broker_url=redis_server.url))
+        ) as live,
+    ):
+        assert httpx.get(f"{live.http_url}/stats").json()["broker"] == "redis"
+
+
+# The pairs in-process (TestClient): what needs no real socket.
+
+
+def test_heartbeat_fix_pings_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HEARTBEAT_INTERVAL", "0.05")
+    with TestClient(LESSON.app("fix_no_heartbeat")) as client:
+        with client.websocket_connect("/ws") as ws:
+            assert ws.receive_json() == {"type": "ping"}
+            ws.send_json({"type": "pong"})
+            assert ws.receive_json() == {"type": "ping"}
+
+
+def test_heartbeat_fix_closes_a_silent_client_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HEARTBEAT_INTERVAL", "0.05")
+    monkeypatch.setenv("HEARTBEAT_TIMEOUT", "0.05")
+    with TestClient(LESSON.app("fix_no_heartbeat")) as client:
+        with client.websocket_connect("/ws") as ws:
+            assert ws.receive_json() == {"type": "ping"}
+            assert ws.receive() == {
+                "type": "websocket.close",
+                "code": 1011,
+                "reason": "heartbeat timeout",
+            }
+
+
+def test_pitfall_no_heartbeat_counts_members_in_process() -> None:
+    module = LESSON.module("pitfall_no_heartbeat")
+    with TestClient(module.app) as client, client.websocket_connect("/ws") as ws:
+        ws.send_text("hello")
+        assert len(module.clients) == 1
+
+
+@pytest.mark.parametrize(
+    ("stem", "relayed"), [("pitfall_no_rate_limit", 60), ("fix_no_rate_limit", 40)]
+)
+def test_rate_limit_in_process(stem: str, relayed: int) -> None:
+    with TestClient(LESSON.app(stem)) as client, client.websocket_connect("/ws") as ws:
+        received = 0
+        for n in range(60):
+            ws.send_text(f"m{n}")
+            message = ws.receive()
+            if message["type"] == "websocket.close":
+                assert (message["code"], n) == (1008, 40)
+                break
+            received += 1
+    assert received == relayed
+
+
+@pytest.mark.parametrize("stem", ["pitfall_unbounded_queue", "fix_unbounded_queue"])
+def test_publish_and_stats_in_process(stem: str) -> None:
+    with TestClient(LESSON.app(stem)) as client, client.websocket_connect("/ws") as ws:
+        assert client.post("/publish", params={"count": 3, "size": 5}).status_code == 200
+        assert [ws.receive_text() for _ in range(3)] == ["xxxxx"] * 3
+        assert client.get("/stats").json() == {"clients": 1, "queued": 0, "dropped": 0}
+
+
+@pytest.mark.parametrize(
+    "stem",
+    [
+        "pitfall_pubsub_per_socket",
+        "fix_pubsub_per_socket",
+        "pitfall_lost_messages",
+        "fix_lost_messages",
+    ],
+)
+def test_redis_pairs_relay_in_process(
+    stem: str, redis_url: str, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BROKER_URL", redis_url)
+    module = LESSON.module(stem)
+    with TestClient(module.app) as client:
+        with client.websocket_connect("/ws") as ws:
+            if "pubsub" in stem:  # the subscriber starts in the background: wait for it
+                asyncio.run(subscribers(redis_server, "room", 1))
+            ws.send_text("hello")
+            message = ws.receive_text()
+        if stem == "pitfall_pubsub_per_socket":  # it never closes its Redis client itself
+            client.portal.call(module.redis.aclose)
+    assert message == "hello" or json.loads(message) == {"type": "message", "text": "hello"}

@@ -1,0 +1,357 @@
+"""``wslab bench``: fan-out to N clients on loopback, from one run, compared to a baseline.
+
+Every scenario starts its own servers on 127.0.0.1, connects N clients (one of them also
+publishes M messages as fast as it can), and measures each delivery's latency (send to
+receive, same clock) and the deliveries per second. The baseline is the pure
+``websockets`` library's ``broadcast()``; then a naive FastAPI manager (a sequential
+``await send`` loop), lesson 05's production manager (bounded queue and sender task per
+connection), the same over Redis with two processes, and each with one stalled client
+(connected, never reading). Bounded in clients, messages and time; loopback only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+from websockets.asyncio.client import ClientConnection, connect
+
+from lessons import LESSONS_DIR
+from lessons.kit.redis_server import RedisServer
+from lessons.kit.server import SubprocessServer, bind_socket
+
+LOOPBACK = "127.0.0.1"
+HEADER = re.compile(r"@(\d+):")  # each payload starts with @<sequence number>:
+PRODUCTION_APP = LESSONS_DIR / "05_scaling" / "app.py"
+# The production app with its limits opened up: the benchmark floods on purpose.
+PRODUCTION_ENV = {"RATE": "1e9", "BURST": "1000000000", "MAX_MESSAGE_BYTES": "16777216"}
+LIMITS = {"clients": 500, "messages": 5000, "size": 1_000_000, "timeout": 60.0}
+
+# --- the naive manager: a sequential `await send` loop (lesson 03's first step) ---
+
+naive_app = FastAPI()
+_naive_clients: set[WebSocket] = set()
+
+
+@naive_app.websocket("/ws")
+async def _naive_room(websocket: WebSocket) -> None:
+    await websocket.accept()
+    _naive_clients.add(websocket)
+    try:
+        while True:
+            text = await websocket.receive_text()
+            for client in list(_naive_clients):
+                await client.send_text(text)  # waits for each client in turn
+    except WebSocketDisconnect:
+        pass
+    finally:
+        _naive_clients.discard(websocket)
+
+
+# --- the baseline: a pure websockets server with broadcast(), in its own process ---
+
+
+async def _serve_websockets(fd: int) -> None:
+    from websockets.asyncio.server import ServerConnection, broadcast, serve
+
+    members: set[ServerConnection] = set()
+
+    async def room(websocket: ServerConnection) -> None:
+        members.add(websocket)
+        try:
+            async for message in websocket:
+                broadcast(members, message)
+        finally:
+            members.discard(websocket)
+
+    async with serve(room, sock=socket.socket(fileno=fd)) as server:
+        print("WSLAB READY", flush=True)
+        await server.serve_forever()
+
+
+@contextmanager
+def websockets_server() -> Iterator[str]:
+    """The baseline server in a subprocess; yields its ws:// URL."""
+    sock = bind_socket(LOOPBACK, 0)
+    url = f"ws://{LOOPBACK}:{sock.getsockname()[1]}/ws"
+    with sock:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "lessons.kit.bench", "--serve-websockets", str(sock.fileno())],
+            stdout=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            pass_fds=[sock.fileno()],
+            start_new_session=True,
+        )
+    try:
+        assert process.stdout is not None
+        if process.stdout.readline().strip() != "WSLAB READY":
+            raise RuntimeError("the websockets baseline server did not start")
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+@contextmanager
+def stalled_client(url: str) -> Iterator[socket.socket]:
+    """A client that completes the WebSocket handshake, then never reads a byte."""
+    host, port = re.match(r"ws://([^:/]+):(\d+)", url).groups()  # type: ignore[union-attr]
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # stall sooner
+    with sock:
+        sock.settimeout(5)
+        sock.connect((host, int(port)))
+        sock.sendall(
+            f"GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        if not sock.recv(12).startswith(b"HTTP/1.1 101"):
+            raise RuntimeError(f"the stalled client was refused by {url}")
+        yield sock
+
+
+# --- measuring ---
+
+
+@dataclass
+class Result:
+    """One scenario: every delivery's latency (seconds), and how long they took."""
+
+    name: str
+    expected: int
+    latencies: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def delivered(self) -> int:
+        return len(self.latencies)
+
+    @property
+    def per_second(self) -> float:
+        return self.delivered / self.seconds if self.seconds else 0.0
+
+    def percentile(self, p: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+async def _fan_out(
+    urls: list[str], name: str, clients: int, messages: int, size: int, timeout: float, say: bool
+) -> Result:
+    """Connect ``clients`` (spread over ``urls``); client 0 publishes ``messages``."""
+    result = Result(name, clients * messages)
+    sockets: list[ClientConnection] = []
+    try:
+        for n in range(clients):
+            # No permessage-deflate: the padding would compress to nothing.
+            ws = await connect(urls[n % len(urls)], max_size=None, max_queue=None, compression=None)
+            sockets.append(ws)
+        sent: dict[int, float] = {}
+        padding = "x" * max(0, size - 24)
+
+        async def receive(ws: ClientConnection) -> None:
+            got = 0
+            while got < messages:
+                data = await ws.recv()
+                match = HEADER.search(data[:200] if isinstance(data, str) else "")
+                if match and int(match[1]) in sent:
+                    result.latencies.append(time.perf_counter() - sent[int(match[1])])
+                    got += 1
+
+        async def publish() -> None:
+            for seq in range(messages):
+                text = f"@{seq}:{padding}"
+                sent[seq] = time.perf_counter()
+                await sockets[0].send(json.dumps({"type": "say", "text": text}) if say else text)
+
+        if say:  # the production app greets each client first: wait for every welcome
+            await asyncio.gather(*(ws.recv() for ws in sockets))
+        started = time.perf_counter()
+        receivers = [asyncio.create_task(receive(ws)) for ws in sockets]
+        await publish()
+        _, pending = await asyncio.wait(receivers, timeout=timeout)
+        result.seconds = time.perf_counter() - started
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*receivers, return_exceptions=True)
+    finally:
+        await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+    return result
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    kind: str  # "websockets", "naive", "production" or "redis"
+    stalled: bool = False
+
+
+SCENARIOS = [
+    Scenario("websockets broadcast() (baseline)", "websockets"),
+    Scenario("naive manager", "naive"),
+    Scenario("production manager", "production"),
+    Scenario("production, 2 processes over Redis", "redis"),
+    Scenario("websockets broadcast() + 1 stalled", "websockets", stalled=True),
+    Scenario("naive manager + 1 stalled", "naive", stalled=True),
+    Scenario("production manager + 1 stalled", "production", stalled=True),
+]
+
+
+@contextmanager
+def _servers(kind: str, stack: ExitStack) -> Iterator[list[str]]:
+    if kind == "websockets":
+        yield [stack.enter_context(websockets_server())]
+        return
+    if kind == "naive":
+        server = SubprocessServer(f"{Path(__file__)}:naive_app", log_level="warning")
+        yield [stack.enter_context(server).ws_url("/ws")]
+        return
+    env = {**PRODUCTION_ENV, "QUEUE_SIZE": "100000"}
+    if kind == "production":
+        server = SubprocessServer(PRODUCTION_APP, env=env, log_level="warning")
+        yield [stack.enter_context(server).ws_url("/ws")]
+        return
+    redis_url = stack.enter_context(RedisServer()).url
+    urls = []
+    for n in (1, 2):
+        server = SubprocessServer(
+            PRODUCTION_APP,
+            env={**env, "BROKER_URL": redis_url, "INSTANCE": f"bench{n}"},
+            log_level="warning",
+        )
+        urls.append(stack.enter_context(server).ws_url("/ws"))
+    yield urls
+
+
+async def measure(
+    scenarios: Sequence[Scenario] = SCENARIOS,
+    *,
+    clients: int = 20,
+    messages: int = 300,
+    size: int = 16384,
+    timeout: float = 5.0,
+    progress: Callable[[str], None] | None = None,
+) -> list[Result]:
+    """Run ``scenarios`` (servers started and stopped here) and return their results.
+
+    A coroutine, so that a notebook can ``await`` it; ``run_bench`` runs it with asyncio.run.
+    """
+    _check_limits(clients, messages, size, timeout)
+    results = []
+    for scenario in scenarios:
+        if progress:
+            progress(scenario.name)
+        with ExitStack() as stack:
+            urls = stack.enter_context(_servers(scenario.kind, stack))
+            if scenario.stalled:
+                stack.enter_context(stalled_client(urls[0]))
+            say = scenario.kind in {"production", "redis"}
+            results.append(
+                await _fan_out(urls, scenario.name, clients, messages, size, timeout, say)
+            )
+    return results
+
+
+def _check_limits(clients: int, messages: int, size: int, timeout: float) -> None:
+    for name, value in {"clients": clients, "messages": messages, "size": size}.items():
+        if not 1 <= value <= LIMITS[name]:
+            raise ValueError(f"{name} must be between 1 and {LIMITS[name]}, not {value}")
+    if not 0 < timeout <= LIMITS["timeout"]:
+        raise ValueError(f"timeout must be in (0, {LIMITS['timeout']}] seconds, not {timeout}")
+
+
+def table(results: list[Result]) -> str:
+    """The results as a text table; ratios are to the first row (the baseline)."""
+    base = results[0]
+    lines = [
+        f"{'scenario':<38} {'delivered':>13} {'deliv/s':>9} {'×base':>6} "
+        f"{'p50 ms':>8} {'×base':>6} {'p99 ms':>8} {'×base':>6}"
+    ]
+    for r in results:
+        p50, p99 = r.percentile(50), r.percentile(99)
+        lines.append(
+            f"{r.name:<38} {r.delivered:>6}/{r.expected:<6} {r.per_second:>9.0f} "
+            f"{_ratio(r.per_second, base.per_second):>6} {p50 * 1000:>8.1f} "
+            f"{_ratio(p50, base.percentile(50)):>6} {p99 * 1000:>8.1f} "
+            f"{_ratio(p99, base.percentile(99)):>6}"
+        )
+    return "\n".join(lines)
+
+
+def _ratio(value: float, base: float) -> str:
+    return f"{value / base:.2f}" if base and value == value else "-"
+
+
+def run_bench(
+    clients: int = 20,
+    messages: int = 300,
+    size: int = 16384,
+    timeout: float = 5.0,
+    out: TextIO | None = None,
+) -> int:
+    """Run every scenario and print the table; ValueError for arguments out of bounds."""
+    out = out or sys.stdout
+    _check_limits(clients, messages, size, timeout)
+    print(
+        f"wslab bench: {clients} clients on {LOOPBACK}, {messages} messages of {size} bytes "
+        f"each, at most {timeout:g}s per scenario",
+        file=out,
+        flush=True,
+    )
+    started = time.perf_counter()
+    results = asyncio.run(
+        measure(
+            clients=clients,
+            messages=messages,
+            size=size,
+            timeout=timeout,
+            progress=lambda name: print(f"  running: {name}", file=out, flush=True),
+        )
+    )
+    print(table(results), file=out)
+    print(
+        f"({time.perf_counter() - started:.1f}s; latency: publish to receive, same clock; "
+        "a stalled run that times out shows what was delivered before the deadline)",
+        file=out,
+    )
+    return 0
+
+
+def main(argv: Sequence[str]) -> int:
+    """``python -m lessons.kit.bench [options]``: the same as ``wslab bench [options]``.
+
+    ``--serve-websockets FD`` (internal) serves the ``broadcast()`` baseline on socket FD.
+    """
+    if argv[:1] == ["--serve-websockets"]:
+        asyncio.run(_serve_websockets(int(argv[1])))
+        return 0
+    from lessons.cli import main as wslab
+
+    return wslab(["bench", *argv])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,57 @@
+"""A learner never has to guess what comes next: every link resolves, every lesson says Next."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from lessons import ROOT_DIR, WORKBOOK_DIR, discover
+
+LINK = re.compile(r"\]\((?!https?://|#)([^)\s]+)\)")
+DOCUMENTS = [
+    ROOT_DIR / "README.md",
+    *sorted((ROOT_DIR / "instructors").glob("*.md")),
+    *[lesson.notebook for lesson in discover()],
+    *sorted(WORKBOOK_DIR.glob("*.ipynb")),
+]
+
+
+def _markdown(path: Path) -> str:
+    if path.suffix != ".ipynb":
+        return path.read_text(encoding="utf-8")
+    notebook = nbformat.read(path, as_version=4)
+    return "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "markdown")
+
+
+@pytest.mark.parametrize("path", DOCUMENTS, ids=lambda path: str(path.relative_to(ROOT_DIR)))
+def test_every_relative_link_resolves(path: Path) -> None:
+    broken = [
+        target
+        for target in LINK.findall(_markdown(path))
+        if not (path.parent / target.split("#")[0]).exists()
+    ]
+    assert not broken, f"links to nothing: {broken}"
+
+
+def test_the_readme_links_every_notebook() -> None:
+    readme = _markdown(ROOT_DIR / "README.md")
+    for notebook in [lesson.notebook for lesson in discover()] + list(WORKBOOK_DIR.glob("*.ipynb")):
+        assert str(notebook.relative_to(ROOT_DIR)) in readme, f"README does not link {notebook}"
+
+
+@pytest.mark.parametrize("lesson", discover(), ids=lambda lesson: lesson.name)
+def test_each_lesson_links_the_next_step_and_has_instructor_notes(lesson) -> None:
+    lessons = discover()
+    index = lessons.index(lesson)
+    following = (
+        lessons[index + 1].notebook
+        if index + 1 < len(lessons)
+        else WORKBOOK_DIR / "capstone_task_board.ipynb"
+    )
+    expected = Path(os.path.relpath(following, lesson.path)).as_posix()
+    assert f"]({expected})" in _markdown(lesson.notebook), f"no link to {expected}"
+    assert (ROOT_DIR / "instructors" / f"{lesson.name}.md").is_file()
