@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -88,3 +89,20 @@ def test_processes_started_by_a_failing_notebook_stop_with_its_kernel(tmp_path: 
     for pid in pids.read_text().split():
         stat = Path(f"/proc/{pid}/stat")
         assert not stat.exists() or stat.read_text().split()[2] == "Z", f"process {pid} survived"
+
+
+ROUTE = re.compile(r"^\s*@\w+\.(websocket|get|post|put|delete)\(", re.MULTILINE)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_shows_app_code_from_files_instead_of_retyping_it(path: Path) -> None:
+    """Only exercise solutions write routes in a cell; lesson code is shown with show()."""
+    notebook = nbformat.read(path, as_version=4)
+    retyped = [
+        index
+        for index, cell in enumerate(notebook.cells)
+        if cell.cell_type == "code"
+        and "solution" not in cell.metadata.get("tags", [])
+        and ROUTE.search(cell.source)
+    ]
+    assert not retyped, f"cells {retyped} define routes: show them from the lesson's file"
