@@ -137,6 +137,23 @@ async def test_client_receive_times_out_with_a_readable_error() -> None:
 
 
 @pytest.mark.anyio
+async def test_client_prints_a_readable_transcript(capsys: pytest.CaptureFixture[str]) -> None:
+    with LiveServer(make_app()) as server:
+        async with LiveClient(server.ws_url("/ws"), name="ada") as client:
+            await client.send("hi")
+            await client.receive()
+            await client.close(4000, "bye")
+    client.print_transcript()
+    printed = capsys.readouterr().out.splitlines()
+    assert [line.split(maxsplit=1)[1] for line in printed] == [
+        f"ada ⇄ connected to {server.ws_url('/ws')}",
+        "ada → text 'hi'",
+        "ada ← text 'hi'",
+        "ada ✕ closed by ada: 4000 'bye'",
+    ]
+
+
+@pytest.mark.anyio
 async def test_handshake_status_reports_accept_and_refusal() -> None:
     with LiveServer(make_app()) as server:
         assert await handshake_status(server.ws_url("/ws")) == 101
