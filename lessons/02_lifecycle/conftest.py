@@ -4,18 +4,18 @@ client that stops reading."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
-import os
 import socket
 import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
 
 from lessons.kit import eventually, scaled
+from lessons.kit import stalled_client as kit_stalled_client
 
 
 async def http(method: str, url: str, body: Any = None) -> tuple[int, Any]:
@@ -47,31 +47,13 @@ def wait_until() -> Callable[..., Awaitable[None]]:
 
 @pytest.fixture
 def stalled_client() -> Iterator[Callable[[int, str], socket.socket]]:
-    """``stalled_client(port, path)``: a raw socket that completes a WebSocket handshake,
-    waits for the first bytes of data, then never reads again (closed after the test)."""
-    opened: list[socket.socket] = []
+    """``stalled_client(port, path)``: the kit's stalled client, once the server has started
+    sending to it (closed after the test)."""
+    with ExitStack() as stack:
 
-    def connect(port: int, path: str) -> socket.socket:
-        sock = socket.socket()
-        opened.append(sock)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.settimeout(scaled(5))
-        sock.connect(("127.0.0.1", port))
-        key = base64.b64encode(os.urandom(16)).decode()
-        sock.sendall(
-            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
-        )
-        received = b""
-        while b"\r\n\r\n" not in received or received.endswith(b"\r\n\r\n"):
-            chunk = sock.recv(1024)
-            if not chunk:
-                raise ConnectionError(f"the server closed the connection: {received!r}")
-            received += chunk
-        assert received.startswith(b"HTTP/1.1 101"), received
-        return sock
+        def connect(port: int, path: str) -> socket.socket:
+            sock = stack.enter_context(kit_stalled_client(f"ws://127.0.0.1:{port}{path}"))
+            sock.recv(1)  # the first byte of data: the server is sending now
+            return sock
 
-    yield connect
-    for sock in opened:
-        sock.close()
+        yield connect

@@ -7,7 +7,6 @@ import os
 import queue
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,6 +21,7 @@ from websockets.exceptions import ConnectionClosed
 
 from lessons import find
 from lessons.kit import LiveClient, LiveServer, SubprocessServer, eventually, scaled
+from lessons.kit.server import free_port
 
 LESSON = find("03_manager")
 
@@ -373,12 +373,6 @@ def uvicorn_workers(module: str, workers: int = 2) -> Iterator[int]:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
             reader.join(scaled(5))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.mark.anyio

@@ -12,8 +12,7 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from lessons import find
-from lessons.kit import LiveClient, SubprocessServer
-from lessons.kit.bench import stalled_client
+from lessons.kit import LiveClient, SubprocessServer, stalled_client
 from lessons.kit.redis_server import RedisServer
 
 LESSON = find("05_scaling")

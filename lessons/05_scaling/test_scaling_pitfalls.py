@@ -20,8 +20,14 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from lessons import find
-from lessons.kit import LiveClient, LiveServer, SubprocessServer, bind_socket, eventually
-from lessons.kit.bench import stalled_client
+from lessons.kit import (
+    LiveClient,
+    LiveServer,
+    SubprocessServer,
+    bind_socket,
+    eventually,
+    stalled_client,
+)
 from lessons.kit.redis_server import RedisServer
 
 LESSON = find("05_scaling")

