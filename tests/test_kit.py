@@ -96,6 +96,23 @@ async def test_subprocess_server_serves_logs_and_stops() -> None:
 
 
 @pytest.mark.anyio
+async def test_subprocess_servers_can_learn_their_ports_before_they_start() -> None:
+    unused = SubprocessServer(ECHO_APP)
+    unused.bind()
+    assert port_is_open(unused.port)  # bound and listening: connections wait in the backlog
+    unused.stop()  # never started: stopping closes the socket
+    assert not port_is_open(unused.port)
+    server = SubprocessServer(ECHO_APP)
+    port = server.bind()
+    with server:
+        assert server.port == port
+        async with LiveClient(server.ws_url("/ws/echo")) as client:
+            await client.send("on the port bound first")
+            assert await client.receive() == "Echo: on the port bound first"
+    assert not port_is_open(port)
+
+
+@pytest.mark.anyio
 async def test_subprocess_server_kill_is_abrupt_1006() -> None:
     server = SubprocessServer(ECHO_APP).start()
     try:

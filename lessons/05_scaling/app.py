@@ -51,6 +51,7 @@ class Settings:
     queue_size: int = 256  # per-connection queue; full means a slow consumer: close 1013
     heartbeat_interval: float = 15.0  # the server sends {"type": "ping"} this often...
     heartbeat_timeout: float = 10.0  # ...and closes a client silent for interval + timeout
+    peers: tuple[int, ...] = ()  # every instance's port: the page reconnects along them
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -65,6 +66,7 @@ class Settings:
             queue_size=int(env.get("QUEUE_SIZE", defaults.queue_size)),
             heartbeat_interval=float(env.get("HEARTBEAT_INTERVAL", defaults.heartbeat_interval)),
             heartbeat_timeout=float(env.get("HEARTBEAT_TIMEOUT", defaults.heartbeat_timeout)),
+            peers=tuple(int(port) for port in env.get("PEERS", "").split(",") if port.strip()),
         )
 
 
@@ -353,6 +355,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "type": "welcome",
             "instance": settings.instance,
             "heartbeat": settings.heartbeat_interval + settings.heartbeat_timeout,
+            "peers": list(settings.peers),
         }
         try:
             await websocket.send_text(json.dumps(welcome))
@@ -452,6 +455,7 @@ const log = (line) => { $("log").textContent += line + "\\n"; };
 const scheme = location.protocol === "https:" ? "wss" : "ws";
 const BASE = 500, CAP = 15000;      // backoff: 0.5 s doubling up to 15 s...
 let attempt = 0, lastId = null, reconnects = 0, ws = null, watchdog = null;
+let peers = [], port = location.port;  // the instances' ports, from the welcome
 
 function backoff() {                 // ...with full jitter, so clients do not retry in step
   return Math.random() * Math.min(CAP, BASE * 2 ** attempt++);
@@ -462,7 +466,8 @@ function alive(seconds) {            // no message, not even a ping: the server 
 }
 function connect() {
   const query = lastId ? `?last_id=${encodeURIComponent(lastId)}` : "";
-  ws = new WebSocket(`${scheme}://${location.host}/ws${query}`);
+  const host = port ? `${location.hostname}:${port}` : location.host;
+  ws = new WebSocket(`${scheme}://${host}/ws${query}`);
   ws.onmessage = (event) => {
     const msg = JSON.parse(event.data);
     if (msg.id) { lastId = msg.id; $("last").textContent = lastId; }
@@ -472,6 +477,7 @@ function connect() {
       $("instance").textContent = msg.instance;
       alive(msg.heartbeat);
       ws.heartbeat = msg.heartbeat;
+      peers = msg.peers.map(String);
       return;
     }
     alive(ws.heartbeat);
@@ -482,7 +488,10 @@ function connect() {
   ws.onclose = (event) => {
     clearTimeout(watchdog);
     const delay = backoff();
-    $("status").textContent = `closed (${event.code}), retrying in ${Math.round(delay)} ms`;
+    const closed = `closed (${event.code}${event.reason ? " " + event.reason : ""})`;
+    $("status").textContent = `${closed}, retrying in ${Math.round(delay)} ms`;
+    log(closed);                     // the status changes on every retry; the log keeps them
+    if (peers.length) port = peers[(peers.indexOf(port) + 1) % peers.length];  // next instance
     setTimeout(() => { reconnects++; $("reconnects").textContent = reconnects; connect(); },
                delay);
   };

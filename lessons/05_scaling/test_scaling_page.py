@@ -29,7 +29,7 @@ def test_page_reconnects_after_a_server_restart(new_page: Callable[[], Any]) -> 
         page.keyboard.press("Enter")
         expect(page.locator("#log")).to_contain_text("solo: before the restart")
         server.stop()
-        expect(page.locator("#status")).to_contain_text("closed (1012)")
+        expect(page.locator("#log")).to_contain_text("closed (1012)")
         server.start()  # same port
         expect(page.locator("#reconnects")).not_to_have_text("0")
         expect(page.locator("#status")).to_have_text("connected")
@@ -40,20 +40,22 @@ def test_page_reconnects_after_a_server_restart(new_page: Callable[[], Any]) -> 
         server.stop()
 
 
-def test_pages_on_two_processes_share_the_room_over_redis(
+def test_pages_on_two_processes_share_the_room_and_move_on_a_rolling_restart(
     new_page: Callable[[], Any], redis_url: str
 ) -> None:
     from playwright.sync_api import expect
 
     with ExitStack() as stack:
-        one, two = (
-            stack.enter_context(
-                SubprocessServer(LESSON.app_path, env={"BROKER_URL": redis_url, "INSTANCE": name})
-            )
+        servers = [
+            SubprocessServer(LESSON.app_path, env={"BROKER_URL": redis_url, "INSTANCE": name})
             for name in ("one", "two")
-        )
+        ]
+        peers = ",".join(str(server.bind()) for server in servers)
+        for server in servers:
+            server.env["PEERS"] = peers
+            stack.enter_context(server)
         pages = []
-        for server in (one, two):
+        for server in servers:
             page = new_page()
             page.goto(server.http_url + "/")
             expect(page.locator("#status")).to_have_text("connected")
@@ -63,5 +65,11 @@ def test_pages_on_two_processes_share_the_room_over_redis(
         pages[0].keyboard.press("Enter")
         for page in pages:
             expect(page.locator("#log")).to_contain_text("one: hello from one")
-        one.stop()  # a rolling restart: the page on one is told 1012 and comes back
-        expect(pages[0].locator("#status")).to_contain_text("closed (1012)")
+        servers[0].stop()  # a rolling restart: the page on one is told 1012 and moves to two
+        expect(pages[0].locator("#log")).to_contain_text("closed (1012)")
+        expect(pages[0].locator("#instance")).to_have_text("two")
+        expect(pages[0].locator("#status")).to_have_text("connected")
+        pages[0].fill("#text", "still here")
+        pages[0].keyboard.press("Enter")
+        for page in pages:
+            expect(page.locator("#log")).to_contain_text("two: still here")

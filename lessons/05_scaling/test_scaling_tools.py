@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import signal
 import subprocess
 import sys
+import urllib.request
+from pathlib import Path
 
 import pytest
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from lessons import find
 from lessons.kit.bench import run_bench
+from lessons.kit.cluster import _follow as follow
 from lessons.kit.redis_server import RedisServer
+from lessons.kit.server import SubprocessServer
 
 LESSON = find("05_scaling")
 
@@ -49,23 +55,36 @@ def test_redis_server_reports_a_missing_binary() -> None:
     server.stop()
 
 
-def test_wslab_serve_instances_prints_urls_fans_out_and_stops_on_ctrl_c() -> None:
+def test_wslab_serve_instances_fans_out_restarts_a_killed_instance_and_stops_on_ctrl_c() -> None:
     command = [sys.executable, "-m", "lessons", "serve", "05", "--instances", "2", "--port", "0"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
     try:
         assert process.stdout is not None
-        urls = []
+        found = []
         for line in process.stdout:
-            urls += re.findall(r"open (http://\S+)/", line)
+            found += re.findall(r"\(pid (\d+)\): open (http://\S+)/", line)
             if "Ctrl-C" in line:
                 break
-        assert len(urls) == 2
-        first, second = (url.replace("http://", "ws://") + "/ws" for url in urls)
+        assert len(found) == 2
+        pids = [int(pid) for pid, _ in found]
+        first, second = (url.replace("http://", "ws://") + "/ws" for _, url in found)
         with connect(first, open_timeout=5) as alice, connect(second, open_timeout=5) as bob:
-            alice.recv(timeout=5)  # the welcomes
-            bob.recv(timeout=5)
+            ports = [int(url.rpartition(":")[2]) for _, url in found]
+            welcomes = [json.loads(ws.recv(timeout=5)) for ws in (alice, bob)]
+            # each instance is named after its port, and knows every port (the page's peers)
+            assert [w["instance"] for w in welcomes] == [str(port) for port in ports]
+            assert [w["peers"] for w in welcomes] == [ports, ports]
             alice.send(json.dumps({"type": "say", "text": "across"}))
-            assert json.loads(bob.recv(timeout=5))["text"] == "across"
+            for ws in (alice, bob):  # the sender gets its message back too
+                assert json.loads(ws.recv(timeout=5))["text"] == "across"
+            os.kill(pids[0], signal.SIGTERM)  # a rolling restart of the first instance
+            with pytest.raises(ConnectionClosed):
+                alice.recv(timeout=10)
+            assert alice.close_code == 1012
+        back = next(line for line in process.stdout if "is back" in line)
+        assert f"instance {ports[0]} is back" in back
+        with connect(first, open_timeout=5) as carol:
+            assert json.loads(carol.recv(timeout=5))["instance"] == str(ports[0])
         process.send_signal(signal.SIGINT)
         assert process.wait(15) == 0
     finally:
@@ -74,6 +93,32 @@ def test_wslab_serve_instances_prints_urls_fans_out_and_stops_on_ctrl_c() -> Non
             process.wait(5)
         if process.stdout is not None:
             process.stdout.close()
+
+
+EXITS_ON_REQUEST = """
+import os
+
+from fastapi import FastAPI
+
+app = FastAPI()
+
+
+@app.get("/exit")
+def leave() -> None:
+    os._exit(3)
+"""
+
+
+def test_an_instance_that_exits_by_itself_stops_the_cluster(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = tmp_path / "exits.py"
+    app.write_text(EXITS_ON_REQUEST)
+    with SubprocessServer(app) as server:
+        with pytest.raises(OSError):  # the process is gone before it answers
+            urllib.request.urlopen(server.http_url + "/exit", timeout=10)
+        assert follow([server], poll=0.01) == 1
+    assert f"instance {server.port} exited (3); stopping the others" in capsys.readouterr().out
 
 
 def test_bench_prints_every_scenario_with_ratios_to_the_baseline() -> None:

