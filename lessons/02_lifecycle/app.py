@@ -5,6 +5,7 @@ Run it: ``wslab serve 02`` (or ``uvicorn app:app`` in this folder) and open the 
 
 import asyncio
 import time
+from collections import deque
 
 from fastapi import FastAPI, HTTPException, Path, Query, WebSocket, WebSocketDisconnect
 from fastapi.encoders import jsonable_encoder
@@ -15,7 +16,7 @@ from pydantic import BaseModel
 app = FastAPI(title="wslab 02: lifecycle")
 
 STARTED = time.monotonic()
-EVENTS: list[dict] = []  # the lifecycle timeline, oldest first
+EVENTS: deque[dict] = deque(maxlen=1000)  # the lifecycle timeline: the last 1,000, oldest first
 CLIENTS: dict[str, asyncio.Queue[str]] = {}  # connected client id -> its outbox
 app.state.events = EVENTS
 app.state.clients = CLIENTS

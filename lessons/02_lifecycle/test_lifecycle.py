@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import pytest
 from starlette.testclient import TestClient, WebSocketDenialResponse
@@ -29,7 +29,7 @@ def server() -> Iterator[LiveServer]:
         yield live
 
 
-def kinds(events: list[dict], client_id: str) -> list[str]:
+def kinds(events: Iterable[dict], client_id: str) -> list[str]:
     return [e["event"] for e in events if e["client"] == client_id]
 
 
@@ -40,6 +40,14 @@ def test_page_opens_the_lifecycle_endpoint(client: TestClient) -> None:
     page = client.get("/")
     assert page.status_code == 200
     assert "/ws/${id}?name=${name}" in page.text
+
+
+def test_the_timeline_keeps_the_latest_events_only() -> None:
+    module = LESSON.module()  # a fresh copy of the app module: its own timeline
+    for n in range(1005):
+        module.record(f"c{n}", "connected")
+    assert len(module.EVENTS) == 1000
+    assert [module.EVENTS[0]["client"], module.EVENTS[-1]["client"]] == ["c5", "c1004"]
 
 
 def test_welcome_echo_and_timeline(client: TestClient) -> None:
