@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from lessons import WORKBOOK_DIR, discover, find
+from lessons import WORKBOOK_DIR, Lesson, discover, find
 from lessons.cli import main
-from lessons.kit.exercises import CHECK, SOLUTION, STUB, check_answers, learner_copies
+from lessons.kit.exercises import (
+    CHECK,
+    SOLUTION,
+    STUB,
+    CheckResult,
+    check_answers,
+    learner_copies,
+)
 from lessons.kit.notebooks import code_cells
 
 LESSONS = discover()
@@ -35,13 +44,28 @@ def test_learner_copy_keeps_checks_and_files_and_drops_solutions(lesson, tmp_pat
     assert not list(copy.parent.glob("test_*.py"))
 
 
+@pytest.fixture(scope="module")
+def unanswered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[CheckResult]]:
+    """Every lesson's learner copy, run with no answer filled in, all at once.
+
+    Whatever the timing, a check with no answer fails, so these runs may share the machine:
+    each notebook runs in its own process and kernel, on its own ports.
+    """
+    folder = tmp_path_factory.mktemp("learner")
+    copies = learner_copies(LESSONS, None, folder)
+    with ProcessPoolExecutor(len(copies), mp_context=multiprocessing.get_context("spawn")) as pool:
+        results = pool.map(check_answers, copies)
+        return {copy.parent.name: result for copy, result in zip(copies, results, strict=True)}
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("lesson", LESSONS, ids=[lesson.name for lesson in LESSONS])
-def test_every_check_fails_in_a_learner_copy_with_no_answers(lesson, tmp_path: Path) -> None:
+def test_every_check_fails_in_a_learner_copy_with_no_answers(
+    lesson: Lesson, unanswered: dict[str, list[CheckResult]]
+) -> None:
     """The other half, that the solutions pass, is each notebook's own headless run."""
-    [learner] = learner_copies([lesson], None, tmp_path)
-    results = check_answers(learner)
+    results = unanswered[lesson.name]
     assert len(results) == len(_tagged(lesson.notebook, CHECK))
     passing = [result.exercise for result in results if result.passed]
     assert not passing, f"checks that pass with no answer: {passing}"

@@ -210,7 +210,7 @@ async def test_p07_blocking_call_stalls_an_unrelated_client() -> None:
 @pytest.mark.anyio
 async def test_p07_fixed_the_unrelated_client_answers_at_once() -> None:
     with SubprocessServer(path("fix_blocking")) as server:
-        assert await echo_delay_during_report(server) < 0.3
+        assert await echo_delay_during_report(server) < 0.5  # milliseconds, with room for a busy CI
 
 
 def create_task_app() -> FastAPI:
