@@ -82,7 +82,7 @@ def test_live_server_refuses_a_port_in_use() -> None:
 @pytest.mark.anyio
 async def test_subprocess_server_serves_logs_and_stops() -> None:
     with SubprocessServer(ECHO_APP) as server:
-        pid = server.process.pid if server.process else None
+        pid = server.pid
         async with LiveClient(server.ws_url("/ws/echo")) as client:
             await client.send("from another process")
             assert await client.receive() == "Echo: from another process"

@@ -10,6 +10,7 @@ import pytest
 
 from lessons import find
 from lessons.kit import LiveServer, SubprocessServer
+from lessons.kit.cluster import bind_peers
 
 pytestmark = pytest.mark.browser
 LESSON = find("05_scaling")
@@ -46,13 +47,13 @@ def test_pages_on_two_processes_share_the_room_and_move_on_a_rolling_restart(
     from playwright.sync_api import expect
 
     with ExitStack() as stack:
-        servers = [
-            SubprocessServer(LESSON.app_path, env={"BROKER_URL": redis_url, "INSTANCE": name})
-            for name in ("one", "two")
-        ]
-        peers = ",".join(str(server.bind()) for server in servers)
+        servers = bind_peers(
+            [
+                SubprocessServer(LESSON.app_path, env={"BROKER_URL": redis_url, "INSTANCE": name})
+                for name in ("one", "two")
+            ]
+        )
         for server in servers:
-            server.env["PEERS"] = peers
             stack.enter_context(server)
         pages = []
         for server in servers:

@@ -18,6 +18,18 @@ from lessons.kit.redis_server import RedisServer
 from lessons.kit.server import SubprocessServer, page_urls
 
 
+def bind_peers(servers: list[SubprocessServer]) -> list[SubprocessServer]:
+    """Bind every server's port, then give each one all of them as ``PEERS``.
+
+    Lesson 05's welcome message passes them on, so that a page whose instance stops moves
+    to the next one. Returns ``servers``, not started yet.
+    """
+    peers = ",".join(str(server.bind()) for server in servers)
+    for server in servers:
+        server.env["PEERS"] = peers
+    return servers
+
+
 def serve_cluster(
     app_path: str | Path,
     host: str = "127.0.0.1",
@@ -45,22 +57,17 @@ def serve_cluster(
                 )
                 for n in range(instances)
             ]
-            for server in servers:
+            for server in bind_peers(servers):
                 stack.callback(server.stop)
-            peers = ",".join(str(server.bind()) for server in servers)
-            for server in servers:
-                server.env.update(
-                    BROKER_URL=redis_server.url, INSTANCE=str(server.port), PEERS=peers
-                )
+                server.env.update(BROKER_URL=redis_server.url, INSTANCE=str(server.port))
                 server.start()
         except (OSError, RuntimeError) as exc:
             print(f"wslab: error: {exc}", file=sys.stderr)
             return 2
         print(f"wslab: Redis at {redis_server.url}")
         for server in servers:
-            pid = server.process.pid if server.process else None
             for url in page_urls(host, server.port):
-                print(f"  instance {server.port} (pid {pid}): open {url} in a browser")
+                print(f"  instance {server.port} (pid {server.pid}): open {url} in a browser")
         print(
             "  every instance shares one room through Redis. A rolling restart: `kill <pid>`\n"
             "  stops an instance gracefully (1012) and it is started again. Ctrl-C stops all.",
@@ -97,8 +104,7 @@ def _follow(servers: list[SubprocessServer], poll: float) -> int:
                     print(f"wslab: instance {server.port} cannot start again: {exc}")
                     return 1
                 shown[index] = 0
-                pid = server.process.pid if server.process else None
-                print(f"wslab: instance {server.port} is back (pid {pid})", flush=True)
+                print(f"wslab: instance {server.port} is back (pid {server.pid})", flush=True)
             time.sleep(poll)  # a console loop: nothing to wait on but the clock
     except KeyboardInterrupt:
         print("\nwslab: stopping")

@@ -237,6 +237,11 @@ class SubprocessServer(_Addresses):
         return self.process is not None and self.process.poll() is None
 
     @property
+    def pid(self) -> int | None:
+        """The process id of the server's process, once started."""
+        return self.process.pid if self.process else None
+
+    @property
     def output(self) -> str:
         with self._changed:
             return "\n".join(self.lines)
