@@ -3,6 +3,9 @@
 A notebook runs in its own folder (so it can read the lesson's files), in a fresh
 kernel, with a per-cell timeout. Cells tagged ``raises-exception`` may fail, and must:
 a demonstration of an error that no longer raises is a lesson that has gone stale.
+A cell writes to stderr only if it is tagged ``shows-log`` (the log is the lesson there):
+anywhere else a stray log line or warning is a failure, as it would be a pink box in
+JupyterLab.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 RAISES = "raises-exception"
+SHOWS_LOG = "shows-log"
 
 
 @dataclass
@@ -30,6 +34,15 @@ class NotebookResult:
     cells: int
     error: str | None = None
     failing_cell: int | None = None
+    cell_seconds: list[float] = field(default_factory=list)
+
+    @property
+    def slowest(self) -> tuple[int, float]:
+        """The number of the slowest code cell (from 1) and its seconds."""
+        if not self.cell_seconds:
+            return 0, 0.0
+        seconds = max(self.cell_seconds)
+        return self.cell_seconds.index(seconds) + 1, seconds
 
     @property
     def ok(self) -> bool:
@@ -83,17 +96,22 @@ def run_notebook(
         )
     }
     current = 0
+    result = NotebookResult(path, 0.0, len(cells), cell_seconds=[0.0] * len(cells))
+    cell_started_at = time.perf_counter()
 
     def cell_started(cell_index: int, **_: object) -> None:
-        nonlocal current
-        current = code_number.get(cell_index, current)  # the hook also sees markdown cells
+        nonlocal current, cell_started_at
+        if cell_index in code_number:  # the hook also sees markdown cells
+            current = code_number[cell_index]
+            cell_started_at = time.perf_counter()
 
     def cell_executed(**_: object) -> None:
+        if current:
+            result.cell_seconds[current - 1] = time.perf_counter() - cell_started_at
         if on_cell is not None:
             on_cell(current, len(cells))
 
     started = time.perf_counter()
-    result = NotebookResult(path, 0.0, len(cells))
     try:
         execute(
             notebook,
@@ -115,6 +133,15 @@ def run_notebook(
                     f"cell {index} is tagged {RAISES!r} but raised nothing:\n{_source_head(cell)}"
                 )
                 break
+    if result.ok:
+        noisy = noisy_cells(cells)
+        if noisy:
+            index, text = noisy[0]
+            result.failing_cell = index
+            result.error = (
+                f"cell {index} wrote to stderr (tag it {SHOWS_LOG!r} if the log is the lesson):\n"
+                f"    {text.strip()[:500]}\n  in:\n{_source_head(cells[index - 1])}"
+            )
     result.seconds = time.perf_counter() - started
     return result
 
@@ -127,6 +154,22 @@ def _summarise(exc: Exception, cell: nbformat.NotebookNode | None) -> str:
         problem, trace = str(exc), []
     head = f"{problem}\n  in:\n{_source_head(cell)}" if cell is not None else problem
     return head + ("\n  traceback (last lines):\n    " + "\n    ".join(trace) if trace else "")
+
+
+def noisy_cells(cells: list[nbformat.NotebookNode]) -> list[tuple[int, str]]:
+    """Executed code cells that wrote to stderr without the ``shows-log`` tag: (number, text)."""
+    noisy = []
+    for index, cell in enumerate(cells, start=1):
+        if SHOWS_LOG in cell.metadata.get("tags", []):
+            continue
+        text = "".join(
+            output.get("text", "")
+            for output in cell.get("outputs", [])
+            if output.output_type == "stream" and output.name == "stderr"
+        )
+        if text.strip():
+            noisy.append((index, text))
+    return noisy
 
 
 def outputs_stored(path: str | Path) -> list[int]:

@@ -1,0 +1,67 @@
+"""``wslab student`` and ``wslab check``: learner copies without solutions, checked answers."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from lessons import WORKBOOK_DIR, discover
+from lessons.cli import STUDENT_DIR, UsageError, lesson_named
+
+
+def cmd_student(args: argparse.Namespace) -> int:
+    from lessons.kit.exercises import learner_copies
+
+    dest = Path(args.dir)
+    lessons = [lesson_named(name) for name in args.lessons] if args.lessons else discover()
+    workbook = None if args.lessons else WORKBOOK_DIR
+    existing = [dest / lesson.name / lesson.notebook.name for lesson in lessons]
+    if workbook is not None:
+        existing += [dest / workbook.name / path.name for path in workbook.glob("*.ipynb")]
+    if not args.force and any(path.exists() for path in existing):
+        raise UsageError(f"{dest} already holds learner notebooks; --force overwrites them")
+    for path in learner_copies(lessons, workbook, dest):
+        print(f"wrote {path}")
+    print(f"open them with: jupyter lab {dest}")
+    print(f"check your answers with: wslab check LESSON --dir {dest}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from lessons.kit.exercises import check_answers
+
+    lesson = lesson_named(args.lesson)
+    path = Path(args.dir) / lesson.name / lesson.notebook.name
+    if not path.is_file():
+        raise UsageError(f"no learner notebook at {path}: run `wslab student {args.dir}` first")
+    print(f"checking {path} (this runs the whole notebook)…", flush=True)
+    results = check_answers(path, cell_timeout=args.cell_timeout)
+    for result in results:
+        if result.passed:
+            print(f"✓ exercise {result.exercise}")
+        else:
+            print(f"✗ exercise {result.exercise}: {result.problem}\n  hint: {result.hint}")
+    failed = sum(not result.passed for result in results)
+    print(f"{len(results) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+def add(commands: Any) -> None:
+    student = commands.add_parser("student", help="write learner copies without solutions")
+    student.add_argument("dir", nargs="?", default=STUDENT_DIR, help=f"default: {STUDENT_DIR}")
+    student.add_argument(
+        "--lesson",
+        dest="lessons",
+        action="append",
+        default=[],
+        help="only this lesson (repeatable)",
+    )
+    student.add_argument("--force", action="store_true", help="overwrite existing copies")
+    student.set_defaults(handler=cmd_student)
+
+    check = commands.add_parser("check", help="check the exercises of a learner copy")
+    check.add_argument("lesson", help="01, echo or 01_echo")
+    check.add_argument("--dir", default=STUDENT_DIR, help=f"default: {STUDENT_DIR}")
+    check.add_argument("--cell-timeout", type=float, default=180, help="seconds per cell")
+    check.set_defaults(handler=cmd_check)
