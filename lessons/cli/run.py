@@ -40,9 +40,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             failures += 1
             continue
         hook = (
-            (lambda done, total, label=label: progress(label, done, total))
-            if interactive
-            else None
+            (lambda done, total, label=label: progress(label, done, total)) if interactive else None
         )
         result = run_notebook(path, cell_timeout=args.cell_timeout, on_cell=hook)
         if interactive:

@@ -7,9 +7,13 @@
 - ``handshake_status``: the HTTP status a server answers a WebSocket handshake with.
 - ``eventually``: poll a condition with a deadline, for state nothing can be awaited on.
 - ``show``, ``show_diff``: print a lesson file, or a pitfall beside its fix, read from disk.
+- ``observe``, ``server_log``, ``shows_error``: failure-first cells in a few quiet lines.
+- ``stop_all``: stop every server the kit started (a notebook's "I am done").
 """
 
+from lessons.kit.cleanup import stop_all
 from lessons.kit.client import LiveClient, handshake_status, stalled_client
+from lessons.kit.observe import observe, server_log, shows_error
 from lessons.kit.server import LiveServer, SubprocessServer, bind_socket
 from lessons.kit.show import show, show_diff
 from lessons.kit.timing import eventually, scaled
@@ -21,8 +25,12 @@ __all__ = [
     "bind_socket",
     "eventually",
     "handshake_status",
+    "observe",
     "scaled",
+    "server_log",
     "show",
     "show_diff",
+    "shows_error",
     "stalled_client",
+    "stop_all",
 ]

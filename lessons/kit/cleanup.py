@@ -30,7 +30,12 @@ def untrack(owner: Stoppable) -> None:
 
 
 @atexit.register
-def _stop_all() -> None:
+def stop_all() -> None:
+    """Stop every server and Redis the kit started in this process and nobody stopped.
+
+    A notebook leaves its servers running so that its pages stay reachable after "Run
+    All"; the learner calls this when done (restarting or shutting down the kernel does
+    the same, through ``atexit``)."""
     for owner in list(_running):
         with contextlib.suppress(Exception):
             owner.stop()

@@ -157,7 +157,7 @@ async def observe(
     return seen
 
 
-class shows_error:  # noqa: N801 - used as ``with shows_error():``, like a statement
+class shows_error:  # named like a statement: ``with shows_error():``
     """``with shows_error():`` runs a block that should raise; prints the exception compactly.
 
     If the block raises nothing, that is the surprise, and it is reported as an

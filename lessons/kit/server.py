@@ -154,6 +154,7 @@ class LiveServer(_Addresses):
             target=self._run, name=f"wslab-server:{self.port}", daemon=True
         )
         self._thread.start()
+        track(self)
         self._ready.wait(scaled(timeout))
         if not self._server.started:
             self.stop()
@@ -182,6 +183,7 @@ class LiveServer(_Addresses):
         if self._sock is not None:
             self._sock.close()
         self._thread = self._server = self._sock = None
+        untrack(self)
 
     def __enter__(self) -> Self:
         return self.start()
