@@ -45,9 +45,10 @@ class Unit:
 
 
 UNITS = [Unit(lesson.name, lesson.path, lesson.notebook) for lesson in discover()] + [
-    Unit("capstone", CAPSTONE_DIR, CAPSTONE)
+    Unit("capstone", CAPSTONE_DIR, CAPSTONE),
+    Unit("testing", WORKBOOK_DIR / "testing", WORKBOOK_DIR / "testing_your_app.ipynb"),
 ]
-LESSON_UNITS = [unit for unit in UNITS if unit.name != "capstone"]
+LESSON_UNITS = [unit for unit in UNITS if unit.folder.parent != WORKBOOK_DIR]
 
 
 def _params(convention: str, units: list[Unit]) -> list[object]:
