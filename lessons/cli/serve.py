@@ -14,6 +14,7 @@ from typing import Any
 from lessons import Lesson
 from lessons.cli import UsageError, lesson_named
 from lessons.kit.cleanup import stop_signals_interrupt
+from lessons.kit.cluster import MAX_INSTANCES
 from lessons.kit.server import SubprocessServer, bind_socket, page_urls, serve_forever
 
 GRACEFUL_SECONDS = 5  # open WebSockets get this long to close (1012) when the server stops
@@ -22,6 +23,8 @@ READY = "  ready: press Ctrl-C to stop"
 
 def cmd_serve(args: argparse.Namespace) -> int:
     lesson = lesson_named(args.lesson)
+    if not 1 <= args.instances <= MAX_INSTANCES:
+        raise UsageError(f"--instances must be between 1 and {MAX_INSTANCES}, not {args.instances}")
     with stop_signals_interrupt():
         try:
             if args.instances != 1:
@@ -77,8 +80,6 @@ def serve_cluster(lesson: Lesson, args: argparse.Namespace, poll: float = 0.2) -
             for server in servers:
                 stack.callback(server.stop)
                 server.start()
-        except ValueError as exc:
-            raise UsageError(f"--{exc}") from None
         except (OSError, RuntimeError) as exc:
             raise UsageError(str(exc)) from None
         print(f"wslab: Redis at {redis_server.url}")

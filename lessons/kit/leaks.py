@@ -89,6 +89,25 @@ def _children(root: int) -> dict[int, int]:
     return found
 
 
+def descendants(pid: int) -> set[int]:
+    """Every live process started by ``pid``, by its children, and so on."""
+    return set(_children(pid))
+
+
+def alive(pid: int) -> bool:
+    """True while process ``pid`` exists and is not a zombie."""
+    try:
+        state = (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def listening_anywhere(port: int) -> bool:
+    """True if any process on this host listens on TCP ``port``."""
+    return any(fields[3] == "0A" and _port(fields[1]) == port for fields in _tcp_rows())
+
+
 def _command(pid: int) -> str:
     try:
         return (PROC / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:120]
