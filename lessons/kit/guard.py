@@ -1,4 +1,4 @@
-"""The WebSocket protocol every kit server runs: uvicorn's default, with two bounds added.
+"""The protocols every kit server runs: uvicorn's defaults, with bounds added.
 
 uvicorn's default implementation (``websockets-sansio``) hands the handshake to the
 ``websockets`` parser once its own HTTP parser has accepted the request. When that parser
@@ -8,22 +8,32 @@ and the server holds the socket until the client gives up. The guard writes the 
 and closes the connection.
 
 uvicorn also waits a fixed 10 s for the peer's reply to a close frame; the guard waits
-``CLOSE_TIMEOUT``. (A peer that stops reading altogether is released by the kernel: see
-``TCP_USER_TIMEOUT`` in ``lessons.kit.server.bind_socket``.)
+``CLOSE_TIMEOUT``. And uvicorn waits forever for a request that never finishes (a client
+that connects and sends half a handshake, or nothing): ``GuardedHTTP`` answers 408 and
+closes when the first request's head is not complete within ``HEAD_TIMEOUT``. (A peer
+that stops reading is released by the kernel: ``TCP_USER_TIMEOUT`` in
+``lessons.kit.server.bind_socket``.)
 
-Use it with ``uvicorn.Config(app, ws=GUARDED)`` or ``uvicorn app:app --ws
-lessons.kit.guard:GuardedProtocol``; measured against the plain implementations by
-``lessons.kit.implementations``.
+Use them with ``uvicorn.Config(app, ws=GUARDED_WS, http=GUARDED_HTTP)`` or ``uvicorn
+app:app --ws lessons.kit.guard:GuardedProtocol --http lessons.kit.guard:GuardedHTTP``;
+measured against the plain implementations by ``lessons.kit.implementations``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 from typing import Any
 
+from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-GUARDED = "lessons.kit.guard:GuardedProtocol"
+GUARDED_WS = "lessons.kit.guard:GuardedProtocol"
+GUARDED_HTTP = "lessons.kit.guard:GuardedHTTP"
 CLOSE_TIMEOUT = 3.0  # seconds to wait for the peer's close frame after sending ours
+# seconds from connecting to a complete request head (WSLAB_HEAD_TIMEOUT overrides)
+HEAD_TIMEOUT = float(os.environ.get("WSLAB_HEAD_TIMEOUT", "10"))
+REQUEST_TIMEOUT = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 
 
 class GuardedProtocol(WebSocketsSansIOProtocol):
@@ -39,4 +49,27 @@ class GuardedProtocol(WebSocketsSansIOProtocol):
         if self.conn.handshake_exc is not None and not self.handshake_initiated:
             self.handshake_initiated = self.handshake_complete = self.close_sent = True
             self.transport.write(b"".join(self.conn.data_to_send()))
+            self.transport.close()
+
+
+class GuardedHTTP(H11Protocol):
+    """uvicorn's h11 protocol that answers 408 and closes a connection whose first request
+    head is not complete ``HEAD_TIMEOUT`` seconds after it connected."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[arg-type]
+        self.head_deadline = self.loop.call_later(HEAD_TIMEOUT, self.head_too_slow)
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        if self.cycle is not None or self.transport.get_protocol() is not self:  # upgraded
+            self.head_deadline.cancel()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.head_deadline.cancel()
+        super().connection_lost(exc)
+
+    def head_too_slow(self) -> None:
+        if self.transport.get_protocol() is self and not self.transport.is_closing():
+            self.transport.write(REQUEST_TIMEOUT)
             self.transport.close()

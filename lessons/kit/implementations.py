@@ -35,11 +35,13 @@ GUARDED_NAME = "sansio + kit guard"
 # uvicorn's three implementations as they come, and the kit's choice: the default with
 # its guard (lessons.kit.guard) on a socket with a short TCP_USER_TIMEOUT.
 IMPLEMENTATIONS = ("websockets-sansio", "websockets", "wsproto", GUARDED_NAME)
-GUARD_USER_TIMEOUT = 2.0  # seconds; the kit's servers use lessons.kit.server.USER_TIMEOUT
+# seconds, for TCP_USER_TIMEOUT and the guard's HEAD_TIMEOUT alike (the kit's servers use
+# lessons.kit.server.USER_TIMEOUT and lessons.kit.guard.HEAD_TIMEOUT)
+GUARD_USER_TIMEOUT = 2.0
 OVERSIZED = 100_000  # bytes of query string or header: well over every parser's limit
 PING_INTERVAL = 0.5  # keepalive for the dead-peer probe, seconds
 GIVE_UP = 0.5  # the probe app stops waiting for a slow reader after this, seconds
-WINDOW = 6.0  # how long each probe waits for the server to answer or let go, seconds
+WINDOW = 4.0  # how long each probe waits for the server to answer or let go, seconds
 IDLE = 200  # idle connections for the memory probe
 MAX_SIZE = 65_536  # the probe server's message size limit, bytes
 
@@ -89,6 +91,8 @@ class Measurement:
     long_query: int | None = None  # HTTP status answered to a 100 kB query string
     long_header: int | None = None  # ... and to a 100 kB header
     oversized_released: bool = False  # the server closed both oversized connections
+    unfinished: int | None = None  # HTTP status answered to half a handshake, then silence
+    unfinished_released: float | None = None  # seconds until the server closed that one
     slow_reader_released: float | None = None  # seconds until it let go of a stalled reader
     slow_reader_code: int | None = None  # the close code that reader finally read
     dead_peer_released: float | None = None  # seconds until it let go of a silent peer
@@ -122,6 +126,16 @@ def _oversized(server: SubprocessServer, result: Measurement) -> None:
             setattr(result, attribute, rawclient.status_of(rawclient.read_head(sock, 2.0)))
             released &= rawclient.closed_by_peer(sock, 2.0)
     result.oversized_released = released
+
+
+def _unfinished(server: SubprocessServer, result: Measurement) -> None:
+    url = server.ws_url("/ws/echo")
+    with rawclient.raw_socket(url) as sock:
+        sock.sendall(rawclient.handshake_request(url)[:40])  # half a request line, then nothing
+        started = time.monotonic()
+        result.unfinished = rawclient.status_of(rawclient.read_head(sock, WINDOW))
+        if rawclient.closed_by_peer(sock, max(0.0, WINDOW - (time.monotonic() - started))):
+            result.unfinished_released = time.monotonic() - started
 
 
 def _slow_reader(server: SubprocessServer, result: Measurement) -> None:
@@ -191,7 +205,7 @@ def measure_one(implementation: str, **settings: Any) -> Measurement:
     result = Measurement(implementation)
     guarded = implementation == GUARDED_NAME
     options = {
-        **(SERVER_SETTINGS if guarded else {"ws": implementation}),
+        **(SERVER_SETTINGS if guarded else {"ws": implementation, "http": "h11"}),
         "user_timeout": GUARD_USER_TIMEOUT if guarded else None,
         "ws_max_size": MAX_SIZE,
         "ws_ping_interval": PING_INTERVAL,
@@ -199,8 +213,17 @@ def measure_one(implementation: str, **settings: Any) -> Measurement:
         **settings,
     }
     target = f"{Path(__file__)}:probe_app"
-    with SubprocessServer(target, log_level="critical", **options) as server:
-        for probe in (_oversized, _slow_reader, _dead_peer, _close_mid_message, _too_big, _memory):
+    env = {"WSLAB_HEAD_TIMEOUT": str(GUARD_USER_TIMEOUT)}
+    with SubprocessServer(target, log_level="critical", env=env, **options) as server:
+        for probe in (
+            _oversized,
+            _unfinished,
+            _slow_reader,
+            _dead_peer,
+            _close_mid_message,
+            _too_big,
+            _memory,
+        ):
             try:
                 probe(server, result)
             except (OSError, ConnectionError) as exc:
@@ -237,6 +260,8 @@ ROWS = [
     ("100 kB query string: HTTP status", lambda m: _show(m.long_query)),
     ("100 kB header: HTTP status", lambda m: _show(m.long_header)),
     ("oversized handshakes: socket closed", lambda m: _show(m.oversized_released)),
+    ("half a handshake: HTTP status", lambda m: _show(m.unfinished)),
+    (f"half a handshake: closed after (s, max {WINDOW:g})", lambda m: _show(m.unfinished_released)),
     (f"stalled reader released after (s, max {WINDOW:g})", lambda m: _show(m.slow_reader_released)),
     ("close code the stalled reader reads", lambda m: _show(m.slow_reader_code)),
     (f"silent peer released after (s, max {WINDOW:g})", lambda m: _show(m.dead_peer_released)),

@@ -29,12 +29,19 @@ from typing import Any, Self
 import uvicorn
 
 from lessons.kit.cleanup import STOP_SIGNALS, end_process, track, untrack
-from lessons.kit.guard import GUARDED
+from lessons.kit.guard import GUARDED_HTTP, GUARDED_WS
 from lessons.kit.timing import scaled
 
 READY_LINE = "WSLAB READY"
-# uvicorn's default implementation, with the guard that answers oversized handshakes.
-SERVER_SETTINGS: dict[str, Any] = {"ws": GUARDED}
+# uvicorn's default protocols with the kit's guards (lessons.kit.guard), and its keepalive
+# ping every WSLAB_WS_PING seconds (uvicorn's 20 unless set), answered within as long.
+_PING = float(os.environ.get("WSLAB_WS_PING", "20"))
+SERVER_SETTINGS: dict[str, Any] = {
+    "ws": GUARDED_WS,
+    "http": GUARDED_HTTP,
+    "ws_ping_interval": _PING,
+    "ws_ping_timeout": _PING,
+}
 # The kernel drops a connection whose sent data stays unacknowledged this long (seconds):
 # a peer that stopped reading, or is gone, is released instead of held with its backlog.
 USER_TIMEOUT = float(os.environ.get("WSLAB_TCP_USER_TIMEOUT", "10"))
