@@ -13,6 +13,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -22,23 +24,33 @@ from lessons.kit.leaks import alive, descendants, listening_anywhere
 SIGNALS = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
 
 
-def start(*args: str) -> tuple[subprocess.Popen[str], list[str]]:
-    """`wslab serve ARGS --port 0` in its own process, once it says it is ready."""
+@contextmanager
+def wslab(*args: str, until: str) -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
+    """`wslab ARGS` in its own process, once it printed a line containing ``until``;
+    killed on the way out if it is still running."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "lessons", "serve", *args, "--port", "0", "--log-level", "warning"],
+        [sys.executable, "-m", "lessons", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         text=True,
     )
-    assert process.stdout is not None
-    lines = []
-    for line in process.stdout:
-        lines.append(line)
-        if "ready: press Ctrl-C" in line:
-            return process, lines
-    process.wait(scaled(10))
-    raise AssertionError("wslab serve did not get ready:\n" + "".join(lines))
+    try:
+        assert process.stdout is not None
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if until in line:
+                break
+        else:
+            raise AssertionError(f"no line with {until!r}:\n" + "".join(lines))
+        yield process, lines
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(scaled(5))
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 def ports_in(lines: list[str]) -> set[int]:
@@ -62,8 +74,8 @@ def gone(pids: set[int], ports: set[int], timeout: float = 5.0) -> tuple[set[int
 def test_every_stop_signal_stops_every_process_and_port(
     args: list[str], sig: signal.Signals
 ) -> None:
-    process, lines = start(*args)
-    try:
+    serve = ["serve", *args, "--port", "0", "--log-level", "warning"]
+    with wslab(*serve, until="ready: press Ctrl-C") as (process, lines):
         pids = {process.pid, *descendants(process.pid)}
         ports = ports_in(lines)
         single = len(args) == 1
@@ -78,37 +90,21 @@ def test_every_stop_signal_stops_every_process_and_port(
         assert output.rstrip().endswith("wslab: stopped")
         assert "Traceback" not in output
         assert gone(pids, ports) == (set(), set())
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(scaled(5))
-        if process.stdout is not None:
-            process.stdout.close()
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=lambda sig: sig.name)
 def test_a_stop_signal_during_the_bench_stops_its_servers(sig: signal.Signals) -> None:
-    command = [sys.executable, "-m", "lessons", "bench", "--clients", "2", "--messages", "5000"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
-    try:
-        assert process.stdout is not None
+    bench = ["bench", "--clients", "2", "--messages", "5000"]
+    # once the baseline is done, its server stopped, and the naive manager's is starting
+    with wslab(*bench, until="running: naive manager") as (process, _):
         pids: set[int] = set()
-        for line in process.stdout:
-            if "running: naive manager" in line:  # the baseline is done, its server stopped
-                break
         deadline = time.monotonic() + scaled(10)
-        while not pids and time.monotonic() < deadline:  # the naive manager's server
+        while not pids and time.monotonic() < deadline:
             pids = descendants(process.pid)
-            time.sleep(0.05)
+            time.sleep(0.05)  # a process of another session: nothing to wait on
         assert pids
         process.send_signal(sig)
         output, _ = process.communicate(timeout=scaled(20))
         assert process.returncode == 130
         assert output.rstrip().endswith("wslab: stopped") and "Traceback" not in output
         assert gone(pids, set()) == (set(), set())
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(scaled(5))
-        if process.stdout is not None:
-            process.stdout.close()

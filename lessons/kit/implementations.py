@@ -199,6 +199,9 @@ async def _echo_round_trip(server: SubprocessServer, result: Measurement) -> Non
     result.echo_round_trip = statistics.median(times)
 
 
+PROBES = (_oversized, _unfinished, _slow_reader, _dead_peer, _close_mid_message, _too_big, _memory)
+
+
 def measure_one(implementation: str, **settings: Any) -> Measurement:
     """Serve the probe app with ``implementation`` (one of ``IMPLEMENTATIONS``; uvicorn
     options in ``settings`` override) in its own process and run every probe against it."""
@@ -214,21 +217,21 @@ def measure_one(implementation: str, **settings: Any) -> Measurement:
     }
     target = f"{Path(__file__)}:probe_app"
     env = {"WSLAB_HEAD_TIMEOUT": str(GUARD_USER_TIMEOUT)}
-    with SubprocessServer(target, log_level="critical", env=env, **options) as server:
-        for probe in (
-            _oversized,
-            _unfinished,
-            _slow_reader,
-            _dead_peer,
-            _close_mid_message,
-            _too_big,
-            _memory,
-        ):
+    server = SubprocessServer(target, log_level="critical", env=env, **options)
+    try:
+        server.start()
+    except RuntimeError as exc:  # e.g. wsproto not installed
+        result.errors.append(f"starting: {str(exc).splitlines()[-1]}")
+        return result
+    try:
+        for probe in PROBES:
             try:
                 probe(server, result)
             except (OSError, ConnectionError) as exc:
                 result.errors.append(f"{probe.__name__.strip('_')}: {exc}")
         asyncio.run(_echo_round_trip(server, result))
+    finally:
+        server.stop()
     return result
 
 
