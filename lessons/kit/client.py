@@ -7,9 +7,7 @@ window, the only honest way to show that something did *not* happen.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
-import os
 import socket
 import time
 import urllib.parse
@@ -21,6 +19,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from lessons.kit.timing import scaled
+from lessons.kit.wire import open_handshake
 
 Message = str | bytes
 
@@ -159,25 +158,15 @@ def stalled_client(url: str, timeout: float = 5.0) -> Iterator[socket.socket]:
     """A raw client that completes the WebSocket handshake on ``url``, then never reads:
     the server's send buffers fill up, as with a frozen browser tab. Closed on exit."""
     parts = urllib.parse.urlsplit(url)
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    key = base64.b64encode(os.urandom(16)).decode()
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # stall sooner
         sock.settimeout(scaled(timeout))
         sock.connect((parts.hostname, parts.port))
-        sock.sendall(
-            f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
-        )
-        received = b""
-        while b"\r\n\r\n" not in received:
-            chunk = sock.recv(1024)
-            if not chunk:
-                raise ConnectionError(f"{url} closed during the handshake: {received!r}")
-            received += chunk
-        if not received.startswith(b"HTTP/1.1 101"):
-            raise ConnectionError(f"{url} refused the handshake: {received.splitlines()[0]!r}")
+        answer = open_handshake(sock, url)
+        if answer.status != 101:
+            raise ConnectionError(
+                f"{url} refused the handshake: {answer.response.splitlines()[0]!r}"
+            )
         yield sock
 
 

@@ -10,21 +10,19 @@ and does the waiting, the timeouts and the cleanup itself:
 - ``echo_delay_during_report(server)``: an unrelated client's round trip while a report runs.
 - ``leave_then_ask(url)``: one client sends a bad message and leaves; does the server
   still answer another?
-- ``sigterm_with_a_stalled_client(path)``: does the process exit on SIGTERM while one
-  client has stopped reading?
+- ``stop_with_a_stalled_client(app)``: does uvicorn's shutdown finish while one client
+  has stopped reading?
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
+import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
+import uvicorn
 from starlette.testclient import TestClient, WebSocketDenialResponse
 from starlette.websockets import WebSocketDisconnect
 from websockets.asyncio.client import connect
@@ -32,8 +30,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from lessons.kit.client import LiveClient, Message, stalled_client
 from lessons.kit.observe import server_log
-from lessons.kit.server import LiveServer, SubprocessServer
-from lessons.kit.timing import scaled
+from lessons.kit.server import LiveServer, SubprocessServer, bind_socket
+from lessons.kit.timing import eventually, scaled
 
 
 async def received_within(client: LiveClient, seconds: float) -> list[Message]:
@@ -115,31 +113,36 @@ async def leave_then_ask(url: str) -> None:
     """One client sends ``abc`` to a doubling server and leaves; another then sends ``21``.
 
     Prints what each got back (``42`` is the answer of a server that still works)."""
-    async with LiveClient(url, close_timeout=0.5) as other:
-        async with LiveClient(url, close_timeout=0.5) as leaver:
+    async with LiveClient(url, close_timeout=0.2) as other:
+        async with LiveClient(url, close_timeout=0.2) as leaver:
             await leaver.send("abc")
             print("the leaver sent 'abc', got:", await _first(leaver, 0.3))
         await other.send("21")
-        print("after it left, another client sent '21', got:", await _first(other, 0.5))
+        print("after it left, another client sent '21', got:", await _first(other, 0.3))
 
 
-async def sigterm_with_a_stalled_client(path: str | Path, **options: Any) -> None:
-    """Serve ``path`` in a process; one client stops reading ``/ws/snapshot``, a healthy one
-    is on ``/ws/echo``; SIGTERM the process and print what happens (killed after 1.2 s)."""
-    with (
-        SubprocessServer(path, **options) as child,
-        stalled_client(child.ws_url("/ws/snapshot")) as stalled,
-    ):
-        stalled.recv(1)  # the server is sending the snapshot now, and will stall
-        async with LiveClient(child.ws_url("/ws/echo")) as healthy:
-            assert child.pid is not None
-            os.kill(child.pid, signal.SIGTERM)
-            print("SIGTERM: the healthy client saw", await healthy.wait_closed())
-        assert child.process is not None
-        started = time.perf_counter()
+async def stop_with_a_stalled_client(app: Any, **options: Any) -> None:
+    """Serve ``app`` under uvicorn in a thread; one client stops reading ``/ws/snapshot``, a
+    healthy one is on ``/ws/echo``. Stop the server as uvicorn's SIGTERM handler does (it
+    sets ``should_exit``) and print what happens; force the exit after 1.2 s."""
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, **options))
+    with bind_socket() as sock, server_log():
+        thread = threading.Thread(target=asyncio.run, args=(server.serve([sock]),), daemon=True)
+        thread.start()
         try:
-            child.process.wait(scaled(1.2))
-            print(f"the process exited {time.perf_counter() - started:.1f} s later")
-        except subprocess.TimeoutExpired:
-            print("1.2 s later the process is still running (killing it now)")
-            child.kill()
+            await eventually(lambda: server.started)
+            url = f"ws://127.0.0.1:{sock.getsockname()[1]}"
+            with stalled_client(url + "/ws/snapshot") as stalled:
+                stalled.recv(1)  # the server is sending the snapshot now, and will stall
+                async with LiveClient(url + "/ws/echo") as healthy:
+                    server.should_exit = True  # what SIGTERM does
+                    print("stopping: the healthy client saw", await healthy.wait_closed())
+                started = time.perf_counter()
+                await asyncio.to_thread(thread.join, scaled(1.2))
+                if thread.is_alive():
+                    print("1.2 s later uvicorn is still waiting (forcing the exit now)")
+                else:
+                    print(f"uvicorn finished {time.perf_counter() - started:.1f} s later")
+        finally:
+            server.force_exit = True  # what a second Ctrl-C does
+            await asyncio.to_thread(thread.join, scaled(5))

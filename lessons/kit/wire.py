@@ -101,19 +101,24 @@ class RawConnection:
         return int.from_bytes(frame.payload[:2], "big")
 
 
+def open_handshake(sock: socket.socket, url: str) -> RawConnection:
+    """Send the upgrade request for ``url`` on the connected ``sock``; read the answer's head."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    request = upgrade_request(url, key)
+    sock.sendall(request.encode())
+    received = b""
+    while b"\r\n\r\n" not in received:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise ConnectionError(f"{url} closed during the handshake: {received!r}")
+        received += chunk
+    head, _, rest = received.partition(b"\r\n\r\n")
+    return RawConnection(sock, key, request.rstrip(), head.decode(), rest)
+
+
 @contextmanager
 def raw_handshake(url: str, timeout: float = 5.0) -> Iterator[RawConnection]:
     """Open ``url`` (``ws://host:port/path``) by hand on a TCP socket, closed on exit."""
     parts = urllib.parse.urlsplit(url)
-    key = base64.b64encode(os.urandom(16)).decode()
-    request = upgrade_request(url, key)
     with socket.create_connection((parts.hostname, parts.port), scaled(timeout)) as sock:
-        sock.sendall(request.encode())
-        received = b""
-        while b"\r\n\r\n" not in received:
-            chunk = sock.recv(4096)
-            if not chunk:
-                raise ConnectionError(f"{url} closed during the handshake: {received!r}")
-            received += chunk
-        head, _, rest = received.partition(b"\r\n\r\n")
-        yield RawConnection(sock, key, request.rstrip(), head.decode(), rest)
+        yield open_handshake(sock, url)
