@@ -1,5 +1,4 @@
-"""Helpers for lesson 02's tests: HTTP calls from async tests, polling a condition (the kit's), a
-client that stops reading."""
+"""Fixtures for lesson 02's tests: HTTP calls from async tests, a client that stops reading."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from lessons.kit import eventually, scaled
+from lessons.kit import scaled
 from lessons.kit import stalled_client as kit_stalled_client
 
 
@@ -28,13 +27,8 @@ def http_call() -> Callable[..., Awaitable[tuple[int, Any]]]:
 
 
 @pytest.fixture
-def wait_until() -> Callable[..., Awaitable[None]]:
-    return eventually
-
-
-@pytest.fixture
-def stalled_client() -> Iterator[Callable[[int, str], socket.socket]]:
-    """``stalled_client(port, path)``: the kit's stalled client, once the server has started
+def stalled_socket() -> Iterator[Callable[[int, str], socket.socket]]:
+    """``stalled_socket(port, path)``: the kit's stalled client, once the server has started
     sending to it (closed after the test)."""
     with ExitStack() as stack:
 

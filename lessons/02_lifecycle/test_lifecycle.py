@@ -9,7 +9,14 @@ from starlette.testclient import TestClient, WebSocketDenialResponse
 from starlette.websockets import WebSocketDisconnect
 
 from lessons import find
-from lessons.kit import LiveClient, LiveServer, SubprocessServer, handshake_status, server_log
+from lessons.kit import (
+    LiveClient,
+    LiveServer,
+    SubprocessServer,
+    eventually,
+    handshake_status,
+    server_log,
+)
 from lessons.kit.wire import TEXT, accept_key, raw_handshake
 
 LESSON = find("02_lifecycle")
@@ -152,7 +159,7 @@ async def test_handshake_is_an_http_upgrade_answered_with_101(server: LiveServer
 @pytest.mark.anyio
 @pytest.mark.parametrize(("code", "reason"), [(1000, ""), (1001, "tab closed"), (4000, "done")])
 async def test_the_server_records_the_client_close_code(
-    server: LiveServer, wait_until, code: int, reason: str
+    server: LiveServer, code: int, reason: str
 ) -> None:
     events = server.app.state.events
     async with LiveClient(server.ws_url("/ws/ada?name=Ada")) as ws:
@@ -160,7 +167,7 @@ async def test_the_server_records_the_client_close_code(
         await ws.send("hi")
         await ws.receive_json()
         await ws.close(code, reason)
-    await wait_until(lambda: "disconnected" in kinds(events, "ada"))
+    await eventually(lambda: "disconnected" in kinds(events, "ada"))
     assert kinds(events, "ada") == ["connected", "message", "disconnected"]
     assert (events[-1]["code"], events[-1]["reason"]) == (code, reason)
 
@@ -204,9 +211,7 @@ async def test_invalid_parameters_get_http_422_with_the_errors(server: LiveServe
 
 
 @pytest.mark.anyio
-async def test_notify_pushes_while_the_reader_waits(
-    server: LiveServer, http_call, wait_until
-) -> None:
+async def test_notify_pushes_while_the_reader_waits(server: LiveServer, http_call) -> None:
     url = server.http_url + "/notify/ada"
     assert (await http_call("POST", url, {"text": "x"}))[0] == 404
     async with LiveClient(server.ws_url("/ws/ada?name=Ada")) as ws:
@@ -216,7 +221,7 @@ async def test_notify_pushes_while_the_reader_waits(
         await ws.send("and I can still talk")
         assert await ws.receive_json() == {"type": "echo", "text": "and I can still talk"}
     # the reader saw the close, the writer was cancelled with it: the client is gone
-    await wait_until(lambda: "ada" not in server.app.state.clients)
+    await eventually(lambda: "ada" not in server.app.state.clients)
     assert (await http_call("POST", url, {"text": "x"}))[0] == 404
 
 

@@ -18,7 +18,14 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from lessons import find
-from lessons.kit import LiveClient, LiveServer, SubprocessServer, handshake_status, scaled
+from lessons.kit import (
+    LiveClient,
+    LiveServer,
+    SubprocessServer,
+    eventually,
+    handshake_status,
+    scaled,
+)
 
 LESSON = find("02_lifecycle")
 
@@ -58,15 +65,13 @@ def test_p04_broken_in_process_the_disconnect_reaches_the_test() -> None:
 
 
 @pytest.mark.anyio
-async def test_p04_fixed_cleans_up_quietly(
-    caplog: pytest.LogCaptureFixture, wait_until, http_call
-) -> None:
+async def test_p04_fixed_cleans_up_quietly(caplog: pytest.LogCaptureFixture, http_call) -> None:
     module = LESSON.module("fix_no_disconnect")
     with caplog.at_level(logging.INFO, logger="uvicorn.error"), LiveServer(module.app) as live:
         async with LiveClient(live.ws_url("/ws/ada")) as ws:
             await ws.send("hi")
             assert await ws.receive() == "Echo: hi"
-        await wait_until(lambda: not module.CONNECTED)
+        await eventually(lambda: not module.CONNECTED)
         assert await http_call("GET", live.http_url + "/connected") == (200, [])
     assert not crashes(caplog)
 
@@ -323,29 +328,29 @@ def test_p08_receive_only_in_process(stem: str) -> None:
 
 
 @pytest.mark.anyio
-async def test_p08_broken_keeps_a_departed_client(serve, http_call, wait_until) -> None:
+async def test_p08_broken_keeps_a_departed_client(serve, http_call) -> None:
     module = LESSON.module("pitfall_send_only")
     live = serve(module.app)
     async with LiveClient(live.ws_url("/ws/ada")):
-        await wait_until(lambda: "ada" in module.CLIENTS)
+        await eventually(lambda: "ada" in module.CLIENTS)
     await asyncio.sleep(0.5)  # a departure nothing notices: still listed half a second later
     assert "ada" in module.CLIENTS
     notify = live.http_url + "/notify/ada?text=hello"
     assert await http_call("POST", notify) == (200, {"queued_for": "ada"})  # a lie
-    await wait_until(lambda: "ada" not in module.CLIENTS)  # the failed send ended it
+    await eventually(lambda: "ada" not in module.CLIENTS)  # the failed send ended it
     assert (await http_call("POST", notify))[0] == 404
 
 
 @pytest.mark.anyio
-async def test_p08_fixed_notices_the_departure_at_once(serve, http_call, wait_until) -> None:
+async def test_p08_fixed_notices_the_departure_at_once(serve, http_call) -> None:
     module = LESSON.module("fix_send_only")
     live = serve(module.app)
     notify = live.http_url + "/notify/ada?text=hello"
     async with LiveClient(live.ws_url("/ws/ada")) as ws:
-        await wait_until(lambda: "ada" in module.CLIENTS)
+        await eventually(lambda: "ada" in module.CLIENTS)
         assert (await http_call("POST", notify))[0] == 200
         assert await ws.receive() == "hello"
-    await wait_until(lambda: "ada" not in module.CLIENTS, timeout=1.0)
+    await eventually(lambda: "ada" not in module.CLIENTS, timeout=1.0)
     assert (await http_call("POST", notify))[0] == 404
 
 
@@ -449,12 +454,12 @@ async def test_p09_raising_httpexception_before_accept_is_a_denial_too() -> None
 # P33: shutdown with a stalled client.
 
 
-async def sigterm_with_a_stalled_client(stem: str, stalled_client) -> SubprocessServer:
+async def sigterm_with_a_stalled_socket(stem: str, stalled_socket) -> SubprocessServer:
     """SIGTERM while one client stalls a large send; the healthy client must see 1012."""
     module = LESSON.module(stem)
     server = SubprocessServer(path(stem), **module.SERVER_OPTIONS).start()
     try:
-        stalled_client(server.port, "/ws/snapshot")  # reads a few bytes, then nothing
+        stalled_socket(server.port, "/ws/snapshot")  # reads a few bytes, then nothing
         async with LiveClient(server.ws_url("/ws/echo")) as healthy:
             await healthy.send("ping")
             assert await healthy.receive() == "ping"
@@ -468,8 +473,8 @@ async def sigterm_with_a_stalled_client(stem: str, stalled_client) -> Subprocess
 
 
 @pytest.mark.anyio
-async def test_p33_broken_sigterm_never_ends_the_process(stalled_client) -> None:
-    server = await sigterm_with_a_stalled_client("pitfall_shutdown", stalled_client)
+async def test_p33_broken_sigterm_never_ends_the_process(stalled_socket) -> None:
+    server = await sigterm_with_a_stalled_socket("pitfall_shutdown", stalled_socket)
     assert server.process is not None
     try:
         with pytest.raises(subprocess.TimeoutExpired):
@@ -481,8 +486,8 @@ async def test_p33_broken_sigterm_never_ends_the_process(stalled_client) -> None
 
 
 @pytest.mark.anyio
-async def test_p33_fixed_exits_after_the_graceful_timeout(stalled_client) -> None:
-    server = await sigterm_with_a_stalled_client("fix_shutdown", stalled_client)
+async def test_p33_fixed_exits_after_the_graceful_timeout(stalled_socket) -> None:
+    server = await sigterm_with_a_stalled_socket("fix_shutdown", stalled_socket)
     assert server.process is not None
     try:
         server.process.wait(scaled(6))
