@@ -17,6 +17,7 @@ from fastapi.sse import EventSourceResponse
 HERE = Path(__file__).parent
 PERIOD = 0.02  # seconds between two messages of the feed
 MAX_COUNT = 1000  # messages one request may ask for
+Message = dict[str, int | float]
 
 app = FastAPI(title="wslab 01: echo")
 
@@ -95,31 +96,36 @@ async def raw(websocket: WebSocket) -> None:
 # tell how late it came. Four ways to read it follow; the notebook compares them.
 
 
-def reachable(n: int) -> int:
+async def reachable(n: int) -> int:
     """``n``, unless message n falls due too far in the future to wait for (HTTP 400)."""
     if n * PERIOD > time.time() + MAX_COUNT * PERIOD:
         raise HTTPException(400, "that message falls due too far in the future")
     return n
 
 
-async def when_due(n: int) -> dict[str, float]:
+def feed_message(n: int) -> Message:
+    """Message ``n`` of the feed: its number, and when it falls due (seconds since 1970)."""
+    return {"n": n, "due": round(n * PERIOD, 6)}
+
+
+async def when_due(n: int) -> Message:
     """Message ``n``, once it has fallen due."""
     await asyncio.sleep(max(0.0, n * PERIOD - time.time()))
-    return {"n": n, "due": n * PERIOD}
+    return feed_message(n)
 
 
 @app.get("/feed/wait")
-async def feed_wait(n: Annotated[int, Depends(reachable)]) -> dict[str, float]:
+async def feed_wait(n: Annotated[int, Depends(reachable)]) -> Message:
     """HTTP request/response: ask for message n, get the answer when it falls due."""
     return await when_due(n)
 
 
 @app.get("/feed/poll")
-async def feed_poll(after: int) -> list[dict[str, float]]:
+async def feed_poll(after: int) -> list[Message]:
     """Polling: every message due since message ``after``, at once (often none)."""
     newest = int(time.time() / PERIOD)
     first = max(after + 1, newest - MAX_COUNT + 1)
-    return [{"n": n, "due": n * PERIOD} for n in range(first, newest + 1)]
+    return [feed_message(n) for n in range(first, newest + 1)]
 
 
 @app.websocket("/ws/feed")
@@ -142,7 +148,7 @@ async def feed_websocket(
 async def feed_events(
     n: Annotated[int, Depends(reachable)],
     count: Annotated[int, Query(ge=1, le=MAX_COUNT)] = 100,
-) -> AsyncIterator[dict[str, float]]:
+) -> AsyncIterator[Message]:
     """Server-Sent Events: one long HTTP response, one ``data:`` line per message."""
     for number in range(n, n + count):
         yield await when_due(number)

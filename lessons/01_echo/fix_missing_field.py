@@ -16,7 +16,7 @@ async def chat(websocket: WebSocket) -> None:
     try:
         while True:
             try:
-                message = Say.model_validate(await websocket.receive_json())
+                message = Say.model_validate_json(await websocket.receive_text())
                 await websocket.send_json({"type": "said", "text": message.text})
             except ValidationError as exc:
                 await websocket.send_json({"type": "error", "error": exc.errors(include_url=False)})
