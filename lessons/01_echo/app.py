@@ -66,32 +66,6 @@ async def echo_json(websocket: WebSocket) -> None:
         pass
 
 
-@app.websocket("/ws/bytes")
-async def echo_bytes(websocket: WebSocket) -> None:
-    """Reply ``b"Echo: " + data`` to every binary message."""
-    await websocket.accept()
-    try:
-        while True:
-            data = await websocket.receive_bytes()
-            await websocket.send_bytes(b"Echo: " + data)
-    except WebSocketDisconnect:
-        pass
-
-
-@app.websocket("/ws/raw")
-async def raw(websocket: WebSocket) -> None:
-    """Send every message back unchanged: text as text, binary as binary."""
-    await websocket.accept()
-    while True:
-        message = await websocket.receive()
-        if message["type"] == "websocket.disconnect":
-            return
-        if message.get("text") is not None:
-            await websocket.send_text(message["text"])
-        else:
-            await websocket.send_bytes(message["bytes"])
-
-
 # The feed: message n falls due n * PERIOD seconds after 1970, so whoever receives it can
 # tell how late it came. Four ways to read it follow; the notebook compares them.
 

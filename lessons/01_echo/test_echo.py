@@ -69,20 +69,6 @@ def test_json_endpoint_echoes_values_and_reports_invalid_json(client: TestClient
         assert ws.receive_json() == {"echo": [1, 2]}
 
 
-def test_bytes_endpoint_prefixes_binary_messages(client: TestClient) -> None:
-    with client.websocket_connect("/ws/bytes") as ws:
-        ws.send_bytes(b"\x00\x01\xff")
-        assert ws.receive_bytes() == b"Echo: \x00\x01\xff"
-
-
-def test_raw_endpoint_keeps_the_frame_type(client: TestClient) -> None:
-    with client.websocket_connect("/ws/raw") as ws:
-        ws.send_text("text")
-        assert ws.receive() == {"type": "websocket.send", "text": "text"}
-        ws.send_bytes(b"bin")
-        assert ws.receive() == {"type": "websocket.send", "bytes": b"bin"}
-
-
 def test_feed_poll_returns_every_message_due_since_the_one_given(client: TestClient) -> None:
     newest = latest()
     polled = client.get("/feed/poll", params={"after": newest - 3}).json()
@@ -170,22 +156,14 @@ async def test_real_echo_round_trip(server: LiveServer) -> None:
 
 
 @pytest.mark.anyio
-async def test_real_json_and_bytes(server: LiveServer) -> None:
+async def test_real_json_echo_and_error_event(server: LiveServer) -> None:
     async with LiveClient(server.ws_url("/ws/json")) as ws:
         await ws.send_json({"a": [1, None]})
         assert await ws.receive_json() == {"echo": {"a": [1, None]}}
-    async with LiveClient(server.ws_url("/ws/bytes")) as ws:
-        await ws.send(b"\x00")
-        assert await ws.receive() == b"Echo: \x00"
-
-
-@pytest.mark.anyio
-async def test_real_raw_keeps_frame_types_and_large_payloads(server: LiveServer) -> None:
-    async with LiveClient(server.ws_url("/ws/raw")) as ws:
-        for payload in ["text", b"\x00binary", "x" * 200_000, bytes(range(256)) * 100]:
-            await ws.send(payload)
-            echoed = await ws.receive()
-            assert echoed == payload and type(echoed) is type(payload)
+        await ws.send("{oops")
+        assert (await ws.receive_json())["type"] == "error"
+        await ws.send("x" * 200_000)  # a large message is one more invalid JSON text
+        assert (await ws.receive_json())["type"] == "error"
 
 
 @pytest.mark.anyio
