@@ -12,6 +12,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from lessons.kit.server import bind_socket, page_urls, serve_forever
 
     lesson = lesson_named(args.lesson)
+    if not (lesson.path / f"{args.app}.py").is_file():
+        raise UsageError(f"lesson {lesson.name} has no app {args.app}.py")
     if args.instances != 1:
         from lessons.kit.cluster import serve_cluster
 
@@ -23,7 +25,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(str(exc)) from None
     port = sock.getsockname()[1]
-    app = lesson.app()
+    app = lesson.app(args.app)
     print(f"wslab: serving lesson {lesson.name}: {lesson.title}")
     for url in page_urls(args.host, port):
         print(f"  open {url} in a browser")
@@ -44,6 +46,12 @@ def add(commands: Any) -> None:
     serve.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to serve a room")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--app",
+        default="app",
+        help="which app of the lesson folder: board serves board.py (lesson 03: app, board,"
+        " dashboard, canvas)",
+    )
     serve.add_argument(
         "--instances",
         type=int,
