@@ -121,7 +121,7 @@ class StalledRoom:
                 return heard
             heard += 1
             if heard % 10 == 0 and await self.clients() < 3:
-                print(f"healthy heard {heard} of {heard}: then the server let go of slow")
+                print(f"healthy heard {heard} messages; the server no longer counts slow")
                 return heard
         print(f"healthy heard all {heard} messages ({heard * size / 1e6:.1f} MB)")
         return heard
