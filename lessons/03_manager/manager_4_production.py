@@ -136,10 +136,5 @@ async def page() -> FileResponse:
     return FileResponse(HERE / "index.html")
 
 
-@app.get("/chat.js")
-async def script() -> FileResponse:
-    return FileResponse(HERE / "chat.js")
-
-
 if __name__ == "__main__":
     uvicorn.run(app, ws=BoundedClose)

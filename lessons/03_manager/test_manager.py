@@ -42,8 +42,8 @@ def joined(ws: Any, user: str) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("stem", "pages"),
     [
-        ("app", {"/": "index.html", "/chat.js": "chat.js"}),
-        ("manager_4_production", {"/": "index.html", "/chat.js": "chat.js"}),
+        ("app", {"/": "index.html"}),
+        ("manager_4_production", {"/": "index.html"}),
         ("board", {"/": "board.html"}),
         ("dashboard", {"/": "dashboard.html"}),
         ("canvas", {"/": "canvas.html"}),
