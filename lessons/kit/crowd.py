@@ -7,7 +7,6 @@ explains each scene in prose; these keep its cells to one line.
 
 from __future__ import annotations
 
-import asyncio
 from types import ModuleType
 from typing import Any
 
@@ -15,6 +14,7 @@ from lessons.kit.client import LiveClient
 from lessons.kit.listen import heard
 from lessons.kit.observe import server_log
 from lessons.kit.server import LiveServer
+from lessons.kit.timing import eventually
 
 
 async def ann_leaves(app: Any) -> None:
@@ -72,8 +72,6 @@ async def vanish(module: ModuleType, clients: int = 20) -> None:
                 await client.send("hi")
                 await client.receive()
                 client.connection.transport.abort()  # no close frame: the client just died
-        async with asyncio.timeout(5):
-            while module.handlers:  # state with nothing to await: polled, with a deadline
-                await asyncio.sleep(0.01)
+        await eventually(lambda: module.handlers == 0)  # nothing to await: polled
     print(f"{clients} clients came and went; the server still lists {len(module.connections)}")
     log.print("ERROR")
