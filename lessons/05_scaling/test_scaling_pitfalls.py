@@ -6,12 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import resource
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 
 import httpx
 import pytest
@@ -28,6 +24,7 @@ from lessons.kit import (
     eventually,
     stalled_client,
 )
+from lessons.kit.peers import client_process, flood_reaching, released_after, removed_after
 from lessons.kit.redis_server import RedisServer
 from lessons.kit.sockets import HAVE_SS, server_sockets
 
@@ -56,23 +53,6 @@ async def subscribers(server: RedisServer, channel: str, wanted: int) -> None:
         client.close()
 
 
-@contextmanager
-def client_process(url: str) -> Iterator[subprocess.Popen[str]]:
-    """The lesson's Python client in its own process (so that we can freeze it)."""
-    process = subprocess.Popen(
-        [sys.executable, path("client"), url],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        yield process
-    finally:
-        process.send_signal(signal.SIGCONT)
-        process.kill()
-        process.wait(5)
-
-
 # P26: a half-open peer (a SIGSTOPped client process).
 
 
@@ -90,17 +70,10 @@ def test_half_open_peer_is_removed_only_with_a_heartbeat(
 ) -> None:
     """A frozen client: kept for ever without heartbeat, removed within ~0.6 s with one."""
     with SubprocessServer(path(stem), env={"HEARTBEAT": "0.3"}, **options) as server:
-        with client_process(server.ws_url("/ws")) as client:
+        with client_process(path("client"), server.ws_url("/ws")) as client:
             server.wait_for_output("joined: 1 clients")
-            mark = len(server.lines)
-            client.send_signal(signal.SIGSTOP)
-            frozen = time.monotonic()
-            if removed:
-                server.wait_for_output("left: 0 clients", timeout=3.0, start=mark)
-                assert time.monotonic() - frozen < 2.0
-            else:
-                with pytest.raises(TimeoutError):
-                    server.wait_for_output("left", timeout=2.0, start=mark)
+            seconds = removed_after(server, client, within=3.0 if removed else 2.0)
+    assert (seconds is not None and seconds < 2.0) if removed else seconds is None
 
 
 # P27: message size.
@@ -308,34 +281,12 @@ async def test_a_stalled_client_grows_the_queue_only_without_a_bound(stem: str, 
 # P32: rate limit.
 
 
-async def flood_reaching(url: str) -> tuple[int, tuple[int | None, str | None]]:
-    """A flooder sends 1,000 messages then "end"; how many floods reach the victim in all,
-    and how the flooder's connection ends (None: still open)."""
-    async with (
-        LiveClient(url, name="victim") as victim,
-        LiveClient(url, name="flooder", max_queue=None) as flooder,  # P38: it reads no reply
-    ):
-        try:
-            for n in range(1000):
-                await flooder.connection.send(f"flood {n}")
-            await flooder.connection.send("end")
-        except ConnectionClosed:
-            pass  # the fixed server closes it mid-flood
-        await victim.send("mine")  # after the flood: once it is back, the victim has it all
-        floods = 0
-        while (text := await victim.receive(timeout=5)) != "end":
-            floods += text.startswith("flood")
-            if text == "mine" and flooder.close_code is not None:
-                break  # the flooder was closed: no "end" will come
-        return floods, (flooder.close_code, flooder.close_reason)
-
-
 @pytest.mark.anyio
 @pytest.mark.parametrize("stem", ["pitfall_no_rate_limit", "fix_no_rate_limit"])
 async def test_a_flooder_reaches_everyone_only_without_a_rate_limit(stem: str, serve) -> None:
     floods, flooder = await flood_reaching(serve(LESSON.app(stem)).ws_url("/ws"))
     if stem.startswith("pitfall"):
-        assert floods == 1000 and flooder == (None, None)
+        assert floods == 1000 and flooder == (None, "")
     else:
         assert floods < 50 and flooder == (1008, "rate limit: 20 messages/s")  # BURST (40),
         # plus the tokens refilled (20 a second) during the fraction of a second it floods
@@ -531,14 +482,6 @@ def test_a_dropped_slow_consumer_is_released_only_with_a_reset(stem: str) -> Non
 # P37: how long a silent peer holds a socket.
 
 
-def released_after(server: SubprocessServer, client: subprocess.Popen[str]) -> float:
-    """Freeze ``client`` (SIGSTOP); seconds until the server holds no socket for it."""
-    client.send_signal(signal.SIGSTOP)
-    frozen = time.monotonic()
-    asyncio.run(eventually(lambda: not [s for s in server_sockets(server.port) if s.owned], 15))
-    return time.monotonic() - frozen
-
-
 @needs_ss
 @pytest.mark.parametrize(
     ("stem", "env", "close_wait"),
@@ -553,9 +496,9 @@ def test_a_silent_peer_holds_its_socket_10_s_more_unless_reset(
 ) -> None:
     """Broken: silence + uvicorn's fixed 10 s close timeout; fixed: silence + about nothing."""
     with SubprocessServer(path(stem), env=env) as server:
-        with client_process(server.ws_url("/ws")) as client:
+        with client_process(path("client"), server.ws_url("/ws")) as client:
             server.wait_for_output("joined" if "heartbeat" in stem else "accepted")
-            seconds = released_after(server, client)
+            seconds = asyncio.run(released_after(server.port, client))
     if close_wait:
         assert 10 <= seconds < 13
     else:
