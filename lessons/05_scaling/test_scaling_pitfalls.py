@@ -141,7 +141,7 @@ def enough_file_descriptors(count: int) -> None:
 @pytest.mark.parametrize("count", SOCKETS)
 @pytest.mark.parametrize("stem", ["pitfall_pubsub_per_socket", "fix_pubsub_per_socket"])
 async def test_redis_connections_per_websocket(
-    stem: str, count: int, redis_server: RedisServer, redis_url: str
+    stem: str, count: int, module_redis: RedisServer, redis_url: str
 ) -> None:
     """Naive: one Redis connection per socket, capped by the pool (100), then nothing works."""
     enough_file_descriptors(count)
@@ -157,9 +157,9 @@ async def test_redis_connections_per_websocket(
 
         try:
             await subscribers(
-                redis_server, "room", 1 if stem.startswith("fix") else min(count, 100)
+                module_redis, "room", 1 if stem.startswith("fix") else min(count, 100)
             )
-            connections = redis_clients(redis_server)
+            connections = redis_clients(module_redis)
             await sockets[0].send("hello")
             received = sum(await asyncio.gather(*(delivered(ws) for ws in sockets)))
         finally:
@@ -401,14 +401,14 @@ def test_publish_and_stats_in_process(stem: str) -> None:
     ],
 )
 def test_redis_pairs_relay_in_process(
-    stem: str, redis_url: str, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+    stem: str, redis_url: str, module_redis: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("BROKER_URL", redis_url)
     module = LESSON.module(stem)
     with TestClient(module.app) as client:
         with client.websocket_connect("/ws") as ws:
             if "pubsub" in stem:  # the subscriber starts in the background: wait for it
-                asyncio.run(subscribers(redis_server, "room", 1))
+                asyncio.run(subscribers(module_redis, "room", 1))
             ws.send_text("hello")
             message = ws.receive_text()
         if stem == "pitfall_pubsub_per_socket":  # it never closes its Redis client itself
