@@ -123,3 +123,16 @@ def _listening_ports(inodes: set[str]) -> set[int]:
             if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
                 ports.add(int(fields[1].rsplit(":", 1)[1], 16))
     return ports
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process under ``pid`` (children, their children, ...) right now."""
+    return set(_children(pid)) if PROC.is_dir() else set()
+
+
+def alive(pid: int) -> bool:
+    """True while process ``pid`` runs (a zombie, dead but not yet reaped, is not alive)."""
+    try:
+        return (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False

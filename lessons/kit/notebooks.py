@@ -20,6 +20,9 @@ from typing import Any
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+from traitlets.config import Config
+
+from lessons.kit.cleanup import SHUTDOWN_SECONDS
 
 RAISES = "raises-exception"
 SHOWS_LOG = "shows-log"
@@ -63,12 +66,16 @@ def execute(
     """Execute ``notebook`` in place, in a fresh kernel whose working directory is ``folder``.
 
     The kernel's own log (not the cells' output) goes to a file, shown only if it dies.
+    At the end the kernel is shut down the way JupyterLab does it, by asking it to exit,
+    and it stops every server the notebook left running (the kit does at exit); it gets
+    ``SHUTDOWN_SECONDS`` for that before it is terminated.
     """
     client = NotebookClient(
         notebook,
         timeout=int(cell_timeout),
         kernel_name="python3",
         resources={"metadata": {"path": str(folder)}},
+        config=Config({"KernelManager": {"shutdown_wait_time": SHUTDOWN_SECONDS}}),
         **options,
     )
     with tempfile.TemporaryFile("w+") as kernel_log:

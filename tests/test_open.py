@@ -1,0 +1,177 @@
+"""A learner works in a copy: ``wslab open`` and ``wslab student`` never touch the package.
+
+``wslab open`` copies the course (notebooks as taught, without outputs) and reuses the copy
+without overwriting the learner's work; ``wslab student`` copies it without outputs,
+execution counts, solutions or JupyterLab checkpoints. In both copies every link resolves.
+``wslab open`` starts JupyterLab on the copy with this interpreter's kernel and the news
+pop-up off, and a signal stops it with its kernels.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import lessons.kit.exercises as exercises
+from lessons import WORKBOOK_DIR, Lesson, discover
+from lessons.cli import main
+from lessons.cli.open import STOP_SIGNALS
+from lessons.kit.exercises import copy_path, learner_copies
+from lessons.kit.leaks import alive, descendants
+from lessons.kit.timing import scaled
+
+LINK = re.compile(r"\]\((?!https?://|#)([^)\s]+)\)")
+OPEN_URL = re.compile(r"open (http://127\.0\.0\.1:\d+)/lab/tree/\S+\?token=(\w+)")
+
+
+def _links(path: Path) -> list[str]:
+    if path.suffix == ".ipynb":
+        notebook = nbformat.read(path, as_version=4)
+        text = "\n".join(c.source for c in notebook.cells if c.cell_type == "markdown")
+    else:
+        text = path.read_text(encoding="utf-8")
+    return LINK.findall(text)
+
+
+def _course(root: Path) -> list[Path]:
+    """The notebooks and docs of a copy at ``root``."""
+    return (
+        sorted(root.glob("lessons/*/*.ipynb"))
+        + sorted(root.glob("notebooks/*.ipynb"))
+        + sorted(root.glob("docs/*.md"))
+    )
+
+
+@pytest.mark.parametrize("command", ["open", "student"])
+def test_every_link_in_a_learners_copy_resolves_inside_it(command: str, tmp_path: Path) -> None:
+    args = {"open": ["--dir", str(tmp_path), "--no-lab"], "student": [str(tmp_path)]}[command]
+    assert main([command, *args]) == 0
+    documents = _course(tmp_path)
+    assert len(documents) >= len(discover()) + 2
+    broken = [
+        f"{path.relative_to(tmp_path)} → {target}"
+        for path in documents
+        for target in _links(path)
+        if not (path.parent / target.split("#")[0]).resolve().is_relative_to(tmp_path)
+        or not (path.parent / target.split("#")[0]).exists()
+    ]
+    assert not broken, f"links to nothing in the copy: {broken}"
+
+
+def test_open_copies_the_course_as_taught_without_outputs_or_tests(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["open", "01", "--dir", str(tmp_path), "--no-lab"]) == 0
+    assert "lessons/01_echo/lesson.ipynb" in capsys.readouterr().out
+    for lesson in discover():
+        copied = nbformat.read(copy_path(tmp_path, lesson.notebook), as_version=4)
+        original = nbformat.read(lesson.notebook, as_version=4)
+        assert [c.source for c in copied.cells] == [c.source for c in original.cells]
+        assert not any(c.get("outputs") or c.get("execution_count") for c in copied.cells)
+        assert (copy_path(tmp_path, lesson.app_path)).is_file()
+        assert not list(copy_path(tmp_path, lesson.path).glob("test_*.py"))
+        assert not (copy_path(tmp_path, lesson.path) / "conftest.py").exists()
+    assert (copy_path(tmp_path, WORKBOOK_DIR) / "capstone" / "app.py").is_file()
+    assert (tmp_path / "docs" / "glossary.md").is_file()
+
+
+def test_open_reuses_the_copy_and_never_overwrites_the_learners_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lesson = discover()[0]
+    assert main(["open", lesson.number, "--dir", str(tmp_path), "--no-lab"]) == 0
+    notebook, app = copy_path(tmp_path, lesson.notebook), copy_path(tmp_path, lesson.app_path)
+    worked = nbformat.read(notebook, as_version=4)
+    worked.cells[0].source = "my notes"
+    worked.cells[1].outputs = [nbformat.v4.new_output("stream", text="my run\n")]
+    nbformat.write(worked, notebook)
+    app.write_text("# my app\n")
+    (copy_path(tmp_path, lesson.path) / "pitfall_binary_frame.py").unlink()
+    capsys.readouterr()
+
+    assert main(["open", lesson.number, "--dir", str(tmp_path), "--no-lab"]) == 0
+    assert "wrote" not in capsys.readouterr().out
+    assert nbformat.read(notebook, as_version=4) == worked
+    assert app.read_text() == "# my app\n"
+    assert (copy_path(tmp_path, lesson.path) / "pitfall_binary_frame.py").is_file()
+
+
+def test_student_copies_drop_outputs_counts_solutions_and_checkpoints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lesson notebook saved by JupyterLab, with outputs and a checkpoint folder."""
+    root = tmp_path / "course"
+    folder = root / "lessons" / "99_saved"
+    (folder / ".ipynb_checkpoints").mkdir(parents=True)
+    (folder / "app.py").write_text('"""An app."""\n')
+    (folder / "test_saved.py").write_text("")
+    (folder / ".ipynb_checkpoints" / "lesson-checkpoint.ipynb").write_text("{}")
+    solution = nbformat.v4.new_code_cell("answer = 42", execution_count=3)
+    solution.metadata.update(tags=["solution"], execution={"shell.execute_reply": "2025"})
+    solution.outputs = [nbformat.v4.new_output("stream", text="Exercise 1 passes\n")]
+    check = nbformat.v4.new_code_cell("assert answer == 42", execution_count=4)
+    check.metadata["tags"] = ["check"]
+    nbformat.write(nbformat.v4.new_notebook(cells=[solution, check]), folder / "lesson.ipynb")
+    monkeypatch.setattr(exercises, "ROOT_DIR", root)
+    monkeypatch.setattr(exercises, "DOCS_DIR", root / "docs")
+
+    [copy] = learner_copies([Lesson("99", "saved", folder)], None, tmp_path / "copy")
+    assert copy == tmp_path / "copy" / "lessons" / "99_saved" / "lesson.ipynb"
+    stub, kept = nbformat.read(copy, as_version=4).cells
+    assert stub.source == exercises.STUB and kept.source == check.source
+    for cell in (stub, kept):
+        assert cell.outputs == [] and cell.execution_count is None
+        assert "execution" not in cell.metadata
+    assert sorted(path.name for path in copy.parent.iterdir()) == ["app.py", "lesson.ipynb"]
+
+
+def _api(base: str, token: str, path: str, method: str = "GET") -> dict:
+    request = urllib.request.Request(
+        f"{base}{path}", method=method, headers={"Authorization": f"token {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=scaled(30)) as response:
+        return json.loads(response.read())
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the process table in /proc")
+@pytest.mark.parametrize(
+    "stop", [sig for sig in STOP_SIGNALS if sig != signal.SIGINT], ids=lambda sig: sig.name
+)
+def test_open_serves_jupyterlab_with_our_kernel_and_no_news_and_stops_on_a_signal(
+    stop: signal.Signals, tmp_path: Path
+) -> None:
+    command = [sys.executable, "-m", "lessons", "open", "01", "--dir", str(tmp_path), "--port", "0"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stdout is not None
+            for line in process.stdout:
+                if found := OPEN_URL.search(line):
+                    break
+            else:
+                pytest.fail("`wslab open` ended without printing a URL")
+            base, token = found[1], found[2]
+            notification = "/lab/api/settings/@jupyterlab/apputils-extension:notification"
+            assert _api(base, token, notification)["settings"]["fetchNews"] == "false"
+            spec = _api(base, token, "/api/kernelspecs")["kernelspecs"]["python3"]["spec"]
+            assert spec["argv"][0] == sys.executable
+            _api(base, token, "/api/kernels", method="POST")  # a notebook's kernel
+            processes = descendants(process.pid)
+            assert len(processes) >= 2, "JupyterLab and its kernel"
+
+            process.send_signal(stop)
+            output, _ = process.communicate(timeout=scaled(60))
+        finally:
+            if process.poll() is None:
+                process.kill()
+        assert process.returncode == 0, output
+        assert "stopped" in output
+        assert not [pid for pid in processes if alive(pid)]
