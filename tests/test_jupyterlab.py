@@ -3,9 +3,10 @@
 One JupyterLab, started by ``wslab open`` as a learner starts it, serves both tests, which
 run in this order: lesson 01's Mermaid diagrams are drawn (offline: every request that
 leaves the machine is refused), then Run → Run All Cells executes every cell with no
-stderr output outside cells tagged for it, the page the notebook printed still answers
-afterwards, saving writes the learner's copy and leaves the checkout untouched, and
-Ctrl-C stops JupyterLab, its kernel and the lesson's servers.
+stderr output outside cells tagged for it, no "Jupyter news" question has popped up, the
+page the notebook printed still answers afterwards, saving writes the learner's copy and
+leaves the checkout untouched, and Ctrl-C stops JupyterLab, its kernel and the lesson's
+servers.
 """
 
 from __future__ import annotations
@@ -203,6 +204,9 @@ def test_run_all_is_quiet_leaves_the_page_up_and_the_checkout_clean_until_ctrl_c
         tags = set(cell.metadata.get("tags", []))
         if not tags & {SHOWS_LOG, RAISES}:
             assert not seen["stderr"], f"cell {index} wrote to stderr:\n{seen['stderr'][:1500]}"
+
+    # Without `wslab open`'s settings a first start asks this within seconds of loading.
+    assert not page.locator(".Toastify__toast", has_text="Jupyter news").count()
 
     printed = PAGE_URL.search("\n".join(seen["output"] for seen in shown))
     assert printed, "lesson 01 printed no `the page: http://...` line"

@@ -13,6 +13,7 @@ server the notebook started.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import re
@@ -23,6 +24,7 @@ import sys
 import threading
 import time
 import webbrowser
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote, urlsplit
@@ -39,6 +41,7 @@ SETTINGS = {
     "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False}
 }
 URL = re.compile(r"http://127\.0\.0\.1:\d+/lab\?token=\w+")
+PR_SET_PDEATHSIG = 1  # Linux prctl(2): the signal a process gets when its parent ends
 STOP_SIGNALS = [signal.SIGINT, signal.SIGTERM]
 if hasattr(signal, "SIGHUP"):  # not on Windows
     STOP_SIGNALS.append(signal.SIGHUP)
@@ -115,6 +118,7 @@ class JupyterLab:
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,
+            preexec_fn=_terminated_with_parent(),  # no other thread runs yet
         )
         self._reader = threading.Thread(target=self._read, args=(log,), daemon=True)
         self._reader.start()
@@ -178,6 +182,22 @@ class JupyterLab:
     def tail(self, lines: int = 15) -> str:
         text = self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
         return "\n".join("  " + line for line in text[-lines:])
+
+
+def _terminated_with_parent() -> Callable[[], None] | None:
+    """On Linux, a function for the child to run before it starts: it gets SIGTERM when
+    wslab ends, even by SIGKILL, so that JupyterLab never outlives it."""
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)
+    parent = os.getpid()
+
+    def arrange() -> None:
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # wslab ended before that took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return arrange
 
 
 def _accepts(host: str, port: int) -> bool:
