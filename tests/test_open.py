@@ -105,6 +105,14 @@ def test_open_reuses_the_copy_and_never_overwrites_the_learners_work(
     assert (copy_path(tmp_path, lesson.path) / "pitfall_binary_frame.py").is_file()
 
 
+def test_open_names_the_lessons_when_one_is_unknown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["open", "nope", "--dir", str(tmp_path), "--no-lab"]) == 2
+    assert "unknown lesson 'nope'; the lessons are: 01_echo" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
 def test_student_copies_drop_outputs_counts_solutions_and_checkpoints(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
