@@ -31,7 +31,7 @@ import pytest
 
 from lessons import ROOT_DIR, find
 from lessons.kit.browser import CHROMIUM_ARGS, chromium_path
-from lessons.kit.exercises import copy_path
+from lessons.kit.exercises import learner_path
 from lessons.kit.leaks import alive, descendants
 from lessons.kit.notebooks import RAISES, SHOWS_LOG
 from lessons.kit.timing import scaled
@@ -129,7 +129,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     command = [sys.executable, "-m", "lessons", "open", "01", "--dir", str(work), "--port", "0"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: queue.Queue[str] = queue.Queue()
-    lab = Lab(process, copy_path(work, LESSON.notebook), page=None)
+    lab = Lab(process, learner_path(work, LESSON.notebook), page=None)
     reader = threading.Thread(target=_read, args=(process, lines, lab.output), daemon=True)
     reader.start()
     try:

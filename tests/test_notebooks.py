@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -18,10 +20,16 @@ IDS = [f"{path.parent.name}/{path.name}" for path in NOTEBOOKS]
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_notebook_runs_headless(path: Path) -> None:
-    result = run_notebook(path, cell_timeout=180)
+def test_notebook_runs_headless_and_its_checks_fail_every_wrong_answer(
+    path: Path, executed: Callable[[Path], Any]
+) -> None:
+    """CI runs the solutions (they must pass); then, in the same kernel, each exercise is
+    tried with no answer and with each plausible wrong answer (they must fail)."""
+    result, probes = executed(path).result, executed(path).probes
     where = f"{path.parent.name}/{path.name}, code cell {result.failing_cell}"
     assert result.ok, f"{where}: {result.error}"
+    passed = [f"exercise {p.exercise} with {p.answer}" for p in probes if not p.failed]
+    assert not passed, f"checks that pass what they should catch: {passed}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)

@@ -24,8 +24,8 @@ import pytest
 import lessons.kit.exercises as exercises
 from lessons import WORKBOOK_DIR, Lesson, discover
 from lessons.cli import main
-from lessons.cli.open import STOP_SIGNALS
-from lessons.kit.exercises import copy_path, learner_copies
+from lessons.kit.cleanup import STOP_SIGNALS
+from lessons.kit.exercises import learner_copies, learner_path
 from lessons.kit.leaks import alive, descendants
 from lessons.kit.timing import eventually, scaled
 
@@ -73,14 +73,14 @@ def test_open_copies_the_course_as_taught_without_outputs_or_tests(
     assert main(["open", "01", "--dir", str(tmp_path), "--no-lab"]) == 0
     assert "lessons/01_echo/lesson.ipynb" in capsys.readouterr().out
     for lesson in discover():
-        copied = nbformat.read(copy_path(tmp_path, lesson.notebook), as_version=4)
+        copied = nbformat.read(learner_path(tmp_path, lesson.notebook), as_version=4)
         original = nbformat.read(lesson.notebook, as_version=4)
         assert [c.source for c in copied.cells] == [c.source for c in original.cells]
         assert not any(c.get("outputs") or c.get("execution_count") for c in copied.cells)
-        assert (copy_path(tmp_path, lesson.app_path)).is_file()
-        assert not list(copy_path(tmp_path, lesson.path).glob("test_*.py"))
-        assert not (copy_path(tmp_path, lesson.path) / "conftest.py").exists()
-    assert (copy_path(tmp_path, WORKBOOK_DIR) / "capstone" / "app.py").is_file()
+        assert (learner_path(tmp_path, lesson.app_path)).is_file()
+        assert not list(learner_path(tmp_path, lesson.path).glob("test_*.py"))
+        assert not (learner_path(tmp_path, lesson.path) / "conftest.py").exists()
+    assert (learner_path(tmp_path, WORKBOOK_DIR) / "capstone" / "app.py").is_file()
     assert (tmp_path / "docs" / "glossary.md").is_file()
 
 
@@ -89,20 +89,20 @@ def test_open_reuses_the_copy_and_never_overwrites_the_learners_work(
 ) -> None:
     lesson = discover()[0]
     assert main(["open", lesson.number, "--dir", str(tmp_path), "--no-lab"]) == 0
-    notebook, app = copy_path(tmp_path, lesson.notebook), copy_path(tmp_path, lesson.app_path)
+    notebook, app = learner_path(tmp_path, lesson.notebook), learner_path(tmp_path, lesson.app_path)
     worked = nbformat.read(notebook, as_version=4)
     worked.cells[0].source = "my notes"
     worked.cells[1].outputs = [nbformat.v4.new_output("stream", text="my run\n")]
     nbformat.write(worked, notebook)
     app.write_text("# my app\n")
-    (copy_path(tmp_path, lesson.path) / "pitfall_binary_frame.py").unlink()
+    (learner_path(tmp_path, lesson.path) / "pitfall_binary_frame.py").unlink()
     capsys.readouterr()
 
     assert main(["open", lesson.number, "--dir", str(tmp_path), "--no-lab"]) == 0
     assert "wrote" not in capsys.readouterr().out
     assert nbformat.read(notebook, as_version=4) == worked
     assert app.read_text() == "# my app\n"
-    assert (copy_path(tmp_path, lesson.path) / "pitfall_binary_frame.py").is_file()
+    assert (learner_path(tmp_path, lesson.path) / "pitfall_binary_frame.py").is_file()
 
 
 def test_open_names_the_lessons_when_one_is_unknown(

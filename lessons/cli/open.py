@@ -31,7 +31,8 @@ from urllib.parse import quote, urlsplit
 
 from lessons import WORKBOOK_DIR
 from lessons.cli import lesson_named
-from lessons.kit.cleanup import SHUTDOWN_SECONDS
+from lessons.kit.cleanup import SHUTDOWN_SECONDS, end_process, stop_signals_interrupt
+from lessons.kit.timing import scaled
 
 WORK_DIR = "wslab-work"
 STATE_DIR = ".wslab"
@@ -42,17 +43,6 @@ SETTINGS = {
 }
 URL = re.compile(r"http://127\.0\.0\.1:\d+/lab\?token=\w+")
 PR_SET_PDEATHSIG = 1  # Linux prctl(2): the signal a process gets when its parent ends
-STOP_SIGNALS = [signal.SIGINT, signal.SIGTERM]
-if hasattr(signal, "SIGHUP"):  # not on Windows
-    STOP_SIGNALS.append(signal.SIGHUP)
-
-
-class _Stop(Exception):
-    """A signal asked ``wslab open`` to stop."""
-
-
-def _stop_requested(signum: int, _frame: object) -> None:
-    raise _Stop(signal.Signals(signum).name)
 
 
 def lab_environment(state: Path) -> dict[str, str]:
@@ -168,16 +158,10 @@ class JupyterLab:
         """SIGTERM: JupyterLab shuts every kernel down, then exits. SIGKILL after ``timeout``."""
         if self._process is None:
             return None
-        if self._process.poll() is None:
-            self._process.terminate()
-        try:
-            self._process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-        if self._reader is not None:
-            self._reader.join(timeout)
-        return self._process.returncode
+        status = end_process(self._process, timeout=timeout)
+        if self._reader is not None:  # its output ends with it (and with its kernels)
+            self._reader.join(scaled(timeout))
+        return status
 
     def tail(self, lines: int = 15) -> str:
         text = self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
@@ -217,11 +201,10 @@ def _say(text: str) -> None:
 
 
 def cmd_open(args: argparse.Namespace) -> int:
-    from lessons.kit.exercises import copy_path, working_copy
-    from lessons.kit.timing import scaled
+    from lessons.kit.exercises import learner_path, working_copy
 
     root = Path(args.dir).resolve()
-    notebook = copy_path(root, lesson_named(args.lesson).notebook if args.lesson else START)
+    notebook = learner_path(root, lesson_named(args.lesson).notebook if args.lesson else START)
     written = working_copy(root)
     if written:
         print(f"wslab: wrote {len(written)} notebooks (without outputs) to {root}")
@@ -230,33 +213,28 @@ def cmd_open(args: argparse.Namespace) -> int:
     if args.no_lab:
         return 0
     lab = JupyterLab(root, args.port)
-    saved = {sig: signal.signal(sig, _stop_requested) for sig in STOP_SIGNALS}
-    try:
-        lab.start()
-        url = lab.wait_for_url(scaled(90))
-        if url is None:
-            _say(f"wslab: JupyterLab did not start; the end of {lab.log_path}:\n{lab.tail()}")
-            lab.stop(scaled(10))
-            return 1
-        page = lab.page(notebook)
-        _say(f"wslab: JupyterLab is serving your copy (its log: {lab.log_path})")
-        _say(f"  open {page}")
-        _say("  press Ctrl-C to stop JupyterLab and every server the notebooks started")
-        if args.browser:
-            webbrowser.open(page)
-        status = lab.wait()
-        _say(f"wslab: JupyterLab stopped (exit status {status})")
-        return 0 if status == 0 else 1
-    except _Stop as stop:
-        _say(f"wslab: {stop}: stopping JupyterLab; its kernels stop their servers first…")
-        for sig in STOP_SIGNALS:
-            signal.signal(sig, signal.SIG_IGN)
-        lab.stop(scaled(30))
-        _say("wslab: stopped")
-        return 0
-    finally:
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
+    with stop_signals_interrupt():  # Ctrl-C, SIGTERM or SIGHUP: KeyboardInterrupt, once
+        try:
+            lab.start()
+            url = lab.wait_for_url(scaled(90))
+            if url is None:
+                _say(f"wslab: JupyterLab did not start; the end of {lab.log_path}:\n{lab.tail()}")
+                lab.stop(10)
+                return 1
+            page = lab.page(notebook)
+            _say(f"wslab: JupyterLab is serving your copy (its log: {lab.log_path})")
+            _say(f"  open {page}")
+            _say("  press Ctrl-C to stop JupyterLab and every server the notebooks started")
+            if args.browser:
+                webbrowser.open(page)
+            status = lab.wait()
+            _say(f"wslab: JupyterLab stopped (exit status {status})")
+            return 0 if status == 0 else 1
+        except KeyboardInterrupt as stop:
+            _say(f"wslab: {stop}: stopping JupyterLab; its kernels stop their servers first…")
+            lab.stop(30)
+            _say("wslab: stopped")
+            return 0
 
 
 def add(commands: Any) -> None:

@@ -1,12 +1,14 @@
-"""Stop, at interpreter exit, every process the kit started and nobody stopped.
+"""Stopping what the kit started: at interpreter exit, on a signal, and one process at a time.
 
 The kit starts servers and Redis in their own sessions, so a Ctrl-C in a terminal reaches
 only the program in charge of them. The flip side: when a notebook's kernel ends, nothing
 else would stop them. ``atexit`` runs on every normal exit, and a kernel asked to restart or
 shut down (Kernel → Restart, Kernel → Shut Down, closing JupyterLab, the end of a headless
-run) exits normally. A kernel that takes too long is then sent SIGTERM, which skips
-``atexit``: in a kernel, the kit stops its servers on SIGTERM too, then lets it end the
-process as it would have.
+run) exits normally; a kernel that takes too long is then sent SIGTERM, so in a kernel the
+kit stops its servers on SIGTERM too, then lets the signal end the process. Elsewhere a
+signal ends a program without ``atexit``: ``stop_signals_interrupt`` turns SIGTERM and
+SIGHUP into the KeyboardInterrupt a Ctrl-C raises, so that a program's own cleanup (``with``
+blocks, ``finally``, ``atexit``) runs whichever of them stops it.
 """
 
 from __future__ import annotations
@@ -15,10 +17,17 @@ import atexit
 import contextlib
 import os
 import signal
+import subprocess
 import sys
 import threading
-from typing import Protocol
+from collections.abc import Iterator
+from types import FrameType
+from typing import Any, Protocol
 
+from lessons.kit.timing import scaled
+
+# Ctrl-C, `kill`/systemd/`docker stop`, and a closed terminal: each one stops a program.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # How long in all a kernel asked to shut down may take to stop its servers: jupyter_client
 # sends SIGTERM after half of it and SIGKILL at the end. Its default, 5 s, leaves 2.5 s
 # before SIGTERM; ``wslab open`` and the headless runner give this instead.
@@ -58,7 +67,7 @@ def stop_all() -> None:
         _stopping.clear()
 
 
-def _terminated(signum: int, _frame: object) -> None:
+def _terminated(signum: int, _frame: FrameType | None) -> None:
     if _stopping.is_set():  # the exit handler is already at it: let it finish
         return
     stop_all()
@@ -67,9 +76,8 @@ def _terminated(signum: int, _frame: object) -> None:
 
 
 def _stop_on_sigterm_in_a_kernel() -> None:
-    in_kernel = "ipykernel" in sys.modules
     if (
-        in_kernel
+        "ipykernel" in sys.modules
         and threading.current_thread() is threading.main_thread()
         and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     ):
@@ -77,3 +85,38 @@ def _stop_on_sigterm_in_a_kernel() -> None:
 
 
 _stop_on_sigterm_in_a_kernel()
+
+
+@contextlib.contextmanager
+def stop_signals_interrupt() -> Iterator[None]:
+    """Within the block, SIGINT, SIGTERM and SIGHUP all raise KeyboardInterrupt in the main
+    thread, once: later ones are ignored while the program stops, so its cleanup (bounded
+    in time) is not cut short. The previous handlers come back on exit."""
+    stopping = False
+
+    def interrupt(sig: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            raise KeyboardInterrupt(signal.Signals(sig).name)
+
+    original = {sig: signal.signal(sig, interrupt) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in original.items():
+            signal.signal(sig, handler)
+
+
+def end_process(
+    process: subprocess.Popen[Any], sig: signal.Signals = signal.SIGTERM, timeout: float = 10.0
+) -> int:
+    """Send ``sig`` to a running ``process``, wait ``timeout`` seconds for it to end, then
+    SIGKILL it and wait again; returns its exit status."""
+    if process.poll() is None:
+        process.send_signal(sig)
+    try:
+        return process.wait(scaled(timeout))
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait(scaled(5.0))

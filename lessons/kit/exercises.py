@@ -3,120 +3,120 @@
 In a lesson notebook, an exercise is a code cell tagged ``solution`` followed by a cell
 tagged ``check``. CI executes the notebooks with their solutions.
 
-A copy mirrors the repository's layout (``lessons/NN_slug/``, ``notebooks/``, ``docs/``), so
-every relative link in the notebooks and the docs resolves in it. Its notebooks carry no
-outputs and no execution counts, and tests and JupyterLab's checkpoints are never copied.
-``learner_copies`` (``wslab student``) also replaces each solution by a stub (the check
-cells stay); ``working_copy`` (``wslab open``) keeps the lesson as it is taught and never
-overwrites a file the learner already has. ``check_answers`` runs a learner's copy and
-reports each check cell.
+A copy mirrors the repository (``lessons/NN_slug/``, ``notebooks/``, ``docs/``), so every
+relative link resolves in it. Its notebooks carry no outputs and no execution counts, and
+the lessons' own tests and JupyterLab's checkpoints are never copied. ``learner_copies``
+(``wslab student``) also replaces each solution by a stub (the check cells stay);
+``working_copy`` (``wslab open``) keeps the lessons as they are taught and never overwrites
+a file the learner already has. ``check_answers`` runs a learner's copy and reports each
+check cell.
 """
 
 from __future__ import annotations
 
+import ast
 import copy
-import json
+import itertools
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+import nbformat
 
 from lessons import ROOT_DIR, WORKBOOK_DIR, Lesson, discover
+from lessons.kit.notebooks import NotebookClient, code_cells, execute, run_source
 
 SOLUTION = "solution"
 CHECK = "check"
 STUB = "# Your answer here: see the exercise above, then run the check cell below.\n"
 DOCS_DIR = ROOT_DIR / "docs"
-_NOT_COPIED = shutil.ignore_patterns(
-    "test_*.py", "conftest.py", "__pycache__", "*.pyc", ".ipynb_checkpoints"
+_NOT_COPIED = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", ".pytest_cache")
+_NOT_COPIED_FROM_LESSONS = shutil.ignore_patterns(
+    "test_*.py", "conftest.py", "__pycache__", "*.pyc", ".ipynb_checkpoints", ".pytest_cache"
 )
-# A notebook as its JSON (an nbformat NotebookNode is one too). Copies are made with the
-# json module: importing nbformat costs seconds, and ``wslab open`` should start at once.
-Notebook = dict[str, Any]
 
 
-def _tags(cell: Notebook) -> list[str]:
-    return list(cell["metadata"].get("tags", []))
+def _tags(cell: nbformat.NotebookNode) -> list[str]:
+    return list(cell.metadata.get("tags", []))
 
 
-def _code(notebook: Notebook) -> list[Notebook]:
-    return [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
-
-
-def cleared(notebook: Notebook) -> Notebook:
+def cleared(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """A copy of ``notebook`` without outputs, execution counts or execution timings."""
     fresh = copy.deepcopy(notebook)
-    for cell in _code(fresh):
-        cell["outputs"] = []
-        cell["execution_count"] = None
-        cell["metadata"].pop("execution", None)
+    for cell in code_cells(fresh):
+        cell.outputs = []
+        cell.execution_count = None
+        cell.metadata.pop("execution", None)
     return fresh
 
 
-def without_solutions(notebook: Notebook) -> Notebook:
-    """A cleared copy of ``notebook`` whose solution cells hold only a stub."""
-    learner = cleared(notebook)
-    for cell in _code(learner):
+def without_solutions(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of ``notebook`` whose solution cells hold only a stub."""
+    learner = copy.deepcopy(notebook)
+    for cell in code_cells(learner):
         if SOLUTION in _tags(cell):
-            cell["source"] = cell["metadata"].get("wslab", {}).get("stub", STUB)
+            cell.source = cell.metadata.get("wslab", {}).get("stub", STUB)
+            cell.outputs = []
+            cell.execution_count = None
     return learner
 
 
-def copy_path(dest: Path, source: Path) -> Path:
-    """Where ``source`` (a file or folder of the repository) lives in a copy at ``dest``."""
-    return dest / source.resolve().relative_to(ROOT_DIR)
+def _for_learners(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    return cleared(without_solutions(notebook))
+
+
+def learner_path(dest: Path, path: Path) -> Path:
+    """Where a file or folder of the course lands in a learner copy at ``dest``: the same
+    place relative to ``dest`` as to the repository, so every relative link still works."""
+    return dest / path.resolve().relative_to(ROOT_DIR)
 
 
 def _copy(
-    folders: Iterable[Path],
+    lessons: list[Lesson],
+    folders: list[Path],
     dest: Path,
-    notebook: Callable[[Notebook], Notebook],
-    keep_existing: bool,
+    notebook: Callable[[nbformat.NotebookNode], nbformat.NotebookNode],
+    keep_existing: bool = False,
 ) -> list[Path]:
-    """Copy ``folders`` into ``dest`` with each notebook passed through ``notebook``.
-
-    Returns the notebooks written; with ``keep_existing``, a file already there is left
-    as it is (and not returned)."""
+    """Copy the ``lessons`` (without their tests) and other ``folders`` of the course to their
+    places in ``dest``, each notebook passed through ``notebook``; with ``keep_existing``, a
+    file already in ``dest`` is left as it is. Returns the notebooks written."""
     written: list[Path] = []
 
     def copy_file(source: str, target: str) -> None:
         if keep_existing and Path(target).exists():
             return
         if source.endswith(".ipynb"):
-            content = notebook(json.loads(Path(source).read_text(encoding="utf-8")))
-            text = json.dumps(content, indent=1, sort_keys=True, ensure_ascii=False)
-            Path(target).write_text(text + "\n", encoding="utf-8")
+            nbformat.write(notebook(nbformat.read(source, as_version=4)), target)
             written.append(Path(target))
         else:
             shutil.copy2(source, target)
 
-    for folder in folders:
-        if folder.is_dir():
-            shutil.copytree(
-                folder,
-                copy_path(dest, folder),
-                ignore=_NOT_COPIED,
-                copy_function=copy_file,
-                dirs_exist_ok=True,
-            )
+    # A lesson's own tests are the course's, not the learner's; the workbook's tests (the
+    # testing notebook's) are what the learner studies, so they are copied.
+    sources = [(lesson.path, _NOT_COPIED_FROM_LESSONS) for lesson in lessons]
+    for source, ignore in sources + [(folder, _NOT_COPIED) for folder in folders]:
+        target = learner_path(dest, source)
+        shutil.copytree(source, target, ignore=ignore, copy_function=copy_file, dirs_exist_ok=True)
     return sorted(written)
 
 
 def learner_copies(lessons: list[Lesson], workbook: Path | None, dest: Path) -> list[Path]:
-    """Copy each lesson folder, the ``workbook`` folder if given, and ``docs/`` to ``dest``,
-    with every notebook's outputs and solutions removed. Returns the notebooks written."""
-    folders = [lesson.path for lesson in lessons] + ([workbook] if workbook else []) + [DOCS_DIR]
-    return _copy(folders, dest, without_solutions, keep_existing=False)
+    """Copy each lesson folder (without its tests), the ``workbook`` folder if given, and
+    ``docs/`` (so the notebooks' links to the glossary and the pitfall index resolve) to
+    ``dest``, with every notebook's outputs and solutions removed. Returns the notebooks
+    written."""
+    folders = [DOCS_DIR] + ([workbook] if workbook is not None else [])
+    return _copy(lessons, folders, dest, _for_learners)
 
 
 def working_copy(dest: Path) -> list[Path]:
     """Copy the whole course to ``dest`` for a learner to work in: every notebook as taught
-    (with its solutions) but without outputs, so every link resolves. A file already in
-    ``dest`` is never overwritten: it holds the learner's work. Returns the notebooks
+    (with its solutions) but without outputs, so that every link resolves. A file already
+    in ``dest`` is never overwritten: it holds the learner's work. Returns the notebooks
     written this time."""
-    folders = [lesson.path for lesson in discover()] + [WORKBOOK_DIR, DOCS_DIR]
-    return _copy(folders, dest, cleared, keep_existing=True)
+    return _copy(discover(), [WORKBOOK_DIR, DOCS_DIR], dest, cleared, keep_existing=True)
 
 
 @dataclass
@@ -139,14 +139,10 @@ def _hint(ename: str, evalue: str) -> str:
 
 def check_answers(path: Path, cell_timeout: float = 120) -> list[CheckResult]:
     """Run the notebook at ``path`` (errors allowed) and report each check cell."""
-    import nbformat
-
-    from lessons.kit.notebooks import execute
-
     notebook = nbformat.read(path, as_version=4)
     execute(notebook, path.parent, cell_timeout=cell_timeout, allow_errors=True)
     results = []
-    checks = [cell for cell in _code(notebook) if CHECK in _tags(cell)]
+    checks = [cell for cell in code_cells(notebook) if CHECK in _tags(cell)]
     for number, cell in enumerate(checks, start=1):
         errors = [output for output in cell.outputs if output.output_type == "error"]
         if not errors:
@@ -156,3 +152,66 @@ def check_answers(path: Path, cell_timeout: float = 120) -> list[CheckResult]:
         hint = cell.metadata.get("wslab", {}).get("hint") or _hint(ename, evalue)
         results.append(CheckResult(number, False, f"{ename}: {evalue}", hint))
     return results
+
+
+@dataclass
+class Probe:
+    """One wrong answer (or none) put in place of a solution, and whether its check failed."""
+
+    exercise: int
+    answer: str
+    failed: bool
+    output: str = ""
+
+
+def exercises(notebook: nbformat.NotebookNode) -> list[tuple[int, int]]:
+    """(solution index, check index) of each exercise: a solution cell, then its check cell."""
+    cells = notebook.cells
+    code = [i for i, cell in enumerate(cells) if cell.cell_type == "code"]
+    return [
+        (i, j)
+        for i, j in itertools.pairwise(code)
+        if SOLUTION in _tags(cells[i]) and CHECK in _tags(cells[j])
+    ]
+
+
+def defined_names(source: str) -> list[str]:
+    """The names a cell binds at its top level (functions, classes, assignments, imports)."""
+    flags = ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+    tree = compile(source, "<cell>", "exec", flags=flags)
+    names: list[str] = []
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.append(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names += [(alias.asname or alias.name).split(".")[0] for alias in node.names]
+        else:
+            for child in ast.walk(node):
+                if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store):
+                    names.append(child.id)
+    return sorted(set(names))
+
+
+async def probe_exercises(client: NotebookClient) -> list[Probe]:
+    """After a notebook has run with its solutions, try each exercise again in the same kernel
+    with no answer (the learner's stub) and with each plausible wrong answer from the
+    solution cell's metadata (``wslab.wrong``): every one of them must make the check fail.
+    The solution is run again afterwards, so later exercises see the state they expect."""
+    cells = client.nb.cells
+    probes = []
+    for number, (solution, check) in enumerate(exercises(client.nb), start=1):
+        meta = cells[solution].metadata.get("wslab", {})
+        answers = [("no answer", meta.get("stub", STUB))]
+        wrongs = meta.get("wrong", [])
+        answers += [(f"wrong answer {k}", wrong) for k, wrong in enumerate(wrongs, start=1)]
+        forget = f"for _name in {defined_names(cells[solution].source)!r}:\n"
+        forget += "    globals().pop(_name, None)"
+        for label, source in answers:
+            await run_source(client, forget)
+            await run_source(client, source)
+            ran = await run_source(client, cells[check].source)
+            errors = [out for out in ran.outputs if out.output_type == "error"]
+            shown = f"{errors[0].ename}: {errors[0].evalue}" if errors else "the check passed"
+            probes.append(Probe(number, label, bool(errors), shown))
+        await run_source(client, cells[solution].source)
+    return probes
