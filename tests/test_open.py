@@ -120,6 +120,7 @@ def test_student_copies_drop_outputs_counts_solutions_and_checkpoints(
     root = tmp_path / "course"
     folder = root / "lessons" / "99_saved"
     (folder / ".ipynb_checkpoints").mkdir(parents=True)
+    (root / "docs").mkdir()
     (folder / "app.py").write_text('"""An app."""\n')
     (folder / "test_saved.py").write_text("")
     (folder / ".ipynb_checkpoints" / "lesson-checkpoint.ipynb").write_text("{}")
