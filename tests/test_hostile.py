@@ -50,7 +50,7 @@ class Target:
 TARGETS = {
     "01": Target("/ws/echo"),
     "02": Target("/ws/hostile?name=hostile"),
-    "03": Target("/ws/chat/lobby?user=hostile", say={"type": "message", "text": "x" * 900}),
+    "03": Target("/ws/lobby?user=hostile", say={"type": "message", "text": "x" * 900}),
     "04": Target("/ws/first-message"),
     "05": Target(
         "/ws",
