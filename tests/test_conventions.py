@@ -350,8 +350,8 @@ def _listing_lines(cell: nbformat.NotebookNode, folder: Path) -> int:
 def estimated_teaching_minutes(notebook: nbformat.NotebookNode, folder: Path) -> float:
     """A learner's time for the core path: reading prose (130 words a minute), reading,
     predicting and running each code cell (0.75 minute, plus its lines at 15 a minute),
-    and reading the listings it prints (20 lines a minute). Exercise cells count in the exercise time,
-    and cells after an "## Optional" heading are not on the core path."""
+    and reading the listings it prints (20 lines a minute). Exercise cells count in the
+    exercise time, and cells after an "## Optional" heading are not on the core path."""
     minutes = 0.0
     for cell in notebook.cells:
         if cell.cell_type == "markdown":

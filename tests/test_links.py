@@ -10,10 +10,12 @@ import nbformat
 import pytest
 
 from lessons import ROOT_DIR, WORKBOOK_DIR, discover
+from lessons.kit.exercises import learner_copies
 
 LINK = re.compile(r"\]\((?!https?://|#)([^)\s]+)\)")
 DOCUMENTS = [
     ROOT_DIR / "README.md",
+    *sorted((ROOT_DIR / "docs").glob("*.md")),
     *sorted((ROOT_DIR / "instructors").glob("*.md")),
     *[lesson.notebook for lesson in discover()],
     *sorted(WORKBOOK_DIR.glob("*.ipynb")),
@@ -29,12 +31,24 @@ def _markdown(path: Path) -> str:
 
 @pytest.mark.parametrize("path", DOCUMENTS, ids=lambda path: str(path.relative_to(ROOT_DIR)))
 def test_every_relative_link_resolves(path: Path) -> None:
-    broken = [
+    broken = _broken_links(path)
+    assert not broken, f"links to nothing: {broken}"
+
+
+def _broken_links(path: Path) -> list[str]:
+    return [
         target
         for target in LINK.findall(_markdown(path))
         if not (path.parent / target.split("#")[0]).exists()
     ]
-    assert not broken, f"links to nothing: {broken}"
+
+
+def test_every_link_resolves_in_the_learner_copies(tmp_path: Path) -> None:
+    """What `wslab student` writes is a course of its own: its links stay inside it."""
+    learner_copies(discover(), WORKBOOK_DIR, tmp_path)
+    documents = sorted(tmp_path.rglob("*.ipynb")) + sorted(tmp_path.rglob("*.md"))
+    broken = {str(path.relative_to(tmp_path)): _broken_links(path) for path in documents}
+    assert not {name: links for name, links in broken.items() if links}
 
 
 def test_the_readme_links_every_notebook() -> None:

@@ -11,14 +11,14 @@ from lessons.cli import STUDENT_DIR, UsageError, lesson_named
 
 
 def cmd_student(args: argparse.Namespace) -> int:
-    from lessons.kit.exercises import learner_copies
+    from lessons.kit.exercises import learner_copies, learner_path
 
     dest = Path(args.dir)
     lessons = [lesson_named(name) for name in args.lessons] if args.lessons else discover()
     workbook = None if args.lessons else WORKBOOK_DIR
-    existing = [dest / lesson.name / lesson.notebook.name for lesson in lessons]
+    existing = [learner_path(dest, lesson.notebook) for lesson in lessons]
     if workbook is not None:
-        existing += [dest / workbook.name / path.name for path in workbook.glob("*.ipynb")]
+        existing += [learner_path(dest, path) for path in workbook.glob("*.ipynb")]
     if not args.force and any(path.exists() for path in existing):
         raise UsageError(f"{dest} already holds learner notebooks; --force overwrites them")
     for path in learner_copies(lessons, workbook, dest):
@@ -29,10 +29,10 @@ def cmd_student(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from lessons.kit.exercises import check_answers
+    from lessons.kit.exercises import check_answers, learner_path
 
     lesson = lesson_named(args.lesson)
-    path = Path(args.dir) / lesson.name / lesson.notebook.name
+    path = learner_path(Path(args.dir), lesson.notebook)
     if not path.is_file():
         raise UsageError(f"no learner notebook at {path}: run `wslab student {args.dir}` first")
     print(f"checking {path} (this runs the whole notebook)…", flush=True)

@@ -8,19 +8,22 @@ writes copies whose solution cells are replaced by a stub (the check cells stay)
 
 from __future__ import annotations
 
+import ast
 import copy
+import itertools
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 
-from lessons import Lesson
-from lessons.kit.notebooks import code_cells, execute
+from lessons import ROOT_DIR, Lesson
+from lessons.kit.notebooks import NotebookClient, code_cells, execute, run_source
 
 SOLUTION = "solution"
 CHECK = "check"
 STUB = "# Your answer here: see the exercise above, then run the check cell below.\n"
+DOCS_DIR = ROOT_DIR / "docs"
 _NOT_COPIED = shutil.ignore_patterns("test_*.py", "conftest.py", "__pycache__", "*.pyc")
 
 
@@ -39,16 +42,25 @@ def without_solutions(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return learner
 
 
+def learner_path(dest: Path, path: Path) -> Path:
+    """Where a file or folder of the course lands in a learner copy at ``dest``: the same
+    place relative to ``dest`` as to the repository, so every relative link still works."""
+    return dest / path.resolve().relative_to(ROOT_DIR)
+
+
 def learner_copies(lessons: list[Lesson], workbook: Path | None, dest: Path) -> list[Path]:
     """Copy each lesson folder (without its tests), and the ``workbook`` folder if given, to
-    ``dest``, with every notebook's solutions removed. Returns the notebooks written."""
-    folders = [(lesson.path, dest / lesson.name) for lesson in lessons]
+    ``dest``, with every notebook's solutions removed, and ``docs/`` beside them so the
+    notebooks' links to the glossary and the pitfall index resolve. Returns the notebooks
+    written."""
+    sources = [lesson.path for lesson in lessons] + [DOCS_DIR]
     if workbook is not None:
-        folders.append((workbook, dest / workbook.name))
+        sources.append(workbook)
+    folders = [(source, learner_path(dest, source)) for source in sources]
     written = []
     for source, target in folders:
         shutil.copytree(source, target, ignore=_NOT_COPIED, dirs_exist_ok=True)
-        written += sorted(target.glob("*.ipynb"))
+        written += sorted(target.glob("*.ipynb")) if source != DOCS_DIR else []
     for path in written:
         nbformat.write(without_solutions(nbformat.read(path, as_version=4)), path)
     return written
@@ -87,3 +99,66 @@ def check_answers(path: Path, cell_timeout: float = 120) -> list[CheckResult]:
         hint = cell.metadata.get("wslab", {}).get("hint") or _hint(ename, evalue)
         results.append(CheckResult(number, False, f"{ename}: {evalue}", hint))
     return results
+
+
+@dataclass
+class Probe:
+    """One wrong answer (or none) put in place of a solution, and whether its check failed."""
+
+    exercise: int
+    answer: str
+    failed: bool
+    output: str = ""
+
+
+def exercises(notebook: nbformat.NotebookNode) -> list[tuple[int, int]]:
+    """(solution index, check index) of each exercise: a solution cell, then its check cell."""
+    cells = notebook.cells
+    code = [i for i, cell in enumerate(cells) if cell.cell_type == "code"]
+    return [
+        (i, j)
+        for i, j in itertools.pairwise(code)
+        if SOLUTION in _tags(cells[i]) and CHECK in _tags(cells[j])
+    ]
+
+
+def defined_names(source: str) -> list[str]:
+    """The names a cell binds at its top level (functions, classes, assignments, imports)."""
+    flags = ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+    tree = compile(source, "<cell>", "exec", flags=flags)
+    names: list[str] = []
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.append(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names += [(alias.asname or alias.name).split(".")[0] for alias in node.names]
+        else:
+            for child in ast.walk(node):
+                if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store):
+                    names.append(child.id)
+    return sorted(set(names))
+
+
+async def probe_exercises(client: NotebookClient) -> list[Probe]:
+    """After a notebook has run with its solutions, try each exercise again in the same kernel
+    with no answer (the learner's stub) and with each plausible wrong answer from the
+    solution cell's metadata (``wslab.wrong``): every one of them must make the check fail.
+    The solution is run again afterwards, so later exercises see the state they expect."""
+    cells = client.nb.cells
+    probes = []
+    for number, (solution, check) in enumerate(exercises(client.nb), start=1):
+        meta = cells[solution].metadata.get("wslab", {})
+        answers = [("no answer", meta.get("stub", STUB))]
+        wrongs = meta.get("wrong", [])
+        answers += [(f"wrong answer {k}", wrong) for k, wrong in enumerate(wrongs, start=1)]
+        forget = f"for _name in {defined_names(cells[solution].source)!r}:\n"
+        forget += "    globals().pop(_name, None)"
+        for label, source in answers:
+            await run_source(client, forget)
+            await run_source(client, source)
+            ran = await run_source(client, cells[check].source)
+            errors = [out for out in ran.outputs if out.output_type == "error"]
+            shown = f"{errors[0].ename}: {errors[0].evalue}" if errors else "the check passed"
+            probes.append(Probe(number, label, bool(errors), shown))
+        await run_source(client, cells[solution].source)
+    return probes

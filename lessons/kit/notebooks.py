@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from typing import Any
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+from nbclient.util import ensure_async, run_sync
 
 RAISES = "raises-exception"
 SHOWS_LOG = "shows-log"
@@ -57,20 +58,65 @@ def _source_head(cell: nbformat.NotebookNode, lines: int = 3) -> str:
     return "\n".join("    " + line for line in cell.source.splitlines()[:lines])
 
 
+After = Callable[[NotebookClient], Awaitable[None]]
+
+
+class _Client(NotebookClient):
+    """A NotebookClient that, once every cell has run, awaits ``after(self)`` in the same
+    kernel (to run more cells against the state the notebook built) before shutting down."""
+
+    after: After | None = None
+
+    async def async_execute(self, reset_kc: bool = False, **kwargs: Any) -> Any:
+        self.reset_execution_trackers()
+        async with self.async_setup_kernel(**kwargs):
+            assert self.kc is not None
+            await self.async_wait_for_reply(await ensure_async(self.kc.kernel_info()))
+            for index, cell in enumerate(self.nb.cells):
+                await self.async_execute_cell(
+                    cell, index, execution_count=self.code_cells_executed + 1
+                )
+            if self.after is not None:
+                await self.after(self)
+        return self.nb
+
+    execute = run_sync(async_execute)
+
+
+async def run_source(client: NotebookClient, source: str) -> nbformat.NotebookNode:
+    """Run ``source`` as an extra cell in ``client``'s kernel; the executed cell, errors kept."""
+    cell = nbformat.v4.new_code_cell(source)
+    allow, client.allow_errors = client.allow_errors, True
+    client.nb.cells.append(cell)  # nbclient stores the executed cell back at its index
+    try:
+        await client.async_execute_cell(cell, len(client.nb.cells) - 1)
+    finally:
+        client.allow_errors = allow
+        executed = client.nb.cells.pop()
+    return executed
+
+
 def execute(
-    notebook: nbformat.NotebookNode, folder: Path, *, cell_timeout: float, **options: Any
+    notebook: nbformat.NotebookNode,
+    folder: Path,
+    *,
+    cell_timeout: float,
+    after: After | None = None,
+    **options: Any,
 ) -> None:
-    """Execute ``notebook`` in place, in a fresh kernel whose working directory is ``folder``.
+    """Execute ``notebook`` in place, in a fresh kernel whose working directory is ``folder``,
+    then ``after(client)`` if given, in the same kernel.
 
     The kernel's own log (not the cells' output) goes to a file, shown only if it dies.
     """
-    client = NotebookClient(
+    client = _Client(
         notebook,
         timeout=int(cell_timeout),
         kernel_name="python3",
         resources={"metadata": {"path": str(folder)}},
         **options,
     )
+    client.after = after
     with tempfile.TemporaryFile("w+") as kernel_log:
         try:
             client.execute(stderr=kernel_log)
@@ -84,8 +130,10 @@ def run_notebook(
     *,
     cell_timeout: float = 120,
     on_cell: Callable[[int, int], None] | None = None,
+    after: After | None = None,
 ) -> NotebookResult:
-    """Execute ``path`` top to bottom; ``on_cell(done, total)`` is called after each code cell."""
+    """Execute ``path`` top to bottom; ``on_cell(done, total)`` is called after each code cell,
+    and ``after(client)`` once they have all run, in the same kernel."""
     path = Path(path).resolve()
     notebook = nbformat.read(path, as_version=4)
     cells = code_cells(notebook)
@@ -119,6 +167,7 @@ def run_notebook(
             cell_timeout=cell_timeout,
             on_cell_start=cell_started,
             on_cell_executed=cell_executed,
+            after=after,
         )
     except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
         result.failing_cell = current
