@@ -29,7 +29,6 @@ ALL = {"failure_first", "pairs", "pages", "pictures", "references", "budget", "e
 PENDING: dict[str, tuple[str, set[str]]] = {
     "02_lifecycle": ("issue 11 converts lessons 02 and 03", ALL),
     "03_manager": ("issue 11 converts lessons 02 and 03", ALL),
-    "04_auth": ("issue 12 converts lessons 04, 05 and the capstone", ALL),
     "05_scaling": ("issue 12 converts lessons 04, 05 and the capstone", ALL),
     "capstone": ("issue 12 converts lessons 04, 05 and the capstone", ALL),
 }

@@ -76,7 +76,7 @@ async def knock(
     path: str = "/ws",
     *,
     send: Message | None = None,
-    wait: float = 0.5,
+    wait: float = 0.3,
     label: str = "",
     log: str | None = None,
     **connect_options: Any,
