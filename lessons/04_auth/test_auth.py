@@ -545,7 +545,7 @@ async def test_knock_prints_what_the_client_saw_in_one_line(
     assert (refused.status, welcomed.status, silent.status) == (401, 101, 101)
     assert lines[0] == 'refused: HTTP 401 {"detail":"missing token"}'
     assert lines[1].startswith('accepted; ← {"type":"welcome","user":"bob"')
-    assert lines[1].endswith("still open after 0.3 s")
+    assert lines[1].endswith("still open after 0.2 s")
     assert lines[2].startswith("accepted; closed after 0.")
     assert lines[2].endswith("s: 1008 'authentication timeout'")
     assert silent.close_code == 1008 and len(lines) == 3

@@ -76,7 +76,7 @@ async def knock(
     path: str = "/ws",
     *,
     send: Message | None = None,
-    wait: float = 0.3,
+    wait: float = 0.2,
     label: str = "",
     log: str | None = None,
     **connect_options: Any,
