@@ -6,9 +6,10 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 
-from lessons.kit import LiveServer
+from lessons.kit import LiveServer, SubprocessServer, scaled
 from lessons.kit.browser import CHROMIUM_ARGS, chromium_path
 from lessons.kit.leaks import settle, snapshot
 from lessons.kit.redis_server import RedisServer
@@ -44,6 +45,32 @@ def serve() -> Iterator[Callable[..., LiveServer]]:
     yield start
     for server in reversed(started):
         server.stop()
+
+
+@pytest.fixture
+def serve_file() -> Iterator[Callable[..., SubprocessServer]]:
+    """``serve_file(path_or_target, **options)`` starts a SubprocessServer (an app file
+    under uvicorn in its own process) that is stopped after the test."""
+    started: list[SubprocessServer] = []
+
+    def start(target: Any, **options: Any) -> SubprocessServer:
+        server = SubprocessServer(target, **options)
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in reversed(started):
+        server.stop()
+
+
+@pytest.fixture
+def http() -> Iterator[httpx.Client]:
+    """The one HTTP client of the tests: ``http.get(url)``, with the kit's timeout.
+
+    From an async test, call it in a thread (``await asyncio.to_thread(http.get, url)``)
+    so that the server in the same event loop can answer."""
+    with httpx.Client(timeout=scaled(5)) as client:
+        yield client
 
 
 @pytest.fixture

@@ -98,6 +98,10 @@ def test_learner_copy_of_the_workbook_keeps_the_capstone_app(tmp_path: Path) -> 
     written = learner_copies([], WORKBOOK_DIR, tmp_path)
     assert {path.name for path in written} == {p.name for p in WORKBOOK_DIR.glob("*.ipynb")}
     assert (tmp_path / "notebooks" / "capstone" / "app.py").is_file()
+    testing = tmp_path / "notebooks" / "testing"
+    assert (testing / "conftest.py").is_file() and list(testing.glob("test_*.py")), (
+        "the testing notebook's test files are the learner's material"
+    )
 
 
 def test_student_refuses_to_overwrite_a_learners_work(

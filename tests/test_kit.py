@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
+import re
 import signal
 import socket
 import threading
+import time
 from pathlib import Path
 
 import pytest
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
 from lessons import find
-from lessons.kit import LiveClient, LiveServer, SubprocessServer, handshake_status
+from lessons.kit import (
+    LiveClient,
+    LiveServer,
+    SubprocessServer,
+    eventually,
+    handshake_status,
+    scaled,
+)
 from lessons.kit.leaks import settle, snapshot
 
 ECHO_APP = find("01").app_path
@@ -175,6 +185,34 @@ async def test_handshake_status_reports_accept_and_refusal() -> None:
     with LiveServer(make_app()) as server:
         assert await handshake_status(server.ws_url("/ws")) == 101
         assert await handshake_status(server.ws_url("/missing")) == 403
+
+
+@pytest.mark.anyio
+async def test_closing_a_client_with_unread_messages_is_prompt_and_clean() -> None:
+    """P38: a websockets client whose queue is full reads nothing more; closing it would
+    wait out its close timeout (10 s) and end with 1006. LiveClient drops the unread."""
+    sent = []
+    app = FastAPI()
+
+    @app.websocket("/ws")
+    async def flood(websocket: WebSocket) -> None:
+        await websocket.accept()
+        for n in range(200):
+            await websocket.send_text(f"message {n}")
+            sent.append(n)
+        with contextlib.suppress(WebSocketDisconnect):
+            await websocket.receive_text()
+
+    with LiveServer(app) as server:
+        client = LiveClient(server.ws_url("/ws"))
+        async with client:
+            await eventually(lambda: len(sent) == 200)  # all of it on its way, none read
+            started = time.monotonic()
+        assert time.monotonic() - started < scaled(1)
+        assert client.close_code == 1000
+        assert re.search(
+            r"closed by client: 1000 '' \(\d+ unread messages dropped\)$", client.transcript[-1]
+        )
 
 
 def test_the_leak_guard_sees_a_thread_and_a_listening_socket() -> None:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
 
 from lessons import WORKBOOK_DIR, Lesson, discover
-from lessons.kit.exercises import Probe, probe_exercises
-from lessons.kit.notebooks import RAISES, NotebookClient, outputs_stored, run_notebook
+from lessons.kit.notebooks import RAISES, outputs_stored, run_notebook
 
 NOTEBOOKS = [lesson.notebook for lesson in discover()] + sorted(WORKBOOK_DIR.glob("*.ipynb"))
 IDS = [f"{path.parent.name}/{path.name}" for path in NOTEBOOKS]
@@ -19,15 +20,12 @@ IDS = [f"{path.parent.name}/{path.name}" for path in NOTEBOOKS]
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_notebook_runs_headless_and_its_checks_fail_every_wrong_answer(path: Path) -> None:
+def test_notebook_runs_headless_and_its_checks_fail_every_wrong_answer(
+    path: Path, executed: Callable[[Path], Any]
+) -> None:
     """CI runs the solutions (they must pass); then, in the same kernel, each exercise is
     tried with no answer and with each plausible wrong answer (they must fail)."""
-    probes: list[Probe] = []
-
-    async def probe(client: NotebookClient) -> None:
-        probes.extend(await probe_exercises(client))
-
-    result = run_notebook(path, cell_timeout=180, after=probe)
+    result, probes = executed(path).result, executed(path).probes
     where = f"{path.parent.name}/{path.name}, code cell {result.failing_cell}"
     assert result.ok, f"{where}: {result.error}"
     passed = [f"exercise {p.exercise} with {p.answer}" for p in probes if not p.failed]

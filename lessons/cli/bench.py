@@ -1,26 +1,80 @@
-"""``wslab bench``: the fan-out benchmark on loopback, bounded in clients, messages and time."""
+"""``wslab bench``: the fan-out benchmark on loopback, bounded in clients, messages and time;
+``--implementations``: uvicorn's WebSocket implementations measured side by side."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import time
 from typing import Any
 
 from lessons.cli import UsageError
+from lessons.kit.cleanup import stop_signals_interrupt
+
+INTERRUPTED = 130  # the shell's status for a program stopped by a signal
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from lessons.kit.bench import run_bench
+    from lessons.kit import bench
 
     try:
-        return run_bench(args.clients, args.messages, args.size, args.timeout)
+        bench.check_limits(args.clients, args.messages, args.size, args.timeout)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    with stop_signals_interrupt():
+        try:
+            if args.implementations:
+                return _implementations()
+            print(
+                f"wslab bench: {args.clients} clients on {bench.LOOPBACK}, {args.messages} "
+                f"messages of {args.size} bytes each, at most {args.timeout:g}s per scenario",
+                flush=True,
+            )
+            started = time.perf_counter()
+            results = asyncio.run(
+                bench.measure(
+                    clients=args.clients,
+                    messages=args.messages,
+                    size=args.size,
+                    timeout=args.timeout,
+                    progress=lambda name: print(f"  running: {name}", flush=True),
+                )
+            )
+        except KeyboardInterrupt:  # Ctrl-C, SIGTERM or SIGHUP: every server is stopped
+            print("\nwslab: stopped", flush=True)
+            return INTERRUPTED
+    print(bench.table(results))
+    print(
+        f"({time.perf_counter() - started:.1f}s; latency: publish to receive, same clock; "
+        "a stalled run that times out shows what was delivered before the deadline)"
+    )
+    return 0
+
+
+def _implementations() -> int:
+    from lessons.kit import implementations
+
+    print("wslab bench --implementations: one server process each, clients on 127.0.0.1")
+    started = time.perf_counter()
+    results = implementations.measure(progress=lambda name: print(f"  running: {name}"))
+    print(implementations.table(results))
+    print(f"({time.perf_counter() - started:.1f}s)")
+    return 0
 
 
 def add(commands: Any) -> None:
     bench = commands.add_parser("bench", help="fan-out benchmark on loopback (bounded)")
-    bench.add_argument("--clients", type=int, default=20)
-    bench.add_argument("--messages", type=int, default=300)
+    bench.add_argument(
+        "--clients", type=int, default=20, help="connected clients, one of them publishing"
+    )
+    bench.add_argument(
+        "--messages", type=int, default=300, help="messages published (each to every client)"
+    )
     bench.add_argument("--size", type=int, default=16384, help="bytes per message")
-    bench.add_argument("--timeout", type=float, default=5.0, help="seconds per scenario")
+    bench.add_argument("--timeout", type=float, default=5.0, help="seconds at most per scenario")
+    bench.add_argument(
+        "--implementations",
+        action="store_true",
+        help="instead: measure uvicorn's WebSocket implementations side by side (about 1 min)",
+    )
     bench.set_defaults(handler=cmd_bench)

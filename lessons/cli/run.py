@@ -12,10 +12,21 @@ from lessons import WORKBOOK_DIR, discover
 from lessons.cli import lesson_named
 
 
+def notebook_named(name: str) -> Path:
+    """A notebook file, a workbook notebook by part of its name (``capstone``, ``testing``),
+    or a lesson's notebook (``01``, ``echo``)."""
+    if name.endswith(".ipynb") and Path(name).is_file():
+        return Path(name)
+    workbook = [path for path in sorted(WORKBOOK_DIR.glob("*.ipynb")) if name in path.stem]
+    if len(workbook) == 1 and not name.isdigit():
+        return workbook[0]
+    return lesson_named(name).notebook
+
+
 def notebooks_named(names: Sequence[str]) -> list[Path]:
-    """The notebooks of the lessons named, or every notebook in course order."""
+    """The notebooks named, or every notebook in course order."""
     if names:
-        return [lesson_named(name).notebook for name in names]
+        return [notebook_named(name) for name in names]
     return [lesson.notebook for lesson in discover()] + sorted(WORKBOOK_DIR.glob("*.ipynb"))
 
 
@@ -63,6 +74,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def add(commands: Any) -> None:
     run = commands.add_parser("run", help="execute lesson notebooks headless")
-    run.add_argument("lessons", nargs="*", help="lessons to run (default: every notebook)")
+    run.add_argument(
+        "lessons",
+        nargs="*",
+        help="lessons (01, echo), workbook notebooks (capstone, testing) or .ipynb files "
+        "(default: every notebook)",
+    )
     run.add_argument("--cell-timeout", type=float, default=180, help="seconds per cell")
     run.set_defaults(handler=cmd_run)

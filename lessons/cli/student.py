@@ -8,6 +8,7 @@ from typing import Any
 
 from lessons import WORKBOOK_DIR, discover
 from lessons.cli import STUDENT_DIR, UsageError, lesson_named
+from lessons.cli.run import notebook_named
 
 
 def cmd_student(args: argparse.Namespace) -> int:
@@ -31,8 +32,7 @@ def cmd_student(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from lessons.kit.exercises import check_answers, learner_path
 
-    lesson = lesson_named(args.lesson)
-    path = learner_path(Path(args.dir), lesson.notebook)
+    path = learner_path(Path(args.dir), notebook_named(args.lesson))
     if not path.is_file():
         raise UsageError(f"no learner notebook at {path}: run `wslab student {args.dir}` first")
     print(f"checking {path} (this runs the whole notebook)…", flush=True)
@@ -61,7 +61,9 @@ def add(commands: Any) -> None:
     student.set_defaults(handler=cmd_student)
 
     check = commands.add_parser("check", help="check the exercises of a learner copy")
-    check.add_argument("lesson", help="01, echo or 01_echo")
+    check.add_argument(
+        "lesson", help="a lesson (01, echo) or a workbook notebook (capstone, testing)"
+    )
     check.add_argument("--dir", default=STUDENT_DIR, help=f"default: {STUDENT_DIR}")
     check.add_argument("--cell-timeout", type=float, default=180, help="seconds per cell")
     check.set_defaults(handler=cmd_check)

@@ -15,22 +15,20 @@ import asyncio
 import json
 import re
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from lessons import LESSONS_DIR
 from lessons.kit.client import stalled_client
 from lessons.kit.redis_server import RedisServer
-from lessons.kit.server import SubprocessServer, bind_socket
+from lessons.kit.server import SubprocessServer
 
 LOOPBACK = "127.0.0.1"
 HEADER = re.compile(r"@(\d+):")  # each payload starts with @<sequence number>:
@@ -63,7 +61,7 @@ async def _naive_room(websocket: WebSocket) -> None:
 # --- the baseline: a pure websockets server with broadcast(), in its own process ---
 
 
-async def _serve_websockets(fd: int) -> None:
+async def _serve_websockets(sock: socket.socket, on_ready: Callable[[], None]) -> None:
     from websockets.asyncio.server import ServerConnection, broadcast, serve
 
     members: set[ServerConnection] = set()
@@ -73,42 +71,26 @@ async def _serve_websockets(fd: int) -> None:
         try:
             async for message in websocket:
                 broadcast(members, message)
+        except ConnectionClosed:  # a reset connection is a disconnect like any other
+            pass
         finally:
             members.discard(websocket)
 
-    async with serve(room, sock=socket.socket(fileno=fd)) as server:
-        print("WSLAB READY", flush=True)
+    async with serve(room, sock=sock) as server:
+        on_ready()
         await server.serve_forever()
 
 
-@contextmanager
-def websockets_server() -> Iterator[str]:
-    """The baseline server in a subprocess; yields its ws:// URL."""
-    sock = bind_socket(LOOPBACK, 0)
-    url = f"ws://{LOOPBACK}:{sock.getsockname()[1]}/ws"
-    with sock:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "lessons.kit.bench", "--serve-websockets", str(sock.fileno())],
-            stdout=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            pass_fds=[sock.fileno()],
-            start_new_session=True,
-        )
-    try:
-        assert process.stdout is not None
-        if process.stdout.readline().strip() != "WSLAB READY":
-            raise RuntimeError("the websockets baseline server did not start")
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-        if process.stdout is not None:
-            process.stdout.close()
+class _WebsocketsBaseline:
+    """What ``SubprocessServer(f"{bench.__file__}:baseline")`` runs: not an ASGI app but a
+    server of its own (see ``serve_socket`` in ``lessons.kit.child``)."""
+
+    @staticmethod
+    def serve_socket(sock: socket.socket, on_ready: Callable[[], None]) -> None:
+        asyncio.run(_serve_websockets(sock, on_ready))
+
+
+baseline = _WebsocketsBaseline()
 
 
 # --- measuring ---
@@ -203,7 +185,8 @@ SCENARIOS = [
 @contextmanager
 def _servers(kind: str, stack: ExitStack) -> Iterator[list[str]]:
     if kind == "websockets":
-        yield [stack.enter_context(websockets_server())]
+        server = SubprocessServer(f"{Path(__file__)}:baseline")
+        yield [stack.enter_context(server).ws_url("/ws")]
         return
     if kind == "naive":
         server = SubprocessServer(f"{Path(__file__)}:naive_app", log_level="warning")
@@ -237,9 +220,10 @@ async def measure(
 ) -> list[Result]:
     """Run ``scenarios`` (servers started and stopped here) and return their results.
 
-    A coroutine, so that a notebook can ``await`` it; ``run_bench`` runs it with asyncio.run.
+    A coroutine, so that a notebook can ``await`` it; ``wslab bench`` runs it with
+    asyncio.run. ValueError for arguments out of bounds (see ``check_limits``).
     """
-    _check_limits(clients, messages, size, timeout)
+    check_limits(clients, messages, size, timeout)
     results = []
     for scenario in scenarios:
         if progress:
@@ -255,7 +239,8 @@ async def measure(
     return results
 
 
-def _check_limits(clients: int, messages: int, size: int, timeout: float) -> None:
+def check_limits(clients: int, messages: int, size: int, timeout: float) -> None:
+    """ValueError, with a readable message, unless every argument is within ``LIMITS``."""
     for name, value in {"clients": clients, "messages": messages, "size": size}.items():
         if not 1 <= value <= LIMITS[name]:
             raise ValueError(f"{name} must be between 1 and {LIMITS[name]}, not {value}")
@@ -283,55 +268,3 @@ def table(results: list[Result]) -> str:
 
 def _ratio(value: float, base: float) -> str:
     return f"{value / base:.2f}" if base and value == value else "-"
-
-
-def run_bench(
-    clients: int = 20,
-    messages: int = 300,
-    size: int = 16384,
-    timeout: float = 5.0,
-    out: TextIO | None = None,
-) -> int:
-    """Run every scenario and print the table; ValueError for arguments out of bounds."""
-    out = out or sys.stdout
-    _check_limits(clients, messages, size, timeout)
-    print(
-        f"wslab bench: {clients} clients on {LOOPBACK}, {messages} messages of {size} bytes "
-        f"each, at most {timeout:g}s per scenario",
-        file=out,
-        flush=True,
-    )
-    started = time.perf_counter()
-    results = asyncio.run(
-        measure(
-            clients=clients,
-            messages=messages,
-            size=size,
-            timeout=timeout,
-            progress=lambda name: print(f"  running: {name}", file=out, flush=True),
-        )
-    )
-    print(table(results), file=out)
-    print(
-        f"({time.perf_counter() - started:.1f}s; latency: publish to receive, same clock; "
-        "a stalled run that times out shows what was delivered before the deadline)",
-        file=out,
-    )
-    return 0
-
-
-def main(argv: Sequence[str]) -> int:
-    """``python -m lessons.kit.bench [options]``: the same as ``wslab bench [options]``.
-
-    ``--serve-websockets FD`` (internal) serves the ``broadcast()`` baseline on socket FD.
-    """
-    if argv[:1] == ["--serve-websockets"]:
-        asyncio.run(_serve_websockets(int(argv[1])))
-        return 0
-    from lessons.cli import main as wslab
-
-    return wslab(["bench", *argv])
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

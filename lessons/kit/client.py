@@ -7,12 +7,9 @@ window, the only honest way to show that something did *not* happen.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
-import os
 import socket
 import time
-import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Self
@@ -20,6 +17,7 @@ from typing import Any, Self
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from lessons.kit.rawclient import raw_socket, upgrade
 from lessons.kit.timing import scaled
 
 Message = str | bytes
@@ -110,10 +108,31 @@ class LiveClient:
         raise AssertionError(f"{self.name}: expected nothing within {within}s, got {data!r}")
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
-        """Close from this side with ``code`` and ``reason``."""
-        await self.connection.close(code, reason)
+        """Close from this side with ``code`` and ``reason``.
+
+        Messages still queued unread are read and dropped meanwhile (and counted in the
+        transcript): a client whose queue is full reads nothing more, so it would never
+        see the server's answering close frame, wait its whole close timeout and end with
+        1006, which looks like a server that hangs.
+        """
+        ws = self.connection
+        closing = asyncio.ensure_future(ws.close(code, reason))
+        dropped = 0
+        try:
+            while not closing.done():
+                reading = asyncio.ensure_future(ws.recv())
+                await asyncio.wait({closing, reading}, return_when=asyncio.FIRST_COMPLETED)
+                if not reading.done():
+                    reading.cancel()  # safe: websockets loses no data on a cancelled recv()
+                    break
+                if reading.exception() is not None:
+                    break
+                dropped += 1
+        finally:
+            await closing
         self._close_logged = True
-        self._log("✕", f"closed by {self.name}: {code} {reason!r}")
+        unread = f" ({dropped} unread messages dropped)" if dropped else ""
+        self._log("✕", f"closed by {self.name}: {code} {reason!r}{unread}")
 
     async def wait_closed(self, timeout: float = 5.0) -> tuple[int | None, str | None]:
         """Wait until the server closes; return its close code and reason (1006: no frame)."""
@@ -150,34 +169,16 @@ class LiveClient:
         return await self.connect()
 
     async def __aexit__(self, *exc_info: object) -> None:
-        if self.ws is not None:
-            await self.ws.close()
+        if self.ws is not None and self.ws.close_code is None:
+            await self.close()
 
 
 @contextmanager
 def stalled_client(url: str, timeout: float = 5.0) -> Iterator[socket.socket]:
     """A raw client that completes the WebSocket handshake on ``url``, then never reads:
     the server's send buffers fill up, as with a frozen browser tab. Closed on exit."""
-    parts = urllib.parse.urlsplit(url)
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    key = base64.b64encode(os.urandom(16)).decode()
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # stall sooner
-        sock.settimeout(scaled(timeout))
-        sock.connect((parts.hostname, parts.port))
-        sock.sendall(
-            f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
-        )
-        received = b""
-        while b"\r\n\r\n" not in received:
-            chunk = sock.recv(1024)
-            if not chunk:
-                raise ConnectionError(f"{url} closed during the handshake: {received!r}")
-            received += chunk
-        if not received.startswith(b"HTTP/1.1 101"):
-            raise ConnectionError(f"{url} refused the handshake: {received.splitlines()[0]!r}")
+    with raw_socket(url, rcvbuf=4096, timeout=timeout) as sock:  # a small buffer stalls sooner
+        upgrade(sock, url)
         yield sock
 
 

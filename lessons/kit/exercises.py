@@ -24,7 +24,12 @@ SOLUTION = "solution"
 CHECK = "check"
 STUB = "# Your answer here: see the exercise above, then run the check cell below.\n"
 DOCS_DIR = ROOT_DIR / "docs"
-_NOT_COPIED = shutil.ignore_patterns("test_*.py", "conftest.py", "__pycache__", "*.pyc")
+_NOT_COPIED = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", ".pytest_cache")
+# A lesson's own tests are the course's, not the learner's; the workbook's tests (the testing
+# notebook's) are what the learner studies, so they are copied.
+_NOT_COPIED_FROM_LESSONS = shutil.ignore_patterns(
+    "test_*.py", "conftest.py", "__pycache__", "*.pyc", ".ipynb_checkpoints", ".pytest_cache"
+)
 
 
 def _tags(cell: nbformat.NotebookNode) -> list[str]:
@@ -59,7 +64,8 @@ def learner_copies(lessons: list[Lesson], workbook: Path | None, dest: Path) -> 
     folders = [(source, learner_path(dest, source)) for source in sources]
     written = []
     for source, target in folders:
-        shutil.copytree(source, target, ignore=_NOT_COPIED, dirs_exist_ok=True)
+        ignore = _NOT_COPIED if source in (DOCS_DIR, workbook) else _NOT_COPIED_FROM_LESSONS
+        shutil.copytree(source, target, ignore=ignore, dirs_exist_ok=True)
         written += sorted(target.glob("*.ipynb")) if source != DOCS_DIR else []
     for path in written:
         nbformat.write(without_solutions(nbformat.read(path, as_version=4)), path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+from collections.abc import Iterator
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +89,25 @@ def _children(root: int) -> dict[int, int]:
     return found
 
 
+def descendants(pid: int) -> set[int]:
+    """Every live process started by ``pid``, by its children, and so on."""
+    return set(_children(pid))
+
+
+def alive(pid: int) -> bool:
+    """True while process ``pid`` exists and is not a zombie."""
+    try:
+        state = (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def listening_anywhere(port: int) -> bool:
+    """True if any process on this host listens on TCP ``port``."""
+    return any(fields[3] == "0A" and _port(fields[1]) == port for fields in _tcp_rows())
+
+
 def _command(pid: int) -> str:
     try:
         return (PROC / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:120]
@@ -111,15 +131,71 @@ def _socket_inodes(pid: int) -> set[str]:
     return inodes
 
 
-def _listening_ports(inodes: set[str]) -> set[int]:
-    ports = set()
+def _tcp_rows() -> Iterator[list[str]]:
+    """The rows of /proc/net/tcp and tcp6, split into fields."""
     for table in ("tcp", "tcp6"):
         try:
             rows = (PROC / "net" / table).read_text().splitlines()[1:]
         except OSError:
             continue
         for row in rows:
-            fields = row.split()
-            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
-                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
-    return ports
+            yield row.split()
+
+
+def _port(address: str) -> int:
+    return int(address.rsplit(":", 1)[1], 16)
+
+
+def _listening_ports(inodes: set[str]) -> set[int]:
+    return {
+        _port(fields[1])
+        for fields in _tcp_rows()
+        if fields[3] == "0A" and fields[9] in inodes  # 0A: LISTEN
+    }
+
+
+@dataclass(frozen=True)
+class Connection:
+    """One TCP socket a process holds: its ports, its state, the bytes it has not sent."""
+
+    local_port: int
+    remote_port: int
+    state: str  # "ESTABLISHED", "LISTEN", "CLOSE_WAIT", ...
+    unsent: int
+
+
+_STATES = {
+    "01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV", "04": "FIN_WAIT1",
+    "05": "FIN_WAIT2", "06": "TIME_WAIT", "07": "CLOSE", "08": "CLOSE_WAIT",
+    "09": "LAST_ACK", "0A": "LISTEN", "0B": "CLOSING",
+}  # fmt: skip
+
+
+def connections(pid: int) -> list[Connection]:
+    """Every TCP socket process ``pid`` holds open, as ``ss -tp`` would list it (Linux)."""
+    inodes = _socket_inodes(pid)
+    return [
+        Connection(
+            _port(fields[1]),
+            _port(fields[2]),
+            _STATES.get(fields[3], fields[3]),
+            int(fields[4].split(":")[0], 16),
+        )
+        for fields in _tcp_rows()
+        if fields[9] in inodes
+    ]
+
+
+def holds_peer(pid: int, remote_port: int) -> bool:
+    """True while process ``pid`` holds a socket connected to ``remote_port``."""
+    return any(c.remote_port == remote_port for c in connections(pid))
+
+
+def rss(pid: int) -> int:
+    """The resident memory of process ``pid`` in bytes (0 if it is gone)."""
+    try:
+        status = (PROC / str(pid) / "status").read_text()
+    except OSError:
+        return 0
+    match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+    return int(match[1]) * 1024 if match else 0

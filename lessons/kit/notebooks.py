@@ -36,6 +36,7 @@ class NotebookResult:
     error: str | None = None
     failing_cell: int | None = None
     cell_seconds: list[float] = field(default_factory=list)
+    notebook: nbformat.NotebookNode | None = None  # as executed, outputs included
 
     @property
     def slowest(self) -> tuple[int, float]:
@@ -192,6 +193,7 @@ def run_notebook(
                 f"    {text.strip()[:500]}\n  in:\n{_source_head(cells[index - 1])}"
             )
     result.seconds = time.perf_counter() - started
+    result.notebook = notebook
     return result
 
 

@@ -22,7 +22,7 @@ from typing import Self
 
 import redis
 
-from lessons.kit.cleanup import track, untrack
+from lessons.kit.cleanup import end_process, track, untrack
 from lessons.kit.server import free_port
 from lessons.kit.timing import scaled
 
@@ -145,13 +145,7 @@ class RedisServer:
     def _finish(self, sig: signal.Signals, timeout: float) -> None:
         untrack(self)
         if self.process is not None:
-            if self.process.poll() is None:
-                self.process.send_signal(sig)
-            try:
-                self.process.wait(scaled(timeout))
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(scaled(5.0))
+            end_process(self.process, sig, timeout)
         self.process = None
         if self._dir is not None:
             self._dir.cleanup()

@@ -3,11 +3,16 @@
 Both bind their listening socket themselves (``127.0.0.1:0`` unless told otherwise) and
 hand it to uvicorn, so no other program can take the port between choosing and serving.
 Both are context managers and also offer plain ``start()``/``stop()`` for notebook cells.
+
+Every kit server (these two, ``serve_forever`` and so ``wslab serve``) runs with
+``SERVER_SETTINGS`` and on a socket from ``bind_socket``: the choice measured side by side
+by ``lessons.kit.implementations`` (docs/websocket-implementations.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -16,20 +21,40 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Any, Self
 
 import uvicorn
 
-from lessons.kit.cleanup import track, untrack
+from lessons.kit.cleanup import STOP_SIGNALS, end_process, track, untrack
+from lessons.kit.guard import GUARDED_HTTP, GUARDED_WS
 from lessons.kit.timing import scaled
 
 READY_LINE = "WSLAB READY"
+# uvicorn's default protocols with the kit's guards (lessons.kit.guard), and its keepalive
+# ping every WSLAB_WS_PING seconds (uvicorn's 20 unless set), answered within as long.
+_PING = float(os.environ.get("WSLAB_WS_PING", "20"))
+SERVER_SETTINGS: dict[str, Any] = {
+    "ws": GUARDED_WS,
+    "http": GUARDED_HTTP,
+    "ws_ping_interval": _PING,
+    "ws_ping_timeout": _PING,
+}
+# The kernel drops a connection whose sent data stays unacknowledged this long (seconds):
+# a peer that stopped reading, or is gone, is released instead of held with its backlog.
+USER_TIMEOUT = float(os.environ.get("WSLAB_TCP_USER_TIMEOUT", "10"))
 
 
-def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
-    """A listening TCP socket on ``host:port``; raises OSError with a readable message."""
+def bind_socket(
+    host: str = "127.0.0.1", port: int = 0, *, user_timeout: float | None = USER_TIMEOUT
+) -> socket.socket:
+    """A listening TCP socket on ``host:port``; raises OSError with a readable message.
+
+    Accepted connections inherit ``TCP_USER_TIMEOUT`` = ``user_timeout`` seconds (Linux;
+    None leaves the kernel's default, which holds a stalled peer for as long as it ACKs).
+    """
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
@@ -39,6 +64,9 @@ def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
+        if user_timeout is not None and hasattr(socket, "TCP_USER_TIMEOUT"):
+            timeout_ms = round(user_timeout * 1000)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, timeout_ms)
         sock.listen(2048)
     except OSError as exc:
         sock.close()
@@ -88,16 +116,38 @@ class _Addresses:
 
 
 class _SignallingServer(uvicorn.Server):
-    """A uvicorn Server that calls ``on_started`` once it accepts connections."""
+    """A uvicorn Server that calls ``on_started`` once it accepts connections.
+
+    In the main thread it shuts down gracefully on SIGINT, SIGTERM and SIGHUP alike (uvicorn
+    alone lets SIGHUP kill the process on the spot), records the signal in ``stopped_by``
+    and does not re-raise it: its caller decides how the process ends.
+    """
 
     def __init__(self, config: uvicorn.Config, on_started: Callable[[], object]) -> None:
         super().__init__(config)
         self.on_started = on_started
+        self.stopped_by: int | None = None
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if self.started:
             self.on_started()
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.stopped_by = self.stopped_by or sig
+        super().handle_exit(sig, frame)
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
 
 
 class LiveServer(_Addresses):
@@ -125,7 +175,7 @@ class LiveServer(_Addresses):
         self.host = host
         self.port = port
         self.graceful_timeout = graceful_timeout
-        self.options = {"log_level": log_level, "log_config": None, **config}
+        self.options = {"log_level": log_level, "log_config": None, **SERVER_SETTINGS, **config}
         self.error: BaseException | None = None
         self._server: _SignallingServer | None = None
         self._thread: threading.Thread | None = None
@@ -215,9 +265,11 @@ class SubprocessServer(_Addresses):
         env: dict[str, str] | None = None,
         log_level: str = "info",
         graceful_timeout: float = 2.0,
+        user_timeout: float | None = USER_TIMEOUT,
         **config: Any,
     ) -> None:
         path, _, attribute = str(target).partition(":")
+        self.user_timeout = user_timeout
         self.path = Path(path).resolve()
         self.attribute = attribute or "app"
         self.host = host
@@ -254,7 +306,7 @@ class SubprocessServer(_Addresses):
         Servers that must know each other's ports before they start bind first.
         """
         if self._socket is None:
-            self._socket = bind_socket(self.host, self.port)
+            self._socket = bind_socket(self.host, self.port, user_timeout=self.user_timeout)
             self.port = self._socket.getsockname()[1]
         return self.port
 
@@ -345,32 +397,25 @@ class SubprocessServer(_Addresses):
 
     def kill(self) -> None:
         """End the process abruptly (SIGKILL): clients see 1006, no close frame."""
-        self._signal(signal.SIGCONT)
-        self._signal(signal.SIGKILL)
-        self._finish(5.0)
+        self._finish(signal.SIGKILL, 5.0)
 
     def stop(self, timeout: float = 10.0) -> int | None:
         """SIGTERM and wait (SIGKILL after ``timeout``); returns the exit status.
 
-        uvicorn shuts down gracefully and then re-raises the signal, so a clean stop
+        The server shuts down gracefully and then ends by the same signal, so a clean stop
         returns ``-signal.SIGTERM``.
         """
-        self._signal(signal.SIGCONT)
-        self._signal(signal.SIGTERM)
-        return self._finish(timeout)
+        return self._finish(signal.SIGTERM, timeout)
 
-    def _finish(self, timeout: float) -> int | None:
+    def _finish(self, sig: signal.Signals, timeout: float) -> int | None:
         untrack(self)
         if self._socket is not None:  # bound, never started
             self._socket.close()
             self._socket = None
         if self.process is None:
             return None
-        try:
-            self.process.wait(scaled(timeout))
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(scaled(5.0))
+        self._signal(signal.SIGCONT)  # a paused process must run to take the signal
+        end_process(self.process, sig, timeout)
         if self._reader is not None:
             self._reader.join(scaled(5.0))
         if self.process.stdout is not None:
@@ -390,7 +435,10 @@ class SubprocessServer(_Addresses):
 
 def serve_forever(
     app: Any, sock: socket.socket, on_ready: Callable[[], None] | None = None, **config: Any
-) -> None:
-    """Serve ``app`` on ``sock`` in this thread until SIGINT/SIGTERM (uvicorn's handling)."""
+) -> int | None:
+    """Serve ``app`` on ``sock`` with ``SERVER_SETTINGS`` until SIGINT, SIGTERM or SIGHUP
+    (each a graceful shutdown); returns that signal's number (None if none came)."""
+    config = {**SERVER_SETTINGS, **config}
     server = _SignallingServer(uvicorn.Config(app, **config), on_ready or (lambda: None))
     server.run(sockets=[sock])
+    return server.stopped_by

@@ -1,0 +1,186 @@
+"""The course as a static site: executed notebooks rendered to HTML with their outputs, plots
+and diagrams, an index page in course order with the time budgets, the glossary and the
+pitfall index, linked the way the notebooks link.
+
+The pages work offline and from ``file://``: no CDN, and Mermaid is the library's own
+bundle copied beside the pages (``lessons/book/static``).
+"""
+
+from __future__ import annotations
+
+import copy
+import html
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+from nbconvert import HTMLExporter
+from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+from lessons import LESSONS_DIR, ROOT_DIR, WORKBOOK_DIR, discover
+from lessons.kit.exercises import CHECK, SOLUTION, without_solutions
+
+BOOK_FILES = LESSONS_DIR / "book"
+STATIC = "_static"
+DOCS_DIR = ROOT_DIR / "docs"
+BUDGET = re.compile(r"Teaching:\s*\d+\s*min\.\s*Exercises:\s*\d+\s*min\.")
+_LOCAL_HREF = re.compile(r'href="(?![a-z]+:|#|/)([^"#]+?)\.(ipynb|md)(#[^"]*)?"')
+
+
+def course_notebooks() -> list[Path]:
+    """Every notebook in course order: start here, the lessons, then the rest of the workbook."""
+    workbook = sorted(WORKBOOK_DIR.glob("*.ipynb"))
+    first = [path for path in workbook if path.name.startswith("00_")]
+    rest = [path for path in workbook if path not in first]
+    return first + [lesson.notebook for lesson in discover()] + rest
+
+
+@dataclass
+class Page:
+    """One rendered notebook: where it came from, where it went, what the index says of it."""
+
+    source: Path
+    html: Path
+    title: str
+    budget: str
+
+
+def title_of(notebook: nbformat.NotebookNode) -> str:
+    """The notebook's first heading."""
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            match = re.search(r"^#\s+(.+)$", cell.source, re.MULTILINE)
+            if match:
+                return match[1].strip()
+    return "untitled"
+
+
+def budget_of(notebook: nbformat.NotebookNode) -> str:
+    """The time budget the notebook states at the top ("Teaching: 20 min. Exercises: 10 min.")."""
+    first = next((c.source for c in notebook.cells if c.cell_type == "markdown"), "")
+    match = BUDGET.search(first)
+    return match[0] if match else ""
+
+
+def for_students(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The executed notebook without its solutions, and without what the checks printed."""
+    learner = without_solutions(notebook)
+    for cell in learner.cells:
+        if CHECK in cell.metadata.get("tags", []) or SOLUTION in cell.metadata.get("tags", []):
+            cell.outputs = []
+            cell.execution_count = None
+    return learner
+
+
+def _relative(target: Path, page: Path) -> str:
+    return Path(os.path.relpath(target, page.parent)).as_posix()
+
+
+def _link_pages(body: str) -> str:
+    """Links between notebooks and docs point at their rendered pages."""
+    return _LOCAL_HREF.sub(lambda m: f'href="{m[1]}.html{m[3] or ""}"', body)
+
+
+def _exporter() -> HTMLExporter:
+    return HTMLExporter(
+        template_name="wslab", extra_template_basedirs=[str(BOOK_FILES / "templates")]
+    )
+
+
+def render_notebook(notebook: nbformat.NotebookNode, source: Path, dest: Path) -> Page:
+    """Write ``notebook`` (executed) as HTML at the place of ``source`` under ``dest``."""
+    page = dest / source.resolve().relative_to(ROOT_DIR).with_suffix(".html")
+    page.parent.mkdir(parents=True, exist_ok=True)
+    resources = {
+        "wslab_static": _relative(dest / STATIC, page),
+        "wslab_root": _relative(dest, page) or ".",
+        "metadata": {"name": title_of(notebook)},
+    }
+    body, _ = _exporter().from_notebook_node(copy.deepcopy(notebook), resources=resources)
+    page.write_text(_link_pages(body), encoding="utf-8")
+    return Page(source, page, title_of(notebook), budget_of(notebook))
+
+
+def _html_page(title: str, body: str, root: str) -> str:
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{{font:16px/1.5 system-ui;margin:2rem auto;max-width:52rem;padding:0 1rem}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}}
+code{{background:#f4f4f4;padding:0 .2rem}}</style></head>
+<body><nav><a href="{root}/index.html">wslab: contents</a> ·
+<a href="{root}/docs/glossary.html">glossary</a> ·
+<a href="{root}/docs/pitfalls.html">pitfall index</a></nav>
+{body}
+</body></html>
+"""
+
+
+def render_markdown(source: Path, dest: Path) -> Path:
+    """Write a markdown document of the course (``docs/*.md``) as an HTML page."""
+    page = dest / source.resolve().relative_to(ROOT_DIR).with_suffix(".html")
+    page.parent.mkdir(parents=True, exist_ok=True)
+    text = source.read_text(encoding="utf-8")
+    title = next((line.lstrip("# ") for line in text.splitlines() if line.startswith("#")), "")
+    body = _link_pages(markdown2html_mistune(text))
+    page.write_text(_html_page(title, body, _relative(dest, page) or "."), encoding="utf-8")
+    return page
+
+
+def write_index(pages: list[Page], dest: Path, *, student: bool) -> Path:
+    """The contents page: every notebook in course order with its budget, then the docs."""
+    rows = "\n".join(
+        f'<tr><td><a href="{_relative(page.html, dest / "index.html")}">'
+        f"{html.escape(page.title)}</a></td><td>{html.escape(page.budget)}</td></tr>"
+        for page in pages
+    )
+    edition = "the learner's edition, without solutions" if student else "with the solutions"
+    body = f"""<h1>wslab: real-time WebSockets in Python</h1>
+<p>Every lesson executed, with its outputs, plots and diagrams ({edition}).
+To run the cells yourself, open the notebooks in JupyterLab.</p>
+<table><tr><th>notebook</th><th>time budget</th></tr>
+{rows}
+</table>
+<h2>Reference</h2>
+<ul><li><a href="docs/glossary.html">Glossary</a>: every term the course uses</li>
+<li><a href="docs/pitfalls.html">Pitfall index</a>: find your symptom</li>
+<li><a href="docs/troubleshooting.html">Troubleshooting</a></li></ul>
+"""
+    index = dest / "index.html"
+    index.write_text(_html_page("wslab", body, "."), encoding="utf-8")
+    return index
+
+
+def _copy_sources(folder: Path, dest: Path) -> None:
+    """The files a notebook links to or shows (apps, pages), beside its page."""
+    for path in folder.rglob("*"):
+        if (
+            path.suffix in {".py", ".html", ".js", ".css"}
+            and not path.name.startswith(("test_", "conftest"))
+            and "__pycache__" not in path.parts
+        ):
+            target = dest / path.resolve().relative_to(ROOT_DIR)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+
+
+def build(
+    executed: dict[Path, nbformat.NotebookNode], dest: Path, *, student: bool = False
+) -> list[Page]:
+    """Render the executed notebooks (in the order given), the docs and the index into
+    ``dest``; ``student=True`` leaves the solutions out."""
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(BOOK_FILES / "static", dest / STATIC, dirs_exist_ok=True)
+    pages = [
+        render_notebook(for_students(notebook) if student else notebook, source, dest)
+        for source, notebook in executed.items()
+    ]
+    for document in sorted(DOCS_DIR.glob("*.md")):
+        render_markdown(document, dest)
+    for source in {path.parent for path in executed}:
+        _copy_sources(source, dest)
+    write_index(pages, dest, student=student)
+    return pages
