@@ -1,108 +1,112 @@
-"""The capstone task board: two processes over Redis, authenticated, live in the browser."""
+"""The capstone: the skeleton board (two processes over Redis, authenticated, live in the
+browser), the finished board (the skeleton with the notebook's solutions), and its exercises
+(each check fails with no answer and with every plausible wrong answer)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+import asyncio
+import multiprocessing
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
+import nbformat
 import pytest
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from lessons import ROOT_DIR, load_module
+from lessons import WORKBOOK_DIR, load_module
+from lessons.cli import main
 from lessons.kit import LiveClient, SubprocessServer
+from lessons.kit.board import MAGIC, AppParts, Board, call, follow, log_in
+from lessons.kit.exercises import CHECK, SOLUTION, CheckResult, check_answers, learner_copies
+from lessons.kit.notebooks import code_cells
 from lessons.kit.redis_server import RedisServer
 
-APP = ROOT_DIR / "notebooks" / "capstone" / "app.py"
+APP = WORKBOOK_DIR / "capstone" / "app.py"
+NOTEBOOK = WORKBOOK_DIR / "capstone_task_board.ipynb"
 SECRET = "capstone-test-secret-of-at-least-32-bytes"
-Board = tuple[SubprocessServer, SubprocessServer]
+
+
+def _cells(tag: str) -> list[nbformat.NotebookNode]:
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    return [cell for cell in code_cells(notebook) if tag in cell.metadata.get("tags", [])]
+
+
+def _without_magic(source: str) -> str:
+    first, _, rest = source.partition("\n")
+    assert first.strip() == f"%%{MAGIC}", "an exercise cell starts with %%add_to_app"
+    return rest
 
 
 @pytest.fixture
-def board(redis_server: RedisServer) -> Iterator[Board]:
-    """Two app processes sharing one Redis and one signing secret."""
-    env = {"REDIS_URL": redis_server.url, "WSLAB_JWT_SECRET": SECRET}
-    with SubprocessServer(APP, env=env) as first, SubprocessServer(APP, env=env) as second:
-        yield first, second
+def board(redis_server: RedisServer) -> Iterator[list[SubprocessServer]]:
+    """The skeleton as two processes sharing one Redis and one signing secret."""
+    with Board(APP, redis_server.url) as servers:
+        yield servers
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5) as client:
-        yield client
+def finished(redis_server: RedisServer) -> Iterator[list[SubprocessServer]]:
+    """The skeleton with every solution of the notebook, as two processes."""
+    parts = AppParts(APP)
+    for cell in _cells(SOLUTION):
+        parts.add(_without_magic(cell.source))
+    with parts.board(redis_server.url) as servers:
+        yield servers
 
 
-async def login(
-    http: httpx.AsyncClient, server: SubprocessServer, user: str = "ada", password: str = "lovelace"
-) -> dict[str, str]:
-    """Log in over HTTP; the Authorization header that carries the token."""
-    reply = await http.post(
-        f"{server.http_url}/login", json={"username": user, "password": password}
-    )
-    reply.raise_for_status()
-    return {"Authorization": f"Bearer {reply.json()['token']}"}
-
-
-async def subscribe(server: SubprocessServer, auth: dict[str, str], name: str) -> LiveClient:
-    client = await LiveClient(server.ws_url("/ws/tasks"), name=name).connect()
-    await client.send_json({"token": auth["Authorization"].removeprefix("Bearer ")})
-    assert (await client.receive_json())["type"] == "hello"
-    return client
+# The skeleton, on two processes -----------------------------------------------------------
 
 
 @pytest.mark.anyio
 async def test_a_change_on_one_process_reaches_clients_of_both(
-    board: Board, http: httpx.AsyncClient
+    board: list[SubprocessServer],
 ) -> None:
     first, second = board
-    ada, alan = await login(http, first), await login(http, second, "alan", "turing")
-    watchers = [await subscribe(server, ada, server.http_url) for server in board]
-    try:
-        created = await http.post(f"{first.http_url}/tasks", json={"title": "x"}, headers=ada)
-        assert created.status_code == 201
-        task = created.json()
-        for client in watchers:
-            event = await client.receive_json()
-            assert (event["type"], event["task"], event["user"]) == ("task_created", task, "ada")
-        url = f"{second.http_url}/tasks/{task['id']}"
-        updated = await http.put(url, json={"done": True}, headers=alan)
-        assert updated.json() == {**task, "done": True}
-        for client in watchers:
-            event = await client.receive_json()
-            assert (event["type"], event["task"], event["user"]) == (
-                "task_updated",
-                {**task, "done": True},
-                "alan",
-            )
-        listing = await http.get(f"{first.http_url}/tasks", headers=ada)
-        assert {**task, "done": True} in listing.json()
-    finally:
-        for client in watchers:
-            await client.close()
+    ada, alan = await log_in(first, "ada"), await log_in(second, "alan")
+    watchers = [await follow(server, ada, name=server.http_url) for server in board]
+    created = await call("POST", first, "/tasks", ada, {"title": "x"})
+    assert created.status_code == 201
+    task = created.json()
+    for client in watchers:
+        event = await client.next_event("task_created")
+        assert (event["task"], event["user"]) == (task, "ada")
+    updated = await call("PUT", second, f"/tasks/{task['id']}", alan, {"done": True})
+    assert updated.json() == {**task, "done": True}
+    for client in watchers:
+        event = await client.next_event("task_updated")
+        assert (event["task"], event["user"]) == ({**task, "done": True}, "alan")
+    listing = await call("GET", first, "/tasks", ada)
+    assert {**task, "done": True} in listing.json()
+    for client in watchers:
+        await client.close()
 
 
 @pytest.mark.anyio
-async def test_failed_changes_publish_nothing(board: Board, http: httpx.AsyncClient) -> None:
+async def test_failed_changes_publish_nothing(board: list[SubprocessServer]) -> None:
     first, _ = board
-    ada = await login(http, first)
-    watcher = await subscribe(first, ada, "watcher")
-    try:
-        tasks = f"{first.http_url}/tasks"
-        empty = await http.post(tasks, json={"title": ""}, headers=ada)
-        missing = await http.put(f"{tasks}/999999", json={"done": True}, headers=ada)
-        anonymous = await http.post(tasks, json={"title": "sneaky"})
-        assert (empty.status_code, missing.status_code, anonymous.status_code) == (422, 404, 401)
-        await watcher.receive_nothing(within=0.5)
-    finally:
-        await watcher.close()
+    ada = await log_in(first, "ada")
+    watcher = await follow(first, ada, name="watcher")
+    await watcher.next_event("presence")
+    empty = await call("POST", first, "/tasks", ada, {"title": ""})
+    missing = await call("PUT", first, "/tasks/999999", ada, {"done": True})
+    anonymous = await call("POST", first, "/tasks", None, {"title": "sneaky"})
+    assert (empty.status_code, missing.status_code, anonymous.status_code) == (422, 404, 401)
+    await watcher.receive_nothing(within=0.5)
+    await watcher.close()
 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize(
-    "first_message", ['{"token": "garbage"}', "not json", "[1, 2]", '{"no": "token"}']
+    "first_message", ['{"token": "garbage"}', "not json", "[1, 2]", '{"no": "token"}', b"\x00"]
 )
-async def test_sockets_must_authenticate_first(board: Board, first_message: str) -> None:
+async def test_sockets_must_authenticate_first(
+    board: list[SubprocessServer], first_message: str | bytes
+) -> None:
     async with LiveClient(board[0].ws_url("/ws/tasks")) as client:
         await client.send(first_message)
         code, reason = await client.wait_closed()
@@ -110,9 +114,25 @@ async def test_sockets_must_authenticate_first(board: Board, first_message: str)
 
 
 @pytest.mark.anyio
-async def test_wrong_password_is_refused(board: Board, http: httpx.AsyncClient) -> None:
-    with pytest.raises(httpx.HTTPStatusError, match="401"):
-        await login(http, board[0], "ada", "wrong")
+async def test_wrong_passwords_and_unknown_users_are_refused(
+    board: list[SubprocessServer],
+) -> None:
+    for user, password in [("ada", "wrong"), ("nobody", "lovelace")]:
+        with pytest.raises(httpx.HTTPStatusError, match="401"):
+            await log_in(board[0], user, password)
+
+
+@pytest.mark.anyio
+async def test_the_skeleton_leaves_the_exercises_to_the_learner(
+    board: list[SubprocessServer],
+) -> None:
+    first, _ = board
+    ada = await log_in(first, "ada")
+    task = (await call("POST", first, "/tasks", ada, {"title": "stays"})).json()
+    assert (await call("DELETE", first, f"/tasks/{task['id']}", ada)).status_code == 501
+    watcher = await follow(first, ada)
+    assert (await watcher.next_event("presence"))["online"] == []
+    await watcher.close()
 
 
 def test_in_process_tier(redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -124,6 +144,7 @@ def test_in_process_tier(redis_server: RedisServer, monkeypatch: pytest.MonkeyPa
         with client.websocket_connect("/ws/tasks") as ws:
             ws.send_json({"token": token.json()["token"]})
             assert ws.receive_json()["user"] == "ada"
+            assert ws.receive_json()["type"] == "presence"
             auth = {"Authorization": f"Bearer {token.json()['token']}"}
             task = client.post("/tasks", json={"title": "in process"}, headers=auth).json()
             event = ws.receive_json()
@@ -135,9 +156,65 @@ def test_in_process_tier(redis_server: RedisServer, monkeypatch: pytest.MonkeyPa
     assert closed.value.code == 1008
 
 
+async def _round_trips(client: LiveClient, until: Callable[[list[float]], bool]) -> list[float]:
+    """Ping ``client``'s server until ``until(round_trips)``; each round trip's seconds."""
+    seconds: list[float] = []
+    while not until(seconds):
+        started = time.perf_counter()
+        await asyncio.wait_for(await client.connection.ping(), 10)
+        seconds.append(time.perf_counter() - started)
+    return seconds
+
+
+@pytest.mark.anyio
+async def test_a_login_does_not_stall_other_clients(redis_server: RedisServer) -> None:
+    """PBKDF2 runs in a thread: an unrelated client's round trip stays fast during logins."""
+    ada = {"username": "ada", "password": "lovelace"}
+    with Board(APP, redis_server.url, processes=1) as (server,):
+        other = await follow(server, await log_in(server, "alan"), name="unrelated")
+        async with httpx.AsyncClient(base_url=server.http_url, timeout=30) as http:
+            idle = await _round_trips(other, lambda done: len(done) >= 20)
+            started = time.perf_counter()
+            (await http.post("/login", json=ada)).raise_for_status()
+            one_login = time.perf_counter() - started  # about one hash
+            logins = [asyncio.create_task(http.post("/login", json=ada)) for _ in range(4)]
+            during = await _round_trips(other, lambda _: all(login.done() for login in logins))
+            assert all(login.result().status_code == 200 for login in logins)
+        await other.close()
+    print(
+        f"round trip: idle {max(idle) * 1000:.1f} ms, during 4 logins {max(during) * 1000:.1f} ms;"
+        f" one login {one_login * 1000:.1f} ms"
+    )
+    # On the event loop, a hash would hold back every pong that arrives while it runs, and
+    # four logins one after the other hold some pong for about a hash or more.
+    assert max(during) < one_login, (max(during), max(idle), one_login)
+
+
+# The finished board: the skeleton with the notebook's solutions -----------------------------
+
+
+@pytest.mark.anyio
+async def test_the_finished_board_deletes_counts_and_resumes(
+    finished: list[SubprocessServer],
+) -> None:
+    first, second = finished
+    ada = await log_in(first, "ada")
+    watcher = await follow(first, ada, name="watcher")
+    assert (await watcher.next_event("presence"))["online"] == ["ada"]
+    task = (await call("POST", second, "/tasks", ada, {"title": "gone soon"})).json()
+    assert (await call("DELETE", second, f"/tasks/{task['id']}", ada)).json() == task
+    assert (await watcher.next_event("task_deleted"))["task"] == task
+    since = watcher.last_id
+    await watcher.close()
+    later = (await call("POST", second, "/tasks", ada, {"title": "while away"})).json()
+    back = await follow(second, ada, since=since, name="back")
+    assert (await back.next_event("task_created"))["task"] == later
+    await back.close()
+
+
 @pytest.mark.browser
 def test_page_shows_a_task_created_on_the_other_process(
-    board: Board, new_page: Callable[[], Any]
+    board: list[SubprocessServer], new_page: Callable[[], Any]
 ) -> None:
     from playwright.sync_api import expect
 
@@ -162,3 +239,112 @@ def test_page_shows_a_task_created_on_the_other_process(
         ("seen live", True),
         ("added in the page", False),
     }
+
+
+@pytest.mark.browser
+def test_the_finished_page_deletes_shows_presence_and_survives_a_restart(
+    finished: list[SubprocessServer], new_page: Callable[[], Any]
+) -> None:
+    from playwright.sync_api import expect
+
+    first, second = finished
+    page = new_page()
+    page.goto(first.http_url + "/")
+    page.click("text=Log in")
+    expect(page.locator("#online")).to_have_text("online: ada")
+    token = httpx.post(
+        f"{second.http_url}/login", json={"username": "alan", "password": "turing"}
+    ).json()["token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    httpx.post(f"{second.http_url}/tasks", json={"title": "doomed"}, headers=auth)
+    page.locator("#tasks li", has_text="doomed").locator("button").click()
+    expect(page.locator("#tasks li", has_text="doomed")).to_have_count(0)
+    first.stop()  # the page's process restarts: 1012, then it comes back on the same port
+    expect(page.locator("#status")).to_contain_text("reconnecting")
+    httpx.post(f"{second.http_url}/tasks", json={"title": "while restarting"}, headers=auth)
+    first.start()
+    expect(page.locator("#status")).to_have_text("live as ada")
+    expect(page.locator("#activity")).to_contain_text('alan: task_created "while restarting"')
+    expect(page.locator("#activity li", has_text="while restarting")).to_have_count(1)
+
+
+# The exercises ------------------------------------------------------------------------------
+
+
+def test_parts_replace_the_skeletons_functions_in_order(tmp_path: Path) -> None:
+    parts = AppParts(APP)
+    assert parts.add("async def online(store):\n    return ['x']\n") == ["online"]
+    assert parts.add("async def online(store):\n    return ['y']\n") == ["online"]
+    assert parts.add("# nothing yet\n") == []
+    saved = parts.save(tmp_path / "my_board.py")
+    assert {path.name for path in tmp_path.iterdir()} == {"my_board.py", "index.html", "page.js"}
+    module = load_module(saved)
+    assert asyncio.run(module.online(None)) == ["y"]
+
+
+def _learner_copy(folder: Path, answers: dict[int, str] | None) -> Path:
+    """A learner copy of the capstone; solution cell ``i`` holds ``answers[i]`` if given."""
+    [*_, notebook] = sorted(learner_copies([], WORKBOOK_DIR, folder))
+    assert notebook.name == NOTEBOOK.name
+    if answers is not None:
+        learner = nbformat.read(notebook, as_version=4)
+        solutions = [c for c in code_cells(learner) if SOLUTION in c.metadata.get("tags", [])]
+        for index, answer in answers.items():
+            solutions[index].source = answer
+        nbformat.write(learner, notebook)
+    return notebook
+
+
+def _wrong_answer_runs() -> list[dict[int, str]]:
+    """Runs that together try every wrong answer: run k gives each exercise its k-th one."""
+    wrongs = [cell.metadata["wslab"]["wrong"] for cell in _cells(SOLUTION)]
+    return [
+        {index: answers[k] for index, answers in enumerate(wrongs) if k < len(answers)}
+        for k in range(max(map(len, wrongs)))
+    ]
+
+
+@pytest.fixture(scope="module")
+def learner_runs(tmp_path_factory: pytest.TempPathFactory) -> list[list[CheckResult]]:
+    """The learner copy run with no answers, then with each round of wrong answers.
+
+    The checks are independent of each other's answers, so one run can try a wrong answer
+    for every exercise at once; the runs share the machine, each on its own ports and board.
+    """
+    runs: list[dict[int, str] | None] = [None, *_wrong_answer_runs()]
+    copies = [
+        _learner_copy(tmp_path_factory.mktemp(f"learner{number}"), answers)
+        for number, answers in enumerate(runs)
+    ]
+    with ProcessPoolExecutor(len(copies), mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(check_answers, copies))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_every_check_fails_with_no_answer_and_with_each_wrong_answer(
+    learner_runs: list[list[CheckResult]],
+) -> None:
+    checks = len(_cells(CHECK))
+    assert checks >= 4
+    for number, results in enumerate(learner_runs):
+        what = "no answers" if number == 0 else f"wrong answers, round {number}"
+        attempted = range(checks) if number == 0 else _wrong_answer_runs()[number - 1]
+        passing = [result.exercise for result in results if result.passed]
+        assert len(results) == checks and not set(passing) & {i + 1 for i in attempted}, (
+            f"{what}: checks that pass: {passing}"
+        )
+        assert all(result.hint for result in results if not result.passed)
+
+
+def test_wslab_student_and_check_take_the_capstone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`wslab check capstone` finds the learner copy that `wslab student --lesson capstone` wrote
+    (the runs above check what it reports)."""
+    assert main(["check", "capstone", "--dir", str(tmp_path)]) == 2
+    assert str(tmp_path / "notebooks" / NOTEBOOK.name) in capsys.readouterr().err
+    assert main(["student", str(tmp_path), "--lesson", "capstone", "--lesson", "01"]) == 0
+    assert (tmp_path / "notebooks" / NOTEBOOK.name).is_file()
+    assert (tmp_path / "notebooks" / "capstone" / "app.py").is_file()
+    assert (tmp_path / "01_echo" / "lesson.ipynb").is_file()
