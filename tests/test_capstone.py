@@ -212,6 +212,20 @@ async def test_the_finished_board_deletes_counts_and_resumes(
     await back.close()
 
 
+def _ada_in_the_page_alan_over_http(
+    first: SubprocessServer, second: SubprocessServer, new_page: Callable[[], Any]
+) -> tuple[Any, dict[str, str]]:
+    """Ada logged in to the page of ``first``; Alan's Authorization header for ``second``."""
+    from playwright.sync_api import expect
+
+    page = new_page()
+    page.goto(first.http_url + "/")
+    page.click("text=Log in")
+    expect(page.locator("#status")).to_have_text("live as ada")
+    reply = httpx.post(f"{second.http_url}/login", json={"username": "alan", "password": "turing"})
+    return page, {"Authorization": f"Bearer {reply.json()['token']}"}
+
+
 @pytest.mark.browser
 def test_page_shows_a_task_created_on_the_other_process(
     board: list[SubprocessServer], new_page: Callable[[], Any]
@@ -219,14 +233,7 @@ def test_page_shows_a_task_created_on_the_other_process(
     from playwright.sync_api import expect
 
     first, second = board
-    page = new_page()
-    page.goto(first.http_url + "/")
-    page.click("text=Log in")
-    expect(page.locator("#status")).to_have_text("live as ada")
-    token = httpx.post(
-        f"{second.http_url}/login", json={"username": "alan", "password": "turing"}
-    ).json()["token"]
-    auth = {"Authorization": f"Bearer {token}"}
+    page, auth = _ada_in_the_page_alan_over_http(first, second, new_page)
     httpx.post(f"{second.http_url}/tasks", json={"title": "seen live"}, headers=auth)
     expect(page.locator("#tasks li", has_text="seen live")).to_be_visible()
     page.fill("#title", "added in the page")
@@ -248,14 +255,8 @@ def test_the_finished_page_deletes_shows_presence_and_survives_a_restart(
     from playwright.sync_api import expect
 
     first, second = finished
-    page = new_page()
-    page.goto(first.http_url + "/")
-    page.click("text=Log in")
+    page, auth = _ada_in_the_page_alan_over_http(first, second, new_page)
     expect(page.locator("#online")).to_have_text("online: ada")
-    token = httpx.post(
-        f"{second.http_url}/login", json={"username": "alan", "password": "turing"}
-    ).json()["token"]
-    auth = {"Authorization": f"Bearer {token}"}
     httpx.post(f"{second.http_url}/tasks", json={"title": "doomed"}, headers=auth)
     page.locator("#tasks li", has_text="doomed").locator("button").click()
     expect(page.locator("#tasks li", has_text="doomed")).to_have_count(0)

@@ -251,7 +251,7 @@ async def update_task(task_id: int, change: TaskChange, user: User, store: Store
 
 @app.delete("/tasks/{task_id}")
 async def delete_task(task_id: int, user: User, store: Store) -> dict[str, Any]:
-    return await remove_task(store, task_id, user)
+    return await remove_task(store, task_id, user)  # exercise 1
 
 
 def parse_message(text: str) -> dict[str, Any]:
@@ -289,17 +289,17 @@ async def task_events(websocket: WebSocket) -> None:
     since = since if isinstance(since, str) and STREAM_ID.fullmatch(since) else None
     queue = queues[websocket] = asyncio.Queue(QUEUE_SIZE + 1)  # live events queue from now on
     try:
-        await arrived(store, user)
+        await arrived(store, user)  # exercise 2
         await announce(store, {"type": "presence", "online": await online(store)})
         tasks = await all_tasks(store)
         await websocket.send_json({"type": "hello", "user": user, "tasks": tasks})
-        replay = await missed(store, since) if since else []
+        replay = await missed(store, since) if since else []  # exercise 4
         for event_id, fields in replay:  # what the client missed, then the live queue
             await websocket.send_text(as_text(event_id, fields))
         after = replay[-1][0] if replay else since or "0-0"
         sender = asyncio.create_task(send_events(websocket, queue, after))
         try:
-            await listen(websocket, claims)
+            await listen(websocket, claims)  # exercise 3
         finally:
             sender.cancel()
             await asyncio.gather(sender, return_exceptions=True)  # it may have closed the socket
