@@ -56,7 +56,7 @@ NOBODY = "00" * 16 + ":" + "00" * 32  # an unknown name costs one hash too
 
 
 def password_matches(password: str, stored: str) -> bool:
-    """PBKDF2, 100,000 rounds: about 0.1 s of CPU, so never on the event loop (P07)."""
+    """PBKDF2, 100,000 rounds: slow on purpose, so never on the event loop (P07)."""
     salt, expected = stored.split(":")
     given = hashlib.pbkdf2_hmac("sha256", password.encode(), bytes.fromhex(salt), 100_000)
     return hmac.compare_digest(given, bytes.fromhex(expected))
