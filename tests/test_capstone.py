@@ -1,14 +1,13 @@
 """The capstone: the skeleton board (two processes over Redis, authenticated, live in the
-browser), the finished board (the skeleton with the notebook's solutions), and its exercises
-(each check fails with no answer and with every plausible wrong answer)."""
+browser), the finished board (the skeleton with the notebook's solutions), and how its
+exercises are put together. (The notebook test runs each check with no answer and with
+every plausible wrong answer.)"""
 
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from lessons import WORKBOOK_DIR, load_module
 from lessons.cli import main
 from lessons.kit import LiveClient, SubprocessServer
 from lessons.kit.board import MAGIC, AppParts, Board, call, follow, log_in
-from lessons.kit.exercises import CHECK, SOLUTION, CheckResult, check_answers, learner_copies
+from lessons.kit.exercises import SOLUTION
 from lessons.kit.notebooks import code_cells
 from lessons.kit.redis_server import RedisServer
 
@@ -36,10 +35,12 @@ def _cells(tag: str) -> list[nbformat.NotebookNode]:
     return [cell for cell in code_cells(notebook) if tag in cell.metadata.get("tags", [])]
 
 
-def _without_magic(source: str) -> str:
-    first, _, rest = source.partition("\n")
-    assert first.strip() == f"%%{MAGIC}", "an exercise cell starts with %%add_to_app"
-    return rest
+def _part(source: str) -> tuple[str, str]:
+    """The part an exercise cell names in its ``%%add_to_app NAME`` line, and its code."""
+    first, _, code = source.partition("\n")
+    magic, _, name = first.partition(" ")
+    assert magic == f"%%{MAGIC}" and name, "an exercise cell starts with %%add_to_app NAME"
+    return name, code
 
 
 @pytest.fixture
@@ -54,7 +55,7 @@ def finished(redis_server: RedisServer) -> Iterator[list[SubprocessServer]]:
     """The skeleton with every solution of the notebook, as two processes."""
     parts = AppParts(APP)
     for cell in _cells(SOLUTION):
-        parts.add(_without_magic(cell.source))
+        parts.add(*_part(cell.source))
     with parts.board(redis_server.url) as servers:
         yield servers
 
@@ -274,68 +275,15 @@ def test_the_finished_page_deletes_shows_presence_and_survives_a_restart(
 
 def test_parts_replace_the_skeletons_functions_in_order(tmp_path: Path) -> None:
     parts = AppParts(APP)
-    assert parts.add("async def online(store):\n    return ['x']\n") == ["online"]
-    assert parts.add("async def online(store):\n    return ['y']\n") == ["online"]
-    assert parts.add("# nothing yet\n") == []
+    assert parts.add("two", "async def online(store):\n    return ['x']\n") == ["online"]
+    assert parts.add("one", "async def online(store):\n    return ['y']\n") == ["online"]
     saved = parts.save(tmp_path / "my_board.py")
     assert {path.name for path in tmp_path.iterdir()} == {"my_board.py", "index.html", "page.js"}
-    module = load_module(saved)
-    assert asyncio.run(module.online(None)) == ["y"]
-
-
-def _learner_copy(folder: Path, answers: dict[int, str] | None) -> Path:
-    """A learner copy of the capstone; solution cell ``i`` holds ``answers[i]`` if given."""
-    [*_, notebook] = sorted(learner_copies([], WORKBOOK_DIR, folder))
-    assert notebook.name == NOTEBOOK.name
-    if answers is not None:
-        learner = nbformat.read(notebook, as_version=4)
-        solutions = [c for c in code_cells(learner) if SOLUTION in c.metadata.get("tags", [])]
-        for index, answer in answers.items():
-            solutions[index].source = answer
-        nbformat.write(learner, notebook)
-    return notebook
-
-
-def _wrong_answer_runs() -> list[dict[int, str]]:
-    """Runs that together try every wrong answer: run k gives each exercise its k-th one."""
-    wrongs = [cell.metadata["wslab"]["wrong"] for cell in _cells(SOLUTION)]
-    return [
-        {index: answers[k] for index, answers in enumerate(wrongs) if k < len(answers)}
-        for k in range(max(map(len, wrongs)))
-    ]
-
-
-@pytest.fixture(scope="module")
-def learner_runs(tmp_path_factory: pytest.TempPathFactory) -> list[list[CheckResult]]:
-    """The learner copy run with no answers, then with each round of wrong answers.
-
-    The checks are independent of each other's answers, so one run can try a wrong answer
-    for every exercise at once; the runs share the machine, each on its own ports and board.
-    """
-    runs: list[dict[int, str] | None] = [None, *_wrong_answer_runs()]
-    copies = [
-        _learner_copy(tmp_path_factory.mktemp(f"learner{number}"), answers)
-        for number, answers in enumerate(runs)
-    ]
-    with ProcessPoolExecutor(len(copies), mp_context=multiprocessing.get_context("spawn")) as pool:
-        return list(pool.map(check_answers, copies))
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(900)
-def test_every_check_fails_with_no_answer_and_with_each_wrong_answer(
-    learner_runs: list[list[CheckResult]],
-) -> None:
-    checks = len(_cells(CHECK))
-    assert checks >= 4
-    for number, results in enumerate(learner_runs):
-        what = "no answers" if number == 0 else f"wrong answers, round {number}"
-        attempted = range(checks) if number == 0 else _wrong_answer_runs()[number - 1]
-        passing = [result.exercise for result in results if result.passed]
-        assert len(results) == checks and not set(passing) & {i + 1 for i in attempted}, (
-            f"{what}: checks that pass: {passing}"
-        )
-        assert all(result.hint for result in results if not result.passed)
+    assert asyncio.run(load_module(saved).online(None)) == ["y"]  # the last part wins
+    assert parts.add("one", "# not written yet\n") == []  # a stub empties its part
+    assert asyncio.run(load_module(parts.save(saved)).online(None)) == ["x"]
+    assert parts.add("two", "# not written yet\n") == []
+    assert asyncio.run(load_module(parts.save(saved)).online(None)) == []  # the skeleton's
 
 
 def test_wslab_student_and_check_take_the_capstone(

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from lessons import WORKBOOK_DIR, discover
-from lessons.cli import STUDENT_DIR, UsageError, lesson_named
+from lessons.cli import STUDENT_DIR, UsageError
 from lessons.cli.run import notebook_named
 
 
@@ -15,8 +15,9 @@ def cmd_student(args: argparse.Namespace) -> int:
     from lessons.kit.exercises import learner_copies, learner_path
 
     dest = Path(args.dir)
-    lessons = [lesson_named(name) for name in args.lessons] if args.lessons else discover()
-    workbook = None if args.lessons else WORKBOOK_DIR
+    named = [notebook_named(name) for name in args.lessons]  # lessons, or the capstone
+    lessons = [lesson for lesson in discover() if not named or lesson.notebook in named]
+    workbook = WORKBOOK_DIR if not named or WORKBOOK_DIR in {p.parent for p in named} else None
     existing = [learner_path(dest, lesson.notebook) for lesson in lessons]
     if workbook is not None:
         existing += [learner_path(dest, path) for path in workbook.glob("*.ipynb")]
@@ -55,7 +56,7 @@ def add(commands: Any) -> None:
         dest="lessons",
         action="append",
         default=[],
-        help="only this lesson (repeatable)",
+        help="only this lesson, or capstone for the workbook (repeatable)",
     )
     student.add_argument("--force", action="store_true", help="overwrite existing copies")
     student.set_defaults(handler=cmd_student)

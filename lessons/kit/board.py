@@ -1,9 +1,10 @@
 """The capstone's task board, as the notebook's exercises and the tests drive it.
 
 - ``AppParts``: the learner's parts of the app. A notebook cell that starts with
-  ``%%add_to_app`` adds its code to the app, as if pasted at the end of the skeleton's
-  ``app.py`` (a later definition of a name replaces the skeleton's). ``board()`` writes that
-  app to a temporary folder and serves it as processes sharing one Redis.
+  ``%%add_to_app NAME`` makes its code the part called NAME (one per exercise; running the
+  cell again replaces it), as if pasted at the end of the skeleton's ``app.py``: a later
+  definition of a name replaces the skeleton's. ``board()`` writes that app to a temporary
+  folder and serves it as processes sharing one Redis.
 - ``Board``: app processes over one Redis, under a board name of their own (so a check
   never sees another board's tasks or users), started side by side.
 - ``BoardClient``: a subscriber that authenticates with its first message and remembers the
@@ -45,19 +46,18 @@ class AppParts:
 
     def __init__(self, skeleton: str | Path) -> None:
         self.skeleton = Path(skeleton).resolve()
-        self.parts: dict[tuple[str, ...], str] = {}
+        self.parts: dict[str, str] = {}
 
-    def add(self, source: str) -> list[str]:
-        """Add ``source`` (replacing an earlier part that defined the same names)."""
+    def add(self, part: str, source: str) -> list[str]:
+        """Make ``source`` the part called ``part``, last in the app; the names it defines."""
         names = _defined(ast.parse(source))
-        if names:
-            self.parts.pop(tuple(names), None)
-            self.parts[tuple(names)] = source.strip() + "\n"
+        self.parts.pop(part, None)
+        self.parts[part] = source.strip() + "\n"
         return names
 
     def source(self) -> str:
         """The whole app: the skeleton, then every part."""
-        parts = "\n\n".join(self.parts.values())
+        parts = "\n\n".join(source for source in self.parts.values() if source.strip())
         text = self.skeleton.read_text(encoding="utf-8")
         return f"{text}\n\n# Your parts (from the notebook) ---\n\n{parts}" if parts else text
 
@@ -76,11 +76,13 @@ class AppParts:
         return Board(self.save(folder / "app.py"), redis_url, processes, env, folder)
 
     def cell_magic(self, line: str, cell: str) -> None:
-        """``%%add_to_app``: add the cell's code to the app and say what it replaced."""
+        """``%%add_to_app NAME``: the cell's code becomes part NAME; say what it replaces."""
+        if not line.strip():
+            raise ValueError("name the part: %%add_to_app exercise1")
         skeleton = set(_defined(ast.parse(self.skeleton.read_text(encoding="utf-8"))))
-        names = self.add(cell)
+        names = self.add(line.strip(), cell)
         if not names:
-            print("nothing added yet: write your function in this cell, then run it")
+            print(f"{line.strip()}: nothing in it yet: write your function here, then run it")
         for name in names:
             print(f"{name}: {'replaces the skeleton’s' if name in skeleton else 'added'}")
 

@@ -177,6 +177,8 @@ def exercises(notebook: nbformat.NotebookNode) -> list[tuple[int, int]]:
 
 def defined_names(source: str) -> list[str]:
     """The names a cell binds at its top level (functions, classes, assignments, imports)."""
+    if source.startswith("%%"):  # a cell magic (the capstone's %%add_to_app): Python follows
+        source = source.partition("\n")[2]
     flags = ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
     tree = compile(source, "<cell>", "exec", flags=flags)
     names: list[str] = []
