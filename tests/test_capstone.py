@@ -296,4 +296,4 @@ def test_wslab_student_and_check_take_the_capstone(
     assert main(["student", str(tmp_path), "--lesson", "capstone", "--lesson", "01"]) == 0
     assert (tmp_path / "notebooks" / NOTEBOOK.name).is_file()
     assert (tmp_path / "notebooks" / "capstone" / "app.py").is_file()
-    assert (tmp_path / "01_echo" / "lesson.ipynb").is_file()
+    assert (tmp_path / "lessons" / "01_echo" / "lesson.ipynb").is_file()
