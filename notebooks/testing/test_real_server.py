@@ -73,10 +73,11 @@ async def test_a_client_that_stops_reading_does_not_stall_the_room(live_url: str
     )
     stalled.recv(1024)  # the 101; from now on it never reads
     try:
-        async with connect(f"{live_url}/ws?user=ada", max_size=None) as ada:
+        # close_timeout: if the room is stalled, ada's own goodbye would wait for it (10 s)
+        async with connect(f"{live_url}/ws?user=ada", max_size=None, close_timeout=0.5) as ada:
             big = "x" * 65536
             for _ in range(100):  # about 6.5 MB: far more than the stalled socket's buffers
                 await ada.send(big)
-                await receive(ada, timeout=2)  # ada's own echo must keep coming
+                await receive(ada, timeout=1)  # ada's own echo must keep coming
     finally:
         stalled.close()
