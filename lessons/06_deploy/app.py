@@ -126,6 +126,7 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
     for task in readers.values():
         task.cancel()
     await asyncio.gather(*readers.values(), return_exceptions=True)
+    readers.clear()
     await redis.aclose()
 
 
