@@ -24,7 +24,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,15 +34,21 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from lessons import load_module
 from lessons.kit.cleanup import end_process
+from lessons.kit.proxy import Caddy, Nginx, find_nginx
 from lessons.kit.server import LiveServer, SubprocessServer
 from lessons.kit.timing import scaled
 
 
 def start_instances(
-    path: str | Path, count: int, broker_url: str | None = None, **options: Any
+    path: str | Path,
+    count: int,
+    broker_url: str | None = None,
+    settings: dict[str, Any] | None = None,
+    **options: Any,
 ) -> list[LiveServer]:
     """``count`` instances of the app at ``path`` in this process, named A, B, ..., each a
-    fresh copy of its module (its own state) on its own port; ``options`` go to uvicorn."""
+    fresh copy of its module (its own state) on its own port. ``settings`` replace the
+    module's settings (``HEARTBEAT``...); ``options`` go to uvicorn."""
     servers = []
     saved = os.environ.get("BROKER_URL")
     for letter in "ABCDEFGH"[:count]:
@@ -56,6 +62,8 @@ def start_instances(
             else:
                 os.environ["BROKER_URL"] = saved
         module.INSTANCE = letter
+        for name, value in (settings or {}).items():
+            setattr(module, name, value)
         servers.append(LiveServer(module.app, **options).start())
     return servers
 
@@ -76,6 +84,35 @@ async def meet(url: str, ca_file: str | Path | None = None, wait: float = 1.0) -
         except TimeoutError:
             print(f"B received nothing within {wait} s")
             return False
+
+
+async def through_nginx(
+    observe: Callable[..., Awaitable[Any]],
+    servers: Sequence[Any],
+    location: str,
+    path: str = "/ws",
+    read_timeout: float = 60,
+    **arguments: Any,
+) -> None:
+    """``await observe(url, **arguments)`` with ``url`` through an nginx in front of
+    ``servers`` configured with ``location``; says so when nginx is not installed."""
+    if find_nginx() is None:
+        print("skipped: nginx is not installed (Debian's `nginx` package)")
+        return
+    ports = [server.port for server in servers]
+    with Nginx(ports, location, read_timeout=read_timeout) as proxy:
+        await observe(proxy.ws_url(path), **arguments)
+
+
+async def forwarded(server: Any) -> None:
+    """Who the app at ``server`` believes its clients are: one through a Caddy in front of
+    it (from 127.0.0.3), one straight to it (from 127.0.0.2) claiming 203.0.113.7."""
+    with Caddy([server.port]) as proxy:
+        real = await whoami(proxy.ws_url("/ws"), "127.0.0.3", ca_file=proxy.ca_file)
+    print(f"client at 127.0.0.3, through the proxy: the app sees {real}")
+    spoof = {"X-Forwarded-For": "203.0.113.7"}
+    claimed = await whoami(server.ws_url("/ws"), "127.0.0.2", spoof)
+    print(f"client at 127.0.0.2, straight to the app, claiming 203.0.113.7: the app sees {claimed}")
 
 
 def tls(ca_file: str | Path | None) -> ssl.SSLContext | None:
@@ -129,29 +166,31 @@ async def whoami(
         return str(json.loads(await websocket.recv())["you are"])
 
 
-def supervise(path: str | Path, sig: signal.Signals, timeout: float = 10.0) -> list[int]:
+def supervised(path: str | Path, sig: signal.Signals, timeout: float = 10.0) -> tuple[int, int]:
     """Run the supervisor script at ``path``, send it ``sig`` once its servers run, and
-    print how it ended and how many servers it left running; those are stopped here.
-    Returns the pids of the servers that were left running."""
+    return its exit status and how many of its servers it left running (stopped here)."""
     process = subprocess.Popen(
         [sys.executable, str(path)], stdout=subprocess.PIPE, text=True, start_new_session=True
     )
     assert process.stdout is not None
-    line = process.stdout.readline()
-    children = [int(pid) for pid in re.findall(r"\d+", line)]
-    process.send_signal(sig)
+    children = [int(pid) for pid in re.findall(r"\d+", process.stdout.readline())]
     status = end_process(process, sig, timeout)
     process.stdout.close()
     left = [pid for pid in children if _alive(pid)]
-    ended = f"by {signal.Signals(-status).name}" if status < 0 else f"with status {status}"
-    print(f"supervisor ended {ended}; servers still running: {len(left)} of {len(children)}")
     for pid in left:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + scaled(5)
     while any(_alive(pid) for pid in left) and time.monotonic() < deadline:
         time.sleep(0.02)  # not our children: nothing to wait on
-    return left
+    return status, len(left)
+
+
+def supervise(path: str | Path, sig: signal.Signals) -> None:
+    """Print how the supervisor at ``path`` ends on ``sig`` and what it leaves running."""
+    status, left = supervised(path, sig)
+    ended = f"by {signal.Signals(-status).name}" if status < 0 else f"with status {status}"
+    print(f"supervisor ended {ended}; servers it left running: {left}")
 
 
 def _alive(pid: int) -> bool:
