@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any
 
@@ -27,6 +28,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError(f"--instances must be between 1 and {MAX_INSTANCES}, not {args.instances}")
     with stop_signals_interrupt():
         try:
+            if args.proxy or lesson.number == "06":
+                return serve_behind_proxy(lesson, args)
             if args.instances != 1:
                 return serve_cluster(lesson, args)
             return serve_one(lesson, args)
@@ -100,7 +103,59 @@ def serve_cluster(lesson: Lesson, args: argparse.Namespace, poll: float = 0.2) -
     return 0
 
 
-def follow(servers: list[SubprocessServer], poll: float) -> int:
+def serve_behind_proxy(lesson: Lesson, args: argparse.Namespace) -> int:
+    """Redis, N app processes on loopback and a proxy in front on ``--host:--port``: Caddy
+    with TLS from its local CA (the default), or nginx (plain HTTP) with lesson 06's
+    ``location``. Stops like ``serve_cluster``; 1 if the proxy exits by itself."""
+    from lessons import find, load_module
+    from lessons.kit.cluster import cluster
+    from lessons.kit.proxy import Caddy, Nginx
+    from lessons.kit.redis_server import RedisServer
+
+    with ExitStack() as stack:
+        try:
+            redis_server = stack.enter_context(RedisServer())
+            servers = cluster(
+                lesson.app_path,
+                redis_server.url,
+                instances=args.instances,
+                log_level=args.log_level,
+                graceful_timeout=GRACEFUL_SECONDS,
+            )
+            for server in servers:
+                stack.callback(server.stop)
+                server.start()
+            ports = [server.port for server in servers]
+            if args.proxy == "nginx":
+                location = load_module(find("06").path / "fix_no_upgrade.py").LOCATION
+                proxy: Caddy | Nginx = Nginx(ports, location, args.port, args.host)
+            else:
+                names = [url.split("//")[1].rsplit(":", 1)[0] for url in page_urls(args.host, 0)]
+                proxy = Caddy(ports, args.port, args.host, names=names)
+            stack.enter_context(proxy)
+        except (OSError, RuntimeError) as exc:
+            raise UsageError(str(exc)) from None
+        print(f"wslab: serving lesson {lesson.name}: {lesson.title}")
+        print(f"  Redis at {redis_server.url}; {proxy.name} (pid {proxy.pid}) in front of:")
+        for server in servers:
+            print(f"  instance {server.port} (pid {server.pid}) at {server.http_url}")
+        urls = proxy.urls if proxy.scheme == "https" else page_urls(args.host, proxy.port)
+        for url in urls:
+            print(f"  open {url.rstrip('/')}/ in a browser: the one address to share")
+        if proxy.scheme == "https":
+            print(f"  the proxy's CA certificate, for clients to trust: {proxy.ca_file}")
+        print(READY, flush=True)
+        try:
+            return follow(servers, poll=0.2, proxy_running=lambda: proxy.running)
+        except KeyboardInterrupt:
+            print("\nwslab: stopping", flush=True)
+    print("wslab: stopped", flush=True)
+    return 0
+
+
+def follow(
+    servers: list[SubprocessServer], poll: float, proxy_running: Callable[[], bool] = lambda: True
+) -> int:
     """Print the processes' output until a stop signal (KeyboardInterrupt).
 
     An instance ended by a signal (``kill <pid>``: a rolling restart) is started again on
@@ -108,6 +163,9 @@ def follow(servers: list[SubprocessServer], poll: float) -> int:
     """
     shown = [0] * len(servers)
     while True:
+        if not proxy_running():
+            print("wslab: the proxy exited; stopping the instances")
+            return 1
         for index, server in enumerate(servers):
             alive = server.running
             status = None if alive else server.stop()  # stop() collects its last lines
@@ -142,5 +200,10 @@ def add(commands: Any) -> None:
         type=int,
         default=1,
         help="N processes on consecutive ports sharing one Redis (lesson 05)",
+    )
+    serve.add_argument(
+        "--proxy",
+        choices=["caddy", "nginx"],
+        help="a proxy in front of the instances (lesson 06 uses caddy, with TLS, by default)",
     )
     serve.set_defaults(handler=cmd_serve)

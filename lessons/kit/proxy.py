@@ -74,6 +74,15 @@ class _Proxy:
         name = HOST if self.scheme == "https" else "127.0.0.1"
         return f"{self.scheme}://{name}:{self.port}"
 
+    @property
+    def urls(self) -> list[str]:
+        """Where people reach the proxy (its names, or this machine's addresses)."""
+        return [f"{self.scheme}://{name}:{self.port}" for name in self.names]
+
+    @property
+    def names(self) -> list[str]:
+        return [HOST if self.scheme == "https" else self.host]
+
     def ws_url(self, path: str = "/ws") -> str:
         return self.url.replace("http", "ws", 1) + "/" + path.lstrip("/")
 
@@ -165,10 +174,21 @@ class Caddy(_Proxy):
     name = "caddy"
 
     def __init__(
-        self, ports: list[int], port: int = 0, host: str = "127.0.0.1", try_duration: float = 3
+        self,
+        ports: list[int],
+        port: int = 0,
+        host: str = "127.0.0.1",
+        try_duration: float = 3,
+        names: list[str] | None = None,
     ) -> None:
         super().__init__(ports, port, host)
         self.try_duration = try_duration
+        self._names = sorted({HOST, *(names or [])})
+
+    @property
+    def names(self) -> list[str]:
+        """The names and addresses the certificate is issued for."""
+        return self._names
 
     @property
     def ca_file(self) -> Path:
@@ -177,10 +197,11 @@ class Caddy(_Proxy):
 
     def caddyfile(self) -> str:
         upstreams = " ".join(_upstreams(self.ports))
+        sites = ", ".join(f"https://{name}:{self.port}" for name in self.names)
         return (
             "{\n\tadmin off\n\tskip_install_trust\n\tauto_https disable_redirects\n"
             f"\thttp_port {free_port()}\n\thttps_port {self.port}\n}}\n"
-            f"https://{HOST}:{self.port} {{\n\tbind {self.host}\n\ttls internal\n"
+            f"{sites} {{\n\tbind {self.host}\n\ttls internal\n"
             f"\treverse_proxy {upstreams} {{\n\t\tlb_policy round_robin\n"
             f"\t\tlb_try_duration {self.try_duration}s\n\t}}\n}}\n"
         )
