@@ -167,4 +167,4 @@ async def chat(websocket: WebSocket, room: str, last: str | None = None) -> None
         listeners[room].discard(queue)
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.wait(tasks)
