@@ -151,7 +151,8 @@ async def chat(websocket: WebSocket, room: str, last: str | None = None) -> None
     await websocket.accept()
     queue, last = await join(room, last)
     client = websocket.client.host if websocket.client else "unknown"
-    await websocket.send_json({"type": "welcome", "instance": INSTANCE, "client": client})
+    hello = {"type": "welcome", "instance": INSTANCE, "client": client, "last": last}
+    await websocket.send_json(hello)
     tasks = [
         asyncio.create_task(receive(websocket, room)),
         asyncio.create_task(forward(websocket, room, queue, last)),

@@ -40,6 +40,7 @@ function reconnect() {
 
 function receive(message) {
   if (message.type === "welcome") {
+    lastId = message.last; // where this connection starts: resume from here if it drops
     status.textContent = `connected to instance ${message.instance} as ${message.client}`;
   } else if (message.type === "ack") {
     pending.delete(message.cid);

@@ -246,6 +246,7 @@ class ChatClient:
     def _receive(self, message: dict[str, Any]) -> None:
         self.progress.set()
         if message["type"] == "welcome":
+            self.last = message["last"]
             self.instances.add(message["instance"])
             self._connected.set()
         elif message["type"] == "ack":
