@@ -25,6 +25,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse
+from redis.exceptions import RedisError
 
 BROKER_URL = os.environ.get("BROKER_URL", "redis://127.0.0.1:6379/0")
 INSTANCE = os.environ.get("INSTANCE", f"{socket.gethostname()}:{os.getpid()}")
@@ -60,7 +61,11 @@ async def newest_id(room: str) -> str:
 async def read_room(room: str, last: str) -> None:
     """The one reader of a room in this process: new entries to every local listener."""
     while True:
-        reply = await redis.xread({key(room): last}, block=1000)
+        try:
+            reply = await redis.xread({key(room): last}, block=1000)
+        except (RedisError, OSError):  # Redis restarting: ask again from the same id
+            await asyncio.sleep(1)
+            continue
         for _, entries in reply:
             for stream_id, fields in entries:
                 last = stream_id
@@ -81,11 +86,15 @@ async def join(room: str, last: str | None) -> tuple[asyncio.Queue[dict[str, Any
     """Listen to ``room`` from now on; returns the queue and the id the client has seen."""
     queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE)
     listeners[room].add(queue)
-    if room not in readers:
-        start = await newest_id(room)
-        if room not in readers:  # another client may have started it meanwhile
-            readers[room] = asyncio.create_task(read_room(room, start))
-    return queue, last or await newest_id(room)
+    try:
+        if room not in readers:
+            start = await newest_id(room)
+            if room not in readers:  # another client may have started it meanwhile
+                readers[room] = asyncio.create_task(read_room(room, start))
+        return queue, last or await newest_id(room)
+    except BaseException:
+        listeners[room].discard(queue)
+        raise
 
 
 async def forward(
@@ -115,13 +124,16 @@ async def receive(websocket: WebSocket, room: str) -> None:
             continue
         text, cid = str(message.get("text", ""))[:1000], str(message.get("cid", ""))[:64]
         fields = {"text": text, "cid": cid, "instance": INSTANCE}
-        stream_id = await redis.xadd(key(room), fields, maxlen=HISTORY, approximate=True)
+        try:
+            stream_id = await redis.xadd(key(room), fields, maxlen=HISTORY, approximate=True)
+        except (RedisError, OSError):  # not acknowledged: the client sends it again
+            await websocket.send_json({"type": "error", "error": "broker down: not stored"})
+            continue
         await websocket.send_json({"type": "ack", "cid": cid, "id": stream_id})
 
 
 @contextlib.asynccontextmanager
 async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-    await redis.ping()  # fail at startup, not at the first message, if Redis is unreachable
     yield
     for task in readers.values():
         task.cancel()
@@ -149,7 +161,11 @@ async def chat(websocket: WebSocket, room: str, last: str | None = None) -> None
         await websocket.close(1008, "bad room name or resume id")
         return
     await websocket.accept()
-    queue, last = await join(room, last)
+    try:
+        queue, last = await join(room, last)
+    except (RedisError, OSError):
+        await websocket.close(1013, "broker unavailable: try again later")
+        return
     client = websocket.client.host if websocket.client else "unknown"
     hello = {"type": "welcome", "instance": INSTANCE, "client": client, "last": last}
     await websocket.send_json(hello)

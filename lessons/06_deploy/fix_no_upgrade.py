@@ -1,4 +1,4 @@
-"""P40, fixed: nginx proxies the handshake with the upgrade headers."""
+"""P40, fixed: nginx in front of a WebSocket app, as a location block."""
 
 # nginx's `location` block in front of the app (the rest of nginx.conf: upstream `app`).
 LOCATION = """

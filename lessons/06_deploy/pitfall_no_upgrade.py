@@ -1,4 +1,4 @@
-"""P40, broken: nginx proxies the handshake without the upgrade headers."""
+"""P40, broken: nginx in front of a WebSocket app, as a location block."""
 
 # nginx's `location` block in front of the app (the rest of nginx.conf: upstream `app`).
 LOCATION = """

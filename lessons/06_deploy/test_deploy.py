@@ -18,7 +18,7 @@ from lessons import load_module
 from lessons.kit import scaled
 from lessons.kit.cluster import cluster
 from lessons.kit.redis_server import RedisServer
-from lessons.kit.server import SubprocessServer
+from lessons.kit.server import SubprocessServer, free_port
 
 HERE = Path(__file__).parent
 
@@ -93,6 +93,21 @@ def test_a_message_that_is_not_json_gets_an_error_event(app_module: ModuleType) 
         welcome(ws)
         ws.send_text("not json")
         assert next_of(ws, "error")["error"]
+
+
+def test_without_redis_the_page_loads_and_a_client_is_told_to_retry_later(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BROKER_URL", f"redis://127.0.0.1:{free_port()}/0")
+    app = load_module(HERE / "app.py").app
+    with TestClient(app) as client:
+        assert client.get("/").status_code == 200
+        with (
+            client.websocket_connect("/ws/lobby") as ws,
+            pytest.raises(WebSocketDisconnect) as closed,
+        ):
+            ws.receive_json()
+    assert closed.value.code == 1013
 
 
 @pytest.fixture
