@@ -89,9 +89,6 @@ INDEX_ROW = re.compile(
 PENDING_PITFALLS = {
     **dict.fromkeys(["P35", "P37", "P38"], "issue 13: lesson 05 teaches P35-P38"),
     "P36": "issue 13: lessons 03 and 05 teach P36",
-    **dict.fromkeys(
-        ["P39", "P40", "P41", "P42", "P43", "P44"], "issue 14: lesson 06 teaches P39-P44"
-    ),
 }
 
 

@@ -150,11 +150,6 @@ async def page() -> FileResponse:
     return FileResponse(Path(__file__).with_name("index.html"))
 
 
-@app.get("/page.js")
-async def script() -> FileResponse:
-    return FileResponse(Path(__file__).with_name("page.js"))
-
-
 @app.websocket("/ws/{room}")
 async def chat(websocket: WebSocket, room: str, last: str | None = None) -> None:
     if not ROOM_NAME.match(room) or (last is not None and not STREAM_ID.match(last)):

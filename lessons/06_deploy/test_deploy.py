@@ -43,10 +43,9 @@ def next_of(ws: Any, kind: str) -> dict[str, Any]:
             return message
 
 
-def test_the_page_and_its_script_are_served(app_module: ModuleType) -> None:
+def test_the_page_is_served(app_module: ModuleType) -> None:
     with TestClient(app_module.app) as client:
         assert client.get("/").text == (HERE / "index.html").read_text(encoding="utf-8")
-        assert client.get("/page.js").text == (HERE / "page.js").read_text(encoding="utf-8")
 
 
 def test_a_message_is_acknowledged_and_reaches_the_room(app_module: ModuleType) -> None:
