@@ -93,7 +93,9 @@ def test_serve_prints_the_page_url_and_stops_cleanly_on_ctrl_c(
 ) -> None:
     process, url = served
     with urllib.request.urlopen(url, timeout=scaled(5)) as page:
-        assert b"new WebSocket(" in page.read()
+        assert b'<script src="page.js"' in page.read()
+    with urllib.request.urlopen(url + "page.js", timeout=scaled(5)) as script:
+        assert b"new WebSocket(" in script.read()
     process.send_signal(signal.SIGINT)
     output, _ = process.communicate(timeout=scaled(15))
     assert process.returncode == 0

@@ -25,7 +25,7 @@ import pytest
 from starlette.routing import Match
 
 from lessons import find
-from lessons.kit import rawclient, scaled
+from lessons.kit import rawclient, scaled, wire
 from lessons.kit.leaks import holds_peer, rss
 
 GUARD = 1.0  # seconds: the guards' bounds in these servers (the kit's default is 10)
@@ -50,7 +50,7 @@ class Target:
 TARGETS = {
     "01": Target("/ws/echo"),
     "02": Target("/ws/hostile?name=hostile"),
-    "03": Target("/ws/chat/lobby?user=hostile", say={"type": "message", "text": "x" * 900}),
+    "03": Target("/ws/lobby?user=hostile", say={"type": "message", "text": "x" * 900}),
     "04": Target("/ws/first-message"),
     "05": Target(
         "/ws",
@@ -164,8 +164,8 @@ def test_a_silent_peer_is_closed_and_released(served: Served) -> None:
 @pytest.mark.parametrize(
     "frame",
     [
-        rawclient.frame(0x3, b"reserved opcode"),
-        rawclient.frame(rawclient.CONTINUATION, b"no message to continue"),
+        wire.frame(0x3, b"reserved opcode"),
+        wire.frame(wire.CONTINUATION, b"no message to continue"),
         b"\x81\x05hello",  # unmasked: a server must refuse it
     ],
     ids=["reserved opcode", "stray continuation", "unmasked"],
@@ -204,7 +204,7 @@ def test_a_client_that_stops_reading_is_dropped_and_released(served: Served) -> 
             sock = stack.enter_context(rawclient.raw_socket(served.url))
             rawclient.upgrade(sock, served.url)
             talkers.append(sock)
-        frame = rawclient.frame(rawclient.TEXT, message.encode())
+        frame = wire.frame(wire.TEXT, message.encode())
         for _ in range(150):  # 600 messages: far more than any queue and socket buffer hold
             for sock in talkers:
                 with contextlib.suppress(OSError):  # talkers read nothing either: may be dropped

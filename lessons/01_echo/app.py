@@ -3,49 +3,33 @@
 Run it: ``wslab serve 01`` (or ``uvicorn app:app`` in this folder) and open the page.
 """
 
+import asyncio
 import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated
 
-from fastapi import FastAPI, WebSocket, WebSocketDisconnect
-from fastapi.responses import HTMLResponse
+from fastapi import Depends, FastAPI, HTTPException, Query, WebSocket, WebSocketDisconnect
+from fastapi.responses import FileResponse
+from fastapi.sse import EventSourceResponse
+
+HERE = Path(__file__).parent
+PERIOD = 0.02  # seconds between two messages of the feed
+MAX_COUNT = 1000  # messages one request may ask for
+Message = dict[str, int | float]
 
 app = FastAPI(title="wslab 01: echo")
 
-PAGE = """<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>wslab 01: echo</title>
-<style>body{font:16px system-ui;margin:2rem;max-width:40rem}#log{white-space:pre-wrap}</style>
-</head>
-<body>
-<h1>Echo</h1>
-<p id="status">connecting…</p>
-<form id="form"><input id="text" autocomplete="off" placeholder="say something" autofocus>
-<button>Send</button></form>
-<div id="log"></div>
-<script>
-const log = (line) => { document.getElementById("log").textContent += line + "\\n"; };
-const scheme = location.protocol === "https:" ? "wss" : "ws";
-const ws = new WebSocket(`${scheme}://${location.host}/ws/echo`);
-ws.onopen = () => { document.getElementById("status").textContent = "connected"; };
-ws.onmessage = (event) => log("← " + event.data);
-ws.onclose = (event) => {
-  document.getElementById("status").textContent = `closed (${event.code})`;
-};
-document.getElementById("form").onsubmit = (event) => {
-  event.preventDefault();
-  const input = document.getElementById("text");
-  ws.send(input.value);
-  log("→ " + input.value);
-  input.value = "";
-};
-</script>
-</body>
-</html>
-"""
-
 
 @app.get("/")
-async def page() -> HTMLResponse:
-    return HTMLResponse(PAGE)
+async def page() -> FileResponse:
+    return FileResponse(HERE / "index.html")
+
+
+@app.get("/page.js")
+async def page_script() -> FileResponse:
+    return FileResponse(HERE / "page.js")
 
 
 @app.get("/http/echo")
@@ -82,27 +66,63 @@ async def echo_json(websocket: WebSocket) -> None:
         pass
 
 
-@app.websocket("/ws/bytes")
-async def echo_bytes(websocket: WebSocket) -> None:
-    """Reply ``b"Echo: " + data`` to every binary message."""
+# The feed: message n falls due n * PERIOD seconds after 1970, so whoever receives it can
+# tell how late it came. Four ways to read it follow; the notebook compares them.
+
+
+async def reachable(n: int) -> int:
+    """``n``, unless message n falls due too far in the future to wait for (HTTP 400)."""
+    if n * PERIOD > time.time() + MAX_COUNT * PERIOD:
+        raise HTTPException(400, "that message falls due too far in the future")
+    return n
+
+
+def feed_message(n: int) -> Message:
+    """Message ``n`` of the feed: its number, and when it falls due (seconds since 1970)."""
+    return {"n": n, "due": round(n * PERIOD, 6)}
+
+
+async def when_due(n: int) -> Message:
+    """Message ``n``, once it has fallen due."""
+    await asyncio.sleep(max(0.0, n * PERIOD - time.time()))
+    return feed_message(n)
+
+
+@app.get("/feed/wait")
+async def feed_wait(n: Annotated[int, Depends(reachable)]) -> Message:
+    """HTTP request/response: ask for message n, get the answer when it falls due."""
+    return await when_due(n)
+
+
+@app.get("/feed/poll")
+async def feed_poll(after: int) -> list[Message]:
+    """Polling: every message due since message ``after``, at once (often none)."""
+    newest = int(time.time() / PERIOD)
+    first = max(after + 1, newest - MAX_COUNT + 1)
+    return [feed_message(n) for n in range(first, newest + 1)]
+
+
+@app.websocket("/ws/feed")
+async def feed_websocket(
+    websocket: WebSocket,
+    n: Annotated[int, Depends(reachable)],
+    count: Annotated[int, Query(ge=1, le=MAX_COUNT)] = 100,
+) -> None:
+    """One WebSocket: the server sends each message as it falls due, then closes."""
     await websocket.accept()
     try:
-        while True:
-            data = await websocket.receive_bytes()
-            await websocket.send_bytes(b"Echo: " + data)
+        for number in range(n, n + count):
+            await websocket.send_json(await when_due(number))
+        await websocket.close(1000, "that was the last one")
     except WebSocketDisconnect:
         pass
 
 
-@app.websocket("/ws/raw")
-async def raw(websocket: WebSocket) -> None:
-    """Send every message back unchanged: text as text, binary as binary."""
-    await websocket.accept()
-    while True:
-        message = await websocket.receive()
-        if message["type"] == "websocket.disconnect":
-            return
-        if message.get("text") is not None:
-            await websocket.send_text(message["text"])
-        else:
-            await websocket.send_bytes(message["bytes"])
+@app.get("/sse/feed", response_class=EventSourceResponse)
+async def feed_events(
+    n: Annotated[int, Depends(reachable)],
+    count: Annotated[int, Query(ge=1, le=MAX_COUNT)] = 100,
+) -> AsyncIterator[Message]:
+    """Server-Sent Events: one long HTTP response, one ``data:`` line per message."""
+    for number in range(n, n + count):
+        yield await when_due(number)

@@ -1,7 +1,4 @@
-"""P02, fixed: parse defensively and answer bad input with an error event.
-
-The connection survives; the client sees what was wrong and can send again.
-"""
+"""P02, fixed: a JSON handler meets a message that is not JSON."""
 
 import json
 
@@ -15,9 +12,8 @@ async def echo_json(websocket: WebSocket) -> None:
     await websocket.accept()
     try:
         while True:
-            text = await websocket.receive_text()
             try:
-                value = json.loads(text)
+                value = await websocket.receive_json()
             except json.JSONDecodeError as exc:
                 await websocket.send_json({"type": "error", "error": f"invalid JSON: {exc}"})
                 continue

@@ -1,10 +1,6 @@
-"""P01, broken: a text-only handler dies on the first binary frame.
+"""P01, broken: a text-only handler meets a binary frame."""
 
-``receive_text()`` reads ``message["text"]``; a binary frame has only ``"bytes"``, so
-the handler raises KeyError and uvicorn drops the connection.
-"""
-
-from fastapi import FastAPI, WebSocket
+from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
 app = FastAPI()
 
@@ -12,6 +8,9 @@ app = FastAPI()
 @app.websocket("/ws")
 async def echo(websocket: WebSocket) -> None:
     await websocket.accept()
-    while True:
-        text = await websocket.receive_text()
-        await websocket.send_text(f"Echo: {text}")
+    try:
+        while True:
+            text = await websocket.receive_text()
+            await websocket.send_text(f"Echo: {text}")
+    except WebSocketDisconnect:
+        pass

@@ -1,9 +1,6 @@
-"""P02, broken: one malformed JSON message kills the connection.
+"""P02, broken: a JSON handler meets a message that is not JSON."""
 
-``receive_json()`` raises ``json.JSONDecodeError``; nothing catches it.
-"""
-
-from fastapi import FastAPI, WebSocket
+from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
 app = FastAPI()
 
@@ -11,6 +8,9 @@ app = FastAPI()
 @app.websocket("/ws")
 async def echo_json(websocket: WebSocket) -> None:
     await websocket.accept()
-    while True:
-        value = await websocket.receive_json()
-        await websocket.send_json({"echo": value})
+    try:
+        while True:
+            value = await websocket.receive_json()
+            await websocket.send_json({"echo": value})
+    except WebSocketDisconnect:
+        pass

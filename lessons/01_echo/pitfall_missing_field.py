@@ -1,6 +1,6 @@
-"""P03, broken: ``message["text"]`` on a message without that field raises KeyError."""
+"""P03, broken: a handler reads a field the message does not have."""
 
-from fastapi import FastAPI, WebSocket
+from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
 app = FastAPI()
 
@@ -8,6 +8,9 @@ app = FastAPI()
 @app.websocket("/ws")
 async def chat(websocket: WebSocket) -> None:
     await websocket.accept()
-    while True:
-        message = await websocket.receive_json()
-        await websocket.send_json({"type": "said", "text": message["text"]})
+    try:
+        while True:
+            message = await websocket.receive_json()
+            await websocket.send_json({"type": "said", "text": message["text"]})
+    except WebSocketDisconnect:
+        pass

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import json
 import logging
-import urllib.request
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from lessons import find
-from lessons.kit import LiveClient, LiveServer
+from lessons.kit import LiveClient, LiveServer, handshake_status
 
 LESSON = find("01_echo")
+PERIOD = LESSON.module().PERIOD
+
+
+def latest() -> int:
+    """The number of the feed's newest message already due."""
+    return int(time.time() / PERIOD)
 
 
 @pytest.fixture
@@ -32,10 +39,12 @@ def server() -> Iterator[LiveServer]:
 # In-process tier: Starlette's TestClient.
 
 
-def test_page_connects_to_the_echo_endpoint(client: TestClient) -> None:
-    page = client.get("/")
-    assert page.status_code == 200
-    assert "/ws/echo" in page.text
+def test_the_page_and_its_script_are_the_files_beside_the_app(client: TestClient) -> None:
+    page, script = client.get("/"), client.get("/page.js")
+    assert page.text == (LESSON.path / "index.html").read_text(encoding="utf-8")
+    assert page.headers["content-type"].startswith("text/html")
+    assert script.text == (LESSON.path / "page.js").read_text(encoding="utf-8")
+    assert "javascript" in script.headers["content-type"] and "/ws/echo" in script.text
 
 
 def test_http_echo_is_the_same_exchange_as_one_request(client: TestClient) -> None:
@@ -60,28 +69,82 @@ def test_json_endpoint_echoes_values_and_reports_invalid_json(client: TestClient
         assert ws.receive_json() == {"echo": [1, 2]}
 
 
-def test_bytes_endpoint_prefixes_binary_messages(client: TestClient) -> None:
-    with client.websocket_connect("/ws/bytes") as ws:
-        ws.send_bytes(b"\x00\x01\xff")
-        assert ws.receive_bytes() == b"Echo: \x00\x01\xff"
+def test_feed_poll_returns_every_message_due_since_the_one_given(client: TestClient) -> None:
+    newest = latest()
+    polled = client.get("/feed/poll", params={"after": newest - 3}).json()
+    assert [m["n"] for m in polled][:3] == [newest - 2, newest - 1, newest]
+    assert all(m["due"] == round(m["n"] * PERIOD, 6) <= time.time() for m in polled)
+    assert len(client.get("/feed/poll", params={"after": 0}).json()) == LESSON.module().MAX_COUNT
 
 
-def test_raw_endpoint_keeps_the_frame_type(client: TestClient) -> None:
-    with client.websocket_connect("/ws/raw") as ws:
-        ws.send_text("text")
-        assert ws.receive() == {"type": "websocket.send", "text": "text"}
-        ws.send_bytes(b"bin")
-        assert ws.receive() == {"type": "websocket.send", "bytes": b"bin"}
+def test_feed_wait_answers_with_the_message_asked_for(client: TestClient) -> None:
+    n = latest()
+    assert client.get("/feed/wait", params={"n": n}).json() == {"n": n, "due": round(n * PERIOD, 6)}
+
+
+@pytest.mark.parametrize("path", ["/feed/wait", "/sse/feed"])
+def test_feed_refuses_a_message_too_far_in_the_future(client: TestClient, path: str) -> None:
+    assert client.get(path, params={"n": latest() + 10**6}).status_code == 400
+
+
+def test_feed_websocket_sends_each_message_then_closes(client: TestClient) -> None:
+    n = latest() - 3
+    with client.websocket_connect(f"/ws/feed?n={n}&count=3") as ws:
+        assert [ws.receive_json()["n"] for _ in range(3)] == [n, n + 1, n + 2]
+        assert ws.receive() == {
+            "type": "websocket.close",
+            "code": 1000,
+            "reason": "that was the last one",
+        }
+
+
+def test_feed_events_are_one_data_line_per_message(client: TestClient) -> None:
+    n = latest() - 2
+    response = client.get("/sse/feed", params={"n": n, "count": 2})
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert response.text == "".join(
+        f'data: {{"n":{m},"due":{round(m * PERIOD, 6)}}}\n\n' for m in (n, n + 1)
+    )
 
 
 # Real tier: uvicorn on a loopback port, a `websockets` client.
 
 
-def test_real_page_and_http_echo(server: LiveServer) -> None:
-    with urllib.request.urlopen(server.http_url + "/", timeout=5) as page:
-        assert "/ws/echo" in page.read().decode()
-    with urllib.request.urlopen(server.http_url + "/http/echo?text=x", timeout=5) as reply:
-        assert json.load(reply) == {"reply": "Echo: x"}
+@pytest.mark.anyio
+async def test_real_page_and_http_echo(serve: Callable[..., LiveServer]) -> None:
+    """Its own server: FileResponse reads the file in a worker thread that lives with it."""
+    async with httpx.AsyncClient(base_url=serve(LESSON.app()).http_url) as http:
+        page = await http.get("/")
+        assert page.text == (LESSON.path / "index.html").read_text(encoding="utf-8")
+        assert (await http.get("/http/echo", params={"text": "x"})).json() == {"reply": "Echo: x"}
+
+
+@pytest.mark.anyio
+async def test_real_feed_websocket_pushes_each_message_when_due(server: LiveServer) -> None:
+    n = latest() + 3
+    async with LiveClient(server.ws_url(f"/ws/feed?n={n}&count=3")) as ws:
+        for expected in (n, n + 1, n + 2):
+            message = await ws.receive_json()
+            assert message["n"] == expected and time.time() >= message["due"]
+        assert await ws.wait_closed() == (1000, "that was the last one")
+
+
+@pytest.mark.anyio
+async def test_real_feed_events_stream_each_message_when_due(server: LiveServer) -> None:
+    n = latest() + 3
+    async with (
+        httpx.AsyncClient(base_url=server.http_url) as http,
+        http.stream("GET", "/sse/feed", params={"n": n, "count": 2}) as response,
+    ):
+        lines = [line async for line in response.aiter_lines() if line.startswith("data:")]
+        arrived = time.time()
+    assert [json.loads(line[5:])["n"] for line in lines] == [n, n + 1]
+    assert arrived >= (n + 1) * PERIOD
+
+
+@pytest.mark.anyio
+async def test_real_feed_refuses_a_websocket_too_far_in_the_future(server: LiveServer) -> None:
+    assert await handshake_status(server.ws_url(f"/ws/feed?n={latest() + 10**6}")) == 400
 
 
 @pytest.mark.anyio
@@ -93,22 +156,14 @@ async def test_real_echo_round_trip(server: LiveServer) -> None:
 
 
 @pytest.mark.anyio
-async def test_real_json_and_bytes(server: LiveServer) -> None:
+async def test_real_json_echo_and_error_event(server: LiveServer) -> None:
     async with LiveClient(server.ws_url("/ws/json")) as ws:
         await ws.send_json({"a": [1, None]})
         assert await ws.receive_json() == {"echo": {"a": [1, None]}}
-    async with LiveClient(server.ws_url("/ws/bytes")) as ws:
-        await ws.send(b"\x00")
-        assert await ws.receive() == b"Echo: \x00"
-
-
-@pytest.mark.anyio
-async def test_real_raw_keeps_frame_types_and_large_payloads(server: LiveServer) -> None:
-    async with LiveClient(server.ws_url("/ws/raw")) as ws:
-        for payload in ["text", b"\x00binary", "x" * 200_000, bytes(range(256)) * 100]:
-            await ws.send(payload)
-            echoed = await ws.receive()
-            assert echoed == payload and type(echoed) is type(payload)
+        await ws.send("{oops")
+        assert (await ws.receive_json())["type"] == "error"
+        await ws.send("x" * 200_000)  # a large message is one more invalid JSON text
+        assert (await ws.receive_json())["type"] == "error"
 
 
 @pytest.mark.anyio
@@ -120,8 +175,6 @@ async def test_real_client_close_code_reaches_the_server_cleanly(server: LiveSer
 
 @pytest.mark.anyio
 async def test_unknown_websocket_path_is_refused_with_403(server: LiveServer) -> None:
-    from lessons.kit import handshake_status
-
     assert await handshake_status(server.ws_url("/ws/nowhere")) == 403
 
 
@@ -206,8 +259,13 @@ def test_fix_error_event_in_process(pitfall: str) -> None:
             assert ws.receive_json()["type"] == "error"
 
 
-def test_fix_missing_field_names_the_missing_field() -> None:
+def test_fix_missing_field_names_the_missing_field_and_survives_invalid_json() -> None:
     with TestClient(LESSON.app("fix_missing_field")) as test_client:
         with test_client.websocket_connect("/ws") as ws:
             ws.send_text('{"txt": "typo"}')
-            assert ws.receive_json() == {"type": "error", "error": ["text: Field required"]}
+            [problem] = ws.receive_json()["error"]
+            assert (problem["type"], problem["loc"]) == ("missing", ["text"])
+            ws.send_text("{'single': 'quotes'}")
+            assert ws.receive_json()["error"][0]["type"] == "json_invalid"
+            ws.send_text('{"text": "hi"}')
+            assert ws.receive_json() == {"type": "said", "text": "hi"}

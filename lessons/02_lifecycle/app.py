@@ -4,13 +4,14 @@ Run it: ``wslab serve 02`` (or ``uvicorn app:app`` in this folder) and open the 
 """
 
 import asyncio
+import pathlib
 import time
 from collections import deque
 
 from fastapi import FastAPI, HTTPException, Path, Query, WebSocket, WebSocketDisconnect
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import WebSocketRequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel
 
 app = FastAPI(title="wslab 02: lifecycle")
@@ -32,56 +33,18 @@ def record(client_id: str, event: str, **details: object) -> None:
     )
 
 
-# --- page
-PAGE = """<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>wslab 02: lifecycle</title>
-<style>body{font:16px system-ui;margin:2rem;max-width:44rem}#log{white-space:pre-wrap}
-input{margin-right:.5rem}</style>
-</head>
-<body>
-<h1>The life of a connection</h1>
-<form id="join"><input id="client" value="browser" size="10" aria-label="client id">
-<input id="name" value="Ada" size="10" aria-label="name"><button>Connect</button></form>
-<p>Status: <span id="status">not connected</span></p>
-<form id="form"><input id="text" autocomplete="off" placeholder="a message, or /close 4000 why">
-<button>Send</button> <button type="button" id="leave">Close (1000)</button></form>
-<div id="log"></div>
-<script>
-let ws = null;
-const log = (line) => { document.getElementById("log").textContent += line + "\\n"; };
-const status = (text) => { document.getElementById("status").textContent = text; };
-document.getElementById("join").onsubmit = (event) => {
-  event.preventDefault();
-  const id = encodeURIComponent(document.getElementById("client").value);
-  const name = encodeURIComponent(document.getElementById("name").value);
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  ws = new WebSocket(`${scheme}://${location.host}/ws/${id}?name=${name}`);
-  status("connecting");
-  ws.onopen = () => { status("open"); log("⇄ connected"); };
-  ws.onmessage = (event) => log("← " + event.data);
-  ws.onclose = (event) => {
-    status(`closed (${event.code}${event.reason ? " " + event.reason : ""})`);
-    log(`✕ closed: code ${event.code}, reason "${event.reason}"`);
-  };
-};
-document.getElementById("form").onsubmit = (event) => {
-  event.preventDefault();
-  const input = document.getElementById("text");
-  ws.send(input.value);
-  log("→ " + input.value);
-  input.value = "";
-};
-document.getElementById("leave").onclick = () => ws.close(1000, "bye from the page");
-</script>
-</body>
-</html>
-"""
+# --- the page: index.html and its script, page.js, beside this file
+HERE = pathlib.Path(__file__).parent
 
 
 @app.get("/")
-async def page() -> HTMLResponse:
-    return HTMLResponse(PAGE)
+async def page() -> FileResponse:
+    return FileResponse(HERE / "index.html")
+
+
+@app.get("/page.js")
+async def page_script() -> FileResponse:
+    return FileResponse(HERE / "page.js")
 
 
 @app.get("/events")

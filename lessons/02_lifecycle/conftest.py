@@ -1,38 +1,24 @@
-"""Helpers for lesson 02's tests: HTTP calls from async tests, polling a condition (the kit's), a
-client that stops reading."""
+"""Fixtures for lesson 02's tests: HTTP calls from async tests, a client that stops reading."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import socket
-import urllib.error
-import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack
 from typing import Any
 
+import httpx
 import pytest
 
-from lessons.kit import eventually, scaled
+from lessons.kit import scaled
 from lessons.kit import stalled_client as kit_stalled_client
 
 
 async def http(method: str, url: str, body: Any = None) -> tuple[int, Any]:
-    """``(status, decoded JSON body)`` of one HTTP request, run in a thread."""
-
-    def call() -> tuple[int, Any]:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(url, data=data, method=method)
-        request.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(request, timeout=scaled(5)) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            with error:
-                return error.code, json.loads(error.read())
-
-    return await asyncio.to_thread(call)
+    """``(status, decoded JSON body)`` of one HTTP request."""
+    async with httpx.AsyncClient(timeout=scaled(5)) as client:
+        response = await client.request(method, url, json=body)
+    return response.status_code, response.json()
 
 
 @pytest.fixture
@@ -41,13 +27,8 @@ def http_call() -> Callable[..., Awaitable[tuple[int, Any]]]:
 
 
 @pytest.fixture
-def wait_until() -> Callable[..., Awaitable[None]]:
-    return eventually
-
-
-@pytest.fixture
-def stalled_client() -> Iterator[Callable[[int, str], socket.socket]]:
-    """``stalled_client(port, path)``: the kit's stalled client, once the server has started
+def stalled_socket() -> Iterator[Callable[[int, str], socket.socket]]:
+    """``stalled_socket(port, path)``: the kit's stalled client, once the server has started
     sending to it (closed after the test)."""
     with ExitStack() as stack:
 

@@ -1,8 +1,4 @@
-"""P07, fixed: run the blocking call in a worker thread; the event loop stays free.
-
-``run_in_threadpool`` (also ``asyncio.to_thread`` or ``anyio.to_thread.run_sync``) awaits
-the call in a thread. If the slow part is only waiting, ``await asyncio.sleep`` is enough.
-"""
+"""P07, fixed: a report handler calls a slow synchronous function, beside an echo."""
 
 import time
 
@@ -10,7 +6,7 @@ from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from fastapi.concurrency import run_in_threadpool
 
 app = FastAPI()
-REPORT_SECONDS = 1.0
+REPORT_SECONDS = 0.5
 
 
 def run_report() -> str:

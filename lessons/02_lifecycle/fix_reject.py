@@ -1,9 +1,4 @@
-"""P09, fixed: refuse with an HTTP status of your own, through a denial response.
-
-``send_denial_response`` (the ASGI WebSocket Denial Response extension, which uvicorn
-supports) answers the handshake with any HTTP response: here 404 with a JSON body, and 422
-for invalid parameters. Raising ``HTTPException`` before ``accept()`` does the same.
-"""
+"""P09, fixed: a room endpoint refuses a connection to a room that does not exist."""
 
 from fastapi import FastAPI, Query, WebSocket, WebSocketDisconnect
 from fastapi.encoders import jsonable_encoder

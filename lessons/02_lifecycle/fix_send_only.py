@@ -1,20 +1,11 @@
-"""P08, fixed: a reader task and a writer task, cancelled together when either ends.
-
-The reader notices the disconnect at once (and could handle client messages); the writer
-pushes from the outbox. ``asyncio.wait(..., FIRST_COMPLETED)`` then cancels the other.
-"""
+"""P08, fixed: a feed that pushes what POST /notify queues, to a client that never talks."""
 
 import asyncio
 
 from fastapi import FastAPI, HTTPException, WebSocket, WebSocketDisconnect
 
 app = FastAPI()
-CLIENTS: dict[str, asyncio.Queue[str]] = {}
-
-
-@app.get("/clients")
-async def clients() -> list[str]:
-    return sorted(CLIENTS)
+CLIENTS: dict[str, asyncio.Queue[str]] = {}  # connected client id -> its outbox
 
 
 @app.post("/notify/{client_id}")
@@ -25,32 +16,21 @@ async def notify(client_id: str, text: str) -> dict:
     return {"queued_for": client_id}
 
 
-async def read(websocket: WebSocket) -> None:
-    try:
-        while True:
-            await websocket.receive_text()
-    except WebSocketDisconnect:
-        pass
-
-
 async def write(websocket: WebSocket, outbox: asyncio.Queue[str]) -> None:
-    try:
-        while True:
-            await websocket.send_text(await outbox.get())
-    except WebSocketDisconnect:
-        pass
+    while True:
+        await websocket.send_text(await outbox.get())
 
 
 @app.websocket("/ws/{client_id}")
 async def feed(websocket: WebSocket, client_id: str) -> None:
     await websocket.accept()
-    outbox: asyncio.Queue[str] = asyncio.Queue()
-    CLIENTS[client_id] = outbox
-    tasks = {asyncio.create_task(read(websocket)), asyncio.create_task(write(websocket, outbox))}
+    CLIENTS[client_id] = outbox = asyncio.Queue()
+    writer = asyncio.create_task(write(websocket, outbox))  # pushes while this loop reads
     try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        while True:
+            await websocket.receive_text()  # nothing to read: this hears the client leave
+    except WebSocketDisconnect:
+        pass
     finally:
+        writer.cancel()
         del CLIENTS[client_id]
-        for task in tasks:
-            task.cancel()
-        await asyncio.wait(tasks)  # let both finish; never raises their exceptions

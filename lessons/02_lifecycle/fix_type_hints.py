@@ -1,8 +1,4 @@
-"""P34, fixed: import what FastAPI must read at runtime, outside ``if TYPE_CHECKING:``.
-
-FastAPI reads the annotations of endpoints to decide what to inject: ``WebSocket`` (and
-every parameter type) must be importable when the app starts.
-"""
+"""P34, fixed: a WebSocket endpoint in a module that postpones its annotations."""
 
 from __future__ import annotations
 

@@ -1,10 +1,4 @@
-"""P05, broken: a bare ``except:`` inside the loop swallows every error, disconnects included.
-
-A bad message gets no answer and leaves no log line. When the client leaves,
-``receive_text()`` raises at once on every turn: the loop spins without ever awaiting, so
-the event loop freezes, every other client stalls, and SIGTERM cannot stop the process.
-A bare ``except:`` also catches ``asyncio.CancelledError``: a task cannot be cancelled.
-"""
+"""P05, broken: a doubling handler meets a bad message, then a client that leaves."""
 
 from fastapi import FastAPI, WebSocket
 

@@ -1,16 +1,11 @@
-"""P07, broken: a synchronous call inside an async handler blocks the whole event loop.
-
-``run_report()`` stands for any blocking call: a sync database driver, ``requests``, file
-I/O, heavy CPU work. While it runs, the one event loop serves nobody: an unrelated
-client's echo waits for the whole second.
-"""
+"""P07, broken: a report handler calls a slow synchronous function, beside an echo."""
 
 import time
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
 app = FastAPI()
-REPORT_SECONDS = 1.0
+REPORT_SECONDS = 0.5
 
 
 def run_report() -> str:

@@ -1,9 +1,4 @@
-"""P04, broken: no disconnect handling, so the cleanup after the loop never runs.
-
-When the client leaves, ``receive_text()`` raises ``WebSocketDisconnect``. Nothing catches
-it: the server does not crash, but uvicorn logs ``Exception in ASGI application`` with a
-traceback for every ordinary disconnect, and the client id stays in ``CONNECTED`` forever.
-"""
+"""P04, broken: a client leaves an echo handler that loops on receive_text()."""
 
 from fastapi import FastAPI, WebSocket
 

@@ -1,10 +1,4 @@
-"""P09, broken: closing before ``accept()`` to refuse a connection.
-
-TestClient reports this as a close with code 1008 and the reason. A real client gets no
-close frame at all: uvicorn answers the handshake with a bare HTTP 403, reason lost, the
-same answer as for a path that does not exist. FastAPI's default for invalid path or
-query parameters does the same.
-"""
+"""P09, broken: a room endpoint refuses a connection to a room that does not exist."""
 
 from fastapi import FastAPI, Query, WebSocket, WebSocketDisconnect
 

@@ -1,22 +1,11 @@
-"""P08, broken: a send-only loop never notices that the client left.
-
-The handler waits on its outbox and never reads, so it never sees the disconnect: the
-client stays listed in ``CLIENTS`` and ``POST /notify`` answers 200 for a client that is
-gone. Only the next failed send ends it. (A receive-only loop has the opposite problem:
-it cannot push while it waits for the client.)
-"""
+"""P08, broken: a feed that pushes what POST /notify queues, to a client that never talks."""
 
 import asyncio
 
 from fastapi import FastAPI, HTTPException, WebSocket, WebSocketDisconnect
 
 app = FastAPI()
-CLIENTS: dict[str, asyncio.Queue[str]] = {}
-
-
-@app.get("/clients")
-async def clients() -> list[str]:
-    return sorted(CLIENTS)
+CLIENTS: dict[str, asyncio.Queue[str]] = {}  # connected client id -> its outbox
 
 
 @app.post("/notify/{client_id}")
@@ -30,8 +19,7 @@ async def notify(client_id: str, text: str) -> dict:
 @app.websocket("/ws/{client_id}")
 async def feed(websocket: WebSocket, client_id: str) -> None:
     await websocket.accept()
-    outbox: asyncio.Queue[str] = asyncio.Queue()
-    CLIENTS[client_id] = outbox
+    CLIENTS[client_id] = outbox = asyncio.Queue()
     try:
         while True:
             await websocket.send_text(await outbox.get())

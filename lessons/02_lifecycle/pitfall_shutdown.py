@@ -1,10 +1,4 @@
-"""P33, broken: uvicorn's default waits forever for connections to finish at shutdown.
-
-On SIGTERM uvicorn closes every WebSocket with 1012 (service restart). But a send blocked
-on a client that stopped reading never completes, and with no graceful-shutdown timeout
-(uvicorn's default) the process stays alive until something kills it (SIGKILL): then every
-client still connected sees 1006, no close frame.
-"""
+"""P33, broken: SIGTERM while one client has stopped reading a large snapshot."""
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 

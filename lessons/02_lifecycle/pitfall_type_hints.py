@@ -1,10 +1,4 @@
-"""P34, broken: a type hint FastAPI cannot resolve turns ``websocket`` into a query parameter.
-
-With ``from __future__ import annotations``, FastAPI resolves hints at runtime; ``WebSocket``
-is imported only for the type checker, so the hint is an unknown name. FastAPI then treats
-``websocket`` as a required query parameter: every handshake fails with HTTP 403, and
-nothing is logged at warning level.
-"""
+"""P34, broken: a WebSocket endpoint in a module that postpones its annotations."""
 
 from __future__ import annotations
 

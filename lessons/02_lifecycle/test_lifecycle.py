@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from collections.abc import Iterable, Iterator
 
 import pytest
@@ -11,10 +9,17 @@ from starlette.testclient import TestClient, WebSocketDenialResponse
 from starlette.websockets import WebSocketDisconnect
 
 from lessons import find
-from lessons.kit import LiveClient, LiveServer, SubprocessServer, handshake_status
+from lessons.kit import (
+    LiveClient,
+    LiveServer,
+    SubprocessServer,
+    eventually,
+    handshake_status,
+    server_log,
+)
+from lessons.kit.wire import TEXT, accept_key, raw_handshake
 
 LESSON = find("02_lifecycle")
-GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455, section 1.3
 
 
 @pytest.fixture
@@ -36,10 +41,12 @@ def kinds(events: Iterable[dict], client_id: str) -> list[str]:
 # In-process tier: Starlette's TestClient.
 
 
-def test_page_opens_the_lifecycle_endpoint(client: TestClient) -> None:
-    page = client.get("/")
-    assert page.status_code == 200
-    assert "/ws/${id}?name=${name}" in page.text
+def test_the_page_and_its_script_are_the_files_beside_the_app(client: TestClient) -> None:
+    page, script = client.get("/"), client.get("/page.js")
+    assert page.text == (LESSON.path / "index.html").read_text(encoding="utf-8")
+    assert '<script src="/page.js">' in page.text
+    assert script.headers["content-type"].startswith("text/javascript")
+    assert "/ws/${id}?name=${name}" in script.text
 
 
 def test_the_timeline_keeps_the_latest_events_only() -> None:
@@ -144,15 +151,15 @@ async def test_handshake_is_an_http_upgrade_answered_with_101(server: LiveServer
     assert request.headers["Sec-WebSocket-Version"] == "13"
     assert response.status_code == 101
     assert response.headers["Upgrade"].lower() == "websocket"
-    key = request.headers["Sec-WebSocket-Key"]
-    expected = base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()
-    assert response.headers["Sec-WebSocket-Accept"] == expected
+    assert response.headers["Sec-WebSocket-Accept"] == accept_key(
+        request.headers["Sec-WebSocket-Key"]
+    )
 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize(("code", "reason"), [(1000, ""), (1001, "tab closed"), (4000, "done")])
 async def test_the_server_records_the_client_close_code(
-    server: LiveServer, wait_until, code: int, reason: str
+    server: LiveServer, code: int, reason: str
 ) -> None:
     events = server.app.state.events
     async with LiveClient(server.ws_url("/ws/ada?name=Ada")) as ws:
@@ -160,7 +167,7 @@ async def test_the_server_records_the_client_close_code(
         await ws.send("hi")
         await ws.receive_json()
         await ws.close(code, reason)
-    await wait_until(lambda: "disconnected" in kinds(events, "ada"))
+    await eventually(lambda: "disconnected" in kinds(events, "ada"))
     assert kinds(events, "ada") == ["connected", "message", "disconnected"]
     assert (events[-1]["code"], events[-1]["reason"]) == (code, reason)
 
@@ -204,9 +211,7 @@ async def test_invalid_parameters_get_http_422_with_the_errors(server: LiveServe
 
 
 @pytest.mark.anyio
-async def test_notify_pushes_while_the_reader_waits(
-    server: LiveServer, http_call, wait_until
-) -> None:
+async def test_notify_pushes_while_the_reader_waits(server: LiveServer, http_call) -> None:
     url = server.http_url + "/notify/ada"
     assert (await http_call("POST", url, {"text": "x"}))[0] == 404
     async with LiveClient(server.ws_url("/ws/ada?name=Ada")) as ws:
@@ -216,8 +221,26 @@ async def test_notify_pushes_while_the_reader_waits(
         await ws.send("and I can still talk")
         assert await ws.receive_json() == {"type": "echo", "text": "and I can still talk"}
     # the reader saw the close, the writer was cancelled with it: the client is gone
-    await wait_until(lambda: "ada" not in server.app.state.clients)
+    await eventually(lambda: "ada" not in server.app.state.clients)
     assert (await http_call("POST", url, {"text": "x"}))[0] == 404
+
+
+@pytest.mark.anyio
+async def test_a_raw_handshake_shows_the_accept_key_and_the_first_frame(server: LiveServer) -> None:
+    with raw_handshake(server.ws_url("/ws/raw?name=Raw")) as raw:
+        assert raw.status == 101
+        assert f"Sec-WebSocket-Accept: {accept_key(raw.key)}" in raw.response
+        frame = raw.read_frame()
+    assert frame.head.startswith("81 ")  # final fragment, text
+    assert frame.payload == b'{"type":"welcome","client":"raw","name":"Raw"}'
+
+
+@pytest.mark.anyio
+async def test_a_text_frame_that_is_not_utf8_gets_1007(server: LiveServer) -> None:
+    with server_log() as log, raw_handshake(server.ws_url("/ws/raw?name=Raw")) as raw:
+        raw.send_frame(TEXT, "café".encode("latin-1"))
+        assert raw.close_code() == 1007
+    assert "Invalid UTF-8" in log
 
 
 @pytest.mark.anyio

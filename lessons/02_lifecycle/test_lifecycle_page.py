@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 
 from lessons import find
@@ -39,13 +38,8 @@ def test_page_shows_messages_push_and_the_server_close(
     page.fill("#text", "hello from Chromium")
     page.keyboard.press("Enter")
     expect(log).to_contain_text('← {"type":"echo","text":"hello from Chromium"}')
-    request = urllib.request.Request(
-        server.http_url + "/notify/chromium",
-        data=json.dumps({"text": "pushed"}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=5) as response:
-        assert response.status == 200
+    pushed = httpx.post(server.http_url + "/notify/chromium", json={"text": "pushed"}, timeout=5)
+    assert pushed.status_code == 200
     expect(log).to_contain_text('← {"type":"notification","text":"pushed"}')
     page.fill("#text", "/close 4001 kicked by the server")
     page.keyboard.press("Enter")

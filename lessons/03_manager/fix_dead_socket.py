@@ -1,8 +1,4 @@
-"""P11, fixed: a send that fails is caught per socket; the dead one is removed after the loop.
-
-The handler still leaves a dead socket behind on ``bye`` (as any disconnect racing a
-broadcast can); the broadcast no longer lets one dead socket cost everyone else the message.
-"""
+"""P11, fixed: one dead socket in the broadcast loop."""
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketDisconnected

@@ -1,8 +1,4 @@
-"""P10, fixed: ``disconnect`` is idempotent, and the leaver is unregistered first.
-
-Two places may clean up the same socket (the broadcast that failed to reach it, and its
-own handler); with an idempotent ``disconnect`` the order no longer matters.
-"""
+"""P10, fixed: a socket removed from the list twice."""
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 

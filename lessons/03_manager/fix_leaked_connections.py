@@ -1,8 +1,4 @@
-"""P15, fixed: unregister in ``finally``, which runs however the handler ends.
-
-A clean close, an abrupt exit, an exception or a cancellation: the socket is removed
-every time, so the registry holds exactly the clients still connected.
-"""
+"""P15, fixed: cleanup after a client leaves."""
 
 from fastapi import FastAPI, WebSocket
 

@@ -1,9 +1,4 @@
-"""P14, fixed: each user maps to a *set* of connections; a disconnect removes only its own.
-
-Two tabs of alice both hear every message; when one leaves, the other stays registered.
-(Refusing a second login, e.g. closing it with an application code 4xxx, is the other
-honest choice; silently replacing is not.)
-"""
+"""P14, fixed: connections keyed by user id, and a user with two tabs."""
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 

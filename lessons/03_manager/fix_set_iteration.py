@@ -1,9 +1,4 @@
-"""P12, fixed: the broadcast loops over a snapshot of the room.
-
-``list(...)`` copies the set before the loop, so discarding a dead socket inside the loop
-changes the room, not the sequence being iterated. (Seed 003 also catches every
-``Exception``; P11's fix shows the narrower catch.)
-"""
+"""P12, fixed: a broadcast that removes from the set it iterates."""
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 

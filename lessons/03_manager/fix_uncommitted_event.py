@@ -1,8 +1,4 @@
-"""P16, fixed: change the state first, publish only what was committed.
-
-If the store refuses (409, 404), the exception leaves the route before ``publish``: no
-event. When it succeeds, the event carries the real task, id included.
-"""
+"""P16, fixed: an event for a change that may still fail."""
 
 from contextlib import suppress
 from typing import Any

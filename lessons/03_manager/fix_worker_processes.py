@@ -1,10 +1,4 @@
-"""P18, fixed: every process publishes to Redis and fans out what Redis delivers.
-
-A message goes to a Redis channel, not straight to the local clients. Each process holds
-one subscription (opened in the lifespan, before it serves anyone) and delivers whatever
-arrives to its own clients, so every client hears every message whatever its worker.
-Lesson 05 builds this out: reconnects, lost messages, backpressure.
-"""
+"""P18, fixed: an in-memory manager under several worker processes."""
 
 import asyncio
 import os
@@ -13,12 +7,13 @@ from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from redis.asyncio import Redis
-from redis.asyncio.client import PubSub
 
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-CHANNEL = "wslab03:chat"
 clients: set[WebSocket] = set()
-redis = Redis.from_url(REDIS_URL, decode_responses=True)
+redis = Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+
+
+async def publish(message: str) -> None:
+    await redis.publish("chat", message)  # to every process, this one included
 
 
 async def deliver(message: str) -> None:
@@ -27,21 +22,18 @@ async def deliver(message: str) -> None:
             await client.send_text(message)
 
 
-async def relay(pubsub: PubSub) -> None:
-    async for message in pubsub.listen():
-        if message["type"] == "message":
-            await deliver(message["data"])
+async def relay() -> None:
+    async with redis.pubsub(ignore_subscribe_messages=True) as pubsub:
+        await pubsub.subscribe("chat")
+        async for message in pubsub.listen():
+            await deliver(message["data"].decode())
 
 
 @asynccontextmanager
 async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-    async with redis.pubsub() as pubsub:
-        await pubsub.subscribe(CHANNEL)
-        task = asyncio.create_task(relay(pubsub))
-        yield
-        task.cancel()
-        await asyncio.wait([task])
-    await redis.aclose()
+    task = asyncio.create_task(relay())
+    yield
+    task.cancel()
 
 
 app = FastAPI(lifespan=lifespan)
@@ -55,7 +47,7 @@ async def chat(websocket: WebSocket, user: str) -> None:
     try:
         while True:
             text = await websocket.receive_text()
-            await redis.publish(CHANNEL, f"{user}: {text}")
+            await publish(f"{user}: {text}")
     except WebSocketDisconnect:
         pass
     finally:

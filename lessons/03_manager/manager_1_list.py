@@ -1,9 +1,4 @@
-"""Manager step 1: a list of sockets (seeds 002 and 004). Everyone hears everything.
-
-The room in the URL is ignored: there is one list. Three bugs hide here, each taught by a
-pitfall pair: ``list.remove`` twice raises ValueError (P10), one dead socket raises in the
-middle of ``broadcast`` (P11), and ``broadcast`` waits on each client in turn (P13).
-"""
+"""Manager step 1: a list of sockets. Everyone hears everything; the room is ignored."""
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 

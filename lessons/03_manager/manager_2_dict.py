@@ -1,8 +1,4 @@
-"""Manager step 2: a dict keyed by user (seed 001). Personal messages become possible.
-
-``@bob hi`` goes to bob alone. Still one big room, still a sequential broadcast (P13), and
-a new bug: a second connection of the same user silently replaces the first (P14).
-"""
+"""Manager step 2: a dict keyed by user. Personal messages (``@bob hi``) become possible."""
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 

@@ -1,10 +1,4 @@
-"""Manager step 3: rooms of sets (seed 003, with its bugs fixed). A message stays in its room.
-
-``broadcast`` loops over a snapshot of the room (P12), skips the sender on request, and
-removes sockets it cannot send to after the loop (P11); ``disconnect`` is idempotent
-(P10). What is left: ``broadcast`` still awaits each client in turn, so one client that
-stops reading stalls the room (P13). Step 4 fixes that.
-"""
+"""Manager step 3: rooms of sets. A message stays in its room; the sender is skipped."""
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketDisconnected

@@ -1,11 +1,4 @@
-"""P11, broken: one dead socket in the list; everyone after it misses the message.
-
-Saying ``bye`` makes the server close the connection and return, but the cleanup lives
-only in ``except WebSocketDisconnect``, so the closed socket stays registered (any race
-between a disconnect and a broadcast does the same). The next broadcast raises on it:
-clients after it in the list miss the message, and the sender's own handler crashes, so
-the sender sees its connection drop (1006).
-"""
+"""P11, broken: one dead socket in the broadcast loop."""
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 

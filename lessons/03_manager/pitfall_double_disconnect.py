@@ -1,10 +1,4 @@
-"""P10, broken: a socket removed twice from a list raises ValueError.
-
-``broadcast`` removes a socket it cannot send to. The handler announces a departure
-*before* unregistering the leaver, so that broadcast meets the leaver's closed socket and
-removes it; then ``disconnect`` removes it again: ``list.remove`` raises ValueError and
-uvicorn logs "Exception in ASGI application".
-"""
+"""P10, broken: a socket removed from the list twice."""
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 

@@ -1,11 +1,4 @@
-"""P17, broken: a push loop guarded by a boolean flag and started with a bare create_task.
-
-Seed 001's dashboard. The last watcher leaving only clears the flag; the loop notices at
-its next wake-up. A watcher who reconnects within that sleep sets the flag again and
-starts a *second* loop, and the first one, waking up, sees the flag set and carries on:
-two loops, every watcher gets every metric twice. Nothing holds the tasks (asyncio keeps
-only a weak reference, so one can vanish mid-run) and nothing stops them at shutdown.
-"""
+"""P17, broken: a push loop that a quick reconnect starts twice."""
 
 import asyncio
 import random
@@ -41,7 +34,7 @@ class DashboardManager:
         self.running += 1
         loop, tick = self.started, 0
         try:
-            while self.is_broadcasting and self.connections:
+            while self.is_broadcasting:
                 tick += 1
                 metrics = {"loop": loop, "tick": tick, "cpu": random.randint(5, 95)}
                 for connection in list(self.connections):

@@ -1,10 +1,4 @@
-"""P15, broken: clients that leave stay registered; the list only grows.
-
-``websocket.iter_text()`` ends the loop quietly when the client leaves: it swallows
-WebSocketDisconnect. So the cleanup in ``except WebSocketDisconnect`` never runs, after an
-abrupt exit or a clean one. After 100 clients come and go, the server still holds 100
-dead sockets, and every broadcast tries them all.
-"""
+"""P15, broken: cleanup after a client leaves."""
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 

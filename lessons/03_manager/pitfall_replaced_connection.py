@@ -1,10 +1,4 @@
-"""P14, broken: connections keyed by user id; a second login silently replaces the first.
-
-``active_connections[user] = websocket`` overwrites alice's first tab with her second:
-the first tab stays open but never hears anything again. When that first tab leaves, its
-handler removes ``active_connections["alice"]``, which is now the *second* tab: alice is
-gone for everyone although one of her tabs is still connected.
-"""
+"""P14, broken: connections keyed by user id, and a user with two tabs."""
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 

@@ -1,11 +1,4 @@
-"""P12, broken: removing from a set while iterating it (seed 003's broadcast).
-
-A dead socket is in the room (``bye`` closes without unregistering, as in P11). The
-broadcast catches the failed send and discards the socket from the very set it is looping
-over; the loop's next step raises ``RuntimeError: Set changed size during iteration``.
-The sender's handler crashes (its client sees 1006) and the rest of the room may miss
-the message.
-"""
+"""P12, broken: a broadcast that removes from the set it iterates."""
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 

@@ -1,38 +1,43 @@
-"""P13, broken: one client that stops reading stalls the broadcast for everyone.
+"""P13, broken: a broadcast to a client that stopped reading."""
 
-``broadcast`` awaits each send in turn. A send waits while the receiver's buffers are
-full, and a client that stops reading fills them: after about 4 MB on this machine
-(the kernel's send buffer plus uvicorn's), that client's send never returns, and nobody
-after it, or in any later broadcast, gets anything.
-"""
+from contextlib import suppress
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
 app = FastAPI()
-clients: set[WebSocket] = set()
+
+
+class Subscriber:
+    def __init__(self, websocket: WebSocket) -> None:
+        self.websocket = websocket
+
+    async def send(self, message: str) -> None:
+        await self.websocket.send_text(message)  # waits while this client's buffers are full
+
+
+clients: set[Subscriber] = set()
 
 
 async def broadcast(message: str) -> None:
-    for client in list(clients):
-        try:
-            await client.send_text(message)  # waits while this client's buffers are full
-        except WebSocketDisconnect:
-            clients.discard(client)
+    for subscriber in list(clients):
+        with suppress(WebSocketDisconnect):
+            await subscriber.send(message)
 
 
 @app.websocket("/ws")
 async def feed(websocket: WebSocket) -> None:
     await websocket.accept()
-    clients.add(websocket)
+    subscriber = Subscriber(websocket)
+    clients.add(subscriber)
     try:
         while True:
             await broadcast(await websocket.receive_text())
     except WebSocketDisconnect:
         pass
     finally:
-        clients.discard(websocket)
+        clients.discard(subscriber)
 
 
 @app.get("/stats")
 async def stats() -> dict[str, int]:
-    return {"clients": len(clients), "dropped": 0}  # nobody is ever dropped here
+    return {"clients": len(clients)}

@@ -1,9 +1,4 @@
-"""P16, broken: the event is published before the change is committed (seed 000).
-
-``create_task`` tells every subscriber "task created", then asks the store, which can
-still refuse (a duplicate title: HTTP 409; an unknown id: 404). Subscribers now show a
-task that does not exist. Note the event cannot even carry the task's id: there is none yet.
-"""
+"""P16, broken: an event for a change that may still fail."""
 
 from contextlib import suppress
 from typing import Any

@@ -1,23 +1,39 @@
-"""P18, broken: an in-memory manager under several worker processes.
+"""P18, broken: an in-memory manager under several worker processes."""
 
-``uvicorn --workers 2`` runs two processes, each with its own ``clients`` set. A message
-reaches only the clients connected to the process that received it; the others, on the
-other worker, never see it. The welcome message names the process, so you can tell.
-"""
-
+import asyncio
 import os
-from contextlib import suppress
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
-app = FastAPI()
 clients: set[WebSocket] = set()
+bus: asyncio.Queue[str] = asyncio.Queue()  # every message this process hears passes here
+
+
+async def publish(message: str) -> None:
+    await bus.put(message)
 
 
 async def deliver(message: str) -> None:
     for client in list(clients):
         with suppress(WebSocketDisconnect):
             await client.send_text(message)
+
+
+async def relay() -> None:
+    while True:
+        await deliver(await bus.get())
+
+
+@asynccontextmanager
+async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    task = asyncio.create_task(relay())
+    yield
+    task.cancel()
+
+
+app = FastAPI(lifespan=lifespan)
 
 
 @app.websocket("/ws")
@@ -28,7 +44,7 @@ async def chat(websocket: WebSocket, user: str) -> None:
     try:
         while True:
             text = await websocket.receive_text()
-            await deliver(f"{user}: {text}")
+            await publish(f"{user}: {text}")
     except WebSocketDisconnect:
         pass
     finally:

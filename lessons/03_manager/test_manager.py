@@ -1,21 +1,20 @@
-"""Lesson 03's app: chat with rooms, tasks, dashboard, canvas, the Hub; and the manager steps."""
+"""Lesson 03's apps: the chat (app.py), the manager steps, the board, the dashboard, the canvas."""
 
 from __future__ import annotations
 
-import asyncio
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from types import ModuleType
 from typing import Any
 
 import httpx
 import pytest
-from starlette.testclient import TestClient
-from starlette.websockets import WebSocketDisconnect
+from starlette.testclient import TestClient, WebSocketDenialResponse
 
 from lessons import find
-from lessons.kit import LiveClient, LiveServer, handshake_status
+from lessons.cli import main
+from lessons.kit import LiveClient, LiveServer, eventually, handshake_status
 
 LESSON = find("03_manager")
 
@@ -31,57 +30,58 @@ def client(module: ModuleType) -> Iterator[TestClient]:
         yield test_client
 
 
-def welcome(ws: Any) -> dict[str, Any]:
+def joined(ws: Any, user: str) -> dict[str, Any]:
     event = ws.receive_json()
-    assert event["type"] in {"welcome", "history", "tasks", "metrics"}
+    assert (event["type"], event["user"]) == ("join", user), event
     return event
 
 
-# In-process tier: Starlette's TestClient.
+# The chat, in process: Starlette's TestClient.
 
 
 @pytest.mark.parametrize(
-    ("path", "socket"),
+    ("stem", "pages"),
     [
-        ("/", "/ws/chat/"),
-        ("/canvas", "/ws/canvas"),
-        ("/dashboard", "/ws/dashboard"),
-        ("/board", "/ws/tasks"),
+        ("app", {"/": "index.html"}),
+        ("manager_4_production", {"/": "index.html"}),
+        ("board", {"/": "board.html"}),
+        ("dashboard", {"/": "dashboard.html"}),
+        ("canvas", {"/": "canvas.html"}),
     ],
 )
-def test_each_page_opens_its_websocket(client: TestClient, path: str, socket: str) -> None:
-    page = client.get(path)
-    assert page.status_code == 200 and socket in page.text
+def test_each_app_serves_its_page_files(stem: str, pages: dict[str, str]) -> None:
+    with TestClient(LESSON.app(stem)) as test_client:
+        for path, name in pages.items():
+            served = test_client.get(path)
+            assert served.status_code == 200
+            assert served.text == (LESSON.path / name).read_text(encoding="utf-8")
 
 
 def test_chat_join_message_whisper_and_leave(client: TestClient) -> None:
-    with client.websocket_connect("/ws/chat/lobby?user=ann") as ann:
-        assert welcome(ann)["members"] == ["ann"]
-        with client.websocket_connect("/ws/chat/lobby?user=bob") as bob:
-            assert welcome(bob)["members"] == ["ann", "bob"]
-            joined = ann.receive_json()
-            assert (joined["type"], joined["user"], joined["members"]) == ("join", "bob", 2)
+    with client.websocket_connect("/ws/lobby?user=ann") as ann:
+        assert joined(ann, "ann")["members"] == ["ann"]
+        with client.websocket_connect("/ws/lobby?user=bob") as bob:
+            assert joined(bob, "bob")["members"] == ["ann", "bob"]
+            assert joined(ann, "bob")["members"] == ["ann", "bob"]
             ann.send_json({"type": "message", "text": "hi"})
-            said = bob.receive_json()
-            assert {k: said[k] for k in ("type", "room", "user", "text")} == {
-                "type": "message",
-                "room": "lobby",
-                "user": "ann",
-                "text": "hi",
-            }
-            assert isinstance(said["ts"], float)
+            assert bob.receive_json() == {"type": "message", "user": "ann", "text": "hi"}
             bob.send_json({"type": "whisper", "to": "ann", "text": "psst"})
-            assert ann.receive_json()["type"] == "whisper"  # ann's own "hi" never came back
-        left = ann.receive_json()
-        assert (left["type"], left["user"], left["members"]) == ("leave", "bob", 1)
+            whisper = {"type": "whisper", "user": "bob", "text": "psst", "to": "ann"}
+            assert ann.receive_json() == whisper  # ann's own "hi" never came back to her
+        assert ann.receive_json() == {"type": "leave", "user": "bob", "members": ["ann"]}
+        assert client.get("/stats").json() == {
+            "clients": 1,
+            "rooms": {"lobby": 1},
+            "dropped": 0,
+        }
 
 
 def test_chat_rooms_are_separate(client: TestClient) -> None:
     with (
-        client.websocket_connect("/ws/chat/lobby?user=ann") as ann,
-        client.websocket_connect("/ws/chat/other?user=cat") as cat,
+        client.websocket_connect("/ws/lobby?user=ann") as ann,
+        client.websocket_connect("/ws/other?user=cat") as cat,
     ):
-        welcome(ann), welcome(cat)
+        joined(ann, "ann"), joined(cat, "cat")
         ann.send_json({"type": "message", "text": "lobby only"})
         cat.send_json({"type": "whisper", "to": "ann", "text": "are you there?"})
         # The first thing cat gets is the answer to its own whisper: nothing from the lobby.
@@ -91,111 +91,136 @@ def test_chat_rooms_are_separate(client: TestClient) -> None:
 @pytest.mark.parametrize(
     ("bad", "error"),
     [
-        ("{not json", "Invalid JSON"),
-        ('{"type": "message"}', "message.text: Field required"),
-        ('{"type": "message", "text": ""}', "at least 1 character"),
-        ('{"type": "message", "text": "hi", "user": "eve"}', "Extra inputs are not permitted"),
-        ('{"type": "shout", "text": "hi"}', "does not match any of the expected tags"),
-        ('{"type": "whisper", "to": "no one", "text": "x"}', "should match pattern"),
-        (b"\x00binary", "send JSON text frames, not binary"),
+        ("{not json", "json_invalid"),
+        ('{"type": "message"}', "missing"),
+        ('{"type": "message", "text": ""}', "string_too_short"),
+        ('{"type": "message", "text": "hi", "user": "eve"}', "extra_forbidden"),
+        ('{"type": "shout", "text": "hi"}', "union_tag_invalid"),
+        ('{"type": "whisper", "to": "no one", "text": "x"}', "string_pattern_mismatch"),
+        (b"\x00binary", "json_invalid"),
     ],
 )
 def test_chat_bad_input_gets_an_error_event(
     client: TestClient, bad: str | bytes, error: str
 ) -> None:
-    with client.websocket_connect("/ws/chat/lobby?user=ann") as ann:
-        welcome(ann)
+    with client.websocket_connect("/ws/lobby?user=ann") as ann:
+        joined(ann, "ann")
         ann.send_bytes(bad) if isinstance(bad, bytes) else ann.send_text(bad)
         event = ann.receive_json()
-        assert event["type"] == "error" and error in event["error"], event
+        assert event["type"] == "error" and event["error"][0]["type"] == error, event
         ann.send_json({"type": "whisper", "to": "ann", "text": "still here"})
         assert ann.receive_json()["text"] == "still here"
 
 
-@pytest.mark.parametrize("path", ["/ws/chat/lobby?user=", "/ws/chat/lobby", "/ws/chat/a b?user=x"])
-def test_chat_refuses_a_bad_name_before_accepting(client: TestClient, path: str) -> None:
-    with pytest.raises(WebSocketDisconnect) as refused, client.websocket_connect(path):
+@pytest.mark.parametrize("path", ["/ws/lobby?user=", "/ws/lobby", "/ws/a b?user=x"])
+def test_chat_refuses_a_bad_name_with_422_and_the_reason(client: TestClient, path: str) -> None:
+    with pytest.raises(WebSocketDenialResponse) as denied, client.websocket_connect(path):
         pass
-    assert refused.value.code == 1008
+    assert denied.value.status_code == 422
+    assert denied.value.json()["detail"][0]["loc"][0] in {"path", "query"}
 
 
-def test_tasks_are_published_only_after_a_successful_change(client: TestClient) -> None:
-    with client.websocket_connect("/ws/tasks") as events:
-        assert welcome(events)["tasks"] == []
-        created = client.post("/tasks", json={"title": "write tests"})
-        assert created.status_code == 201
-        event = events.receive_json()
-        assert (event["type"], event["task"]) == ("task_created", created.json())
-        assert client.post("/tasks", json={"title": "write tests"}).status_code == 409
-        assert client.put("/tasks/99", json={"done": True}).status_code == 404
-        assert client.post("/tasks", json={"title": ""}).status_code == 422
-        assert client.put("/tasks/1", json={"done": "maybe"}).status_code == 422
-        updated = client.put("/tasks/1", json={"done": True})
-        # The next event is this update: none of the failed changes published anything.
-        event = events.receive_json()
-        assert (event["type"], event["task"]) == ("task_updated", updated.json())
-        assert updated.json() == {"id": 1, "title": "write tests", "done": True}
-    assert client.get("/tasks").json() == [updated.json()]
-    with client.websocket_connect("/ws/tasks") as late:
-        assert welcome(late)["tasks"] == [updated.json()]
-        late.send_text("hello?")
-        assert late.receive_json() == {"type": "error", "error": "this endpoint only pushes events"}
+# The chat on a real server.
 
 
-def test_dashboard_loop_lives_exactly_while_someone_watches(
-    module: ModuleType, client: TestClient
+@pytest.fixture
+def live(module: ModuleType) -> Iterator[LiveServer]:
+    with LiveServer(module.app, ws=module.BoundedClose) as server:
+        yield server
+
+
+@pytest.mark.anyio
+async def test_real_chat_rooms(live: LiveServer) -> None:
+    async with (
+        LiveClient(live.ws_url("/ws/lobby?user=ann")) as ann,
+        LiveClient(live.ws_url("/ws/lobby?user=bob")) as bob,
+        LiveClient(live.ws_url("/ws/other?user=cat")) as cat,
+    ):
+        for ws in (ann, bob, cat):
+            assert (await ws.receive_json())["type"] == "join"
+        assert (await ann.receive_json())["members"] == ["ann", "bob"]
+        await bob.send_json({"type": "message", "text": "hi ann"})
+        assert (await ann.receive_json())["text"] == "hi ann"
+        await bob.receive_nothing(within=0.2)
+        await cat.receive_nothing(within=0.2)
+
+
+@pytest.mark.anyio
+async def test_real_chat_refuses_a_bad_name_with_422(live: LiveServer) -> None:
+    assert await handshake_status(live.ws_url("/ws/lobby?user=no%20spaces")) == 422
+    assert await handshake_status(live.ws_url("/ws/lobby")) == 422
+
+
+def big_message(size: int = 1000) -> dict[str, str]:
+    return {"type": "message", "text": os.urandom(size // 2).hex()}
+
+
+async def fill_until_left(pen: LiveClient, ok: LiveClient, limit: int = 20_000) -> int:
+    """Send until ``ok`` sees the stalled client leave; the number of messages sent."""
+    left = False
+    for sent in range(1, limit + 1):
+        await pen.send_json(big_message())
+        while (event := await ok.receive_json())["type"] != "message":
+            left |= event["type"] == "leave" and event["user"] == "slow"
+        if left:
+            return sent
+    raise AssertionError(f"the stalled client was never dropped after {limit} messages")
+
+
+@pytest.mark.anyio
+async def test_real_stalled_client_is_dropped_and_the_room_keeps_going(
+    module: ModuleType, live: LiveServer
 ) -> None:
-    module.dashboard.interval = 0.05
-    assert client.get("/stats").json()["push_loops"] == 0
-    with client.websocket_connect("/ws/dashboard") as one:
-        first = welcome(one)
-        assert first["type"] == "metrics" and first["tick"] == 1
-        with client.websocket_connect("/ws/dashboard") as two:
-            assert client.get("/stats").json()["push_loops"] == 1
-            ticks = {two.receive_json()["tick"] for _ in range(3)}
-            assert min(ticks) > 1  # the second watcher joined the running loop
-    assert client.get("/stats").json()["push_loops"] == 0
-    for _ in range(5):  # quick reconnects: each starts one fresh loop, never a second one
-        with client.websocket_connect("/ws/dashboard") as again:
-            assert welcome(again)["tick"] == 1
-            assert client.get("/stats").json()["push_loops"] == 1
+    """A client that never reads: dropped, its close given up after the deadline, counted."""
+    module.QUEUE_SIZE, module.CLOSE_TIMEOUT = 32, 0.3
+    url = live.ws_url("/ws/lobby?user=")
+    async with (
+        LiveClient(url + "slow", compression=None) as slow,
+        LiveClient(url + "ok", max_queue=None) as ok,
+        LiveClient(url + "pen", max_queue=None) as pen,
+    ):
+        await slow.receive_json()
+        slow.connection.transport.pause_reading()  # never reads again
+        for ws in (ok, pen):
+            await ws.receive_json()
+        await ok.receive_json()  # pen joined
+        sent = await fill_until_left(pen, ok)
+        assert sent * 1000 > 1_000_000  # it took megabytes of unread data to fill its buffers
+        for _ in range(3):  # the room goes on at full speed
+            await pen.send_json({"type": "message", "text": "still here"})
+            assert (await ok.receive_json())["text"] == "still here"
+        async with httpx.AsyncClient(base_url=live.http_url) as http:
+            stats = (await http.get("/stats")).json()
+        assert stats == {"clients": 2, "rooms": {"lobby": 2}, "dropped": 1}
+        slow.connection.transport.abort()
 
 
-def test_dashboard_loop_is_cancelled_at_shutdown(module: ModuleType) -> None:
-    with TestClient(module.app) as test_client:
-        with test_client.websocket_connect("/ws/dashboard") as watcher:
-            welcome(watcher)
-            task = module.dashboard.task
-            assert task is not None and not task.done()
-    assert module.dashboard.task is None and task.done()
+@pytest.mark.anyio
+async def test_real_slow_client_that_reads_again_within_the_deadline_sees_1013(
+    module: ModuleType, live: LiveServer
+) -> None:
+    module.QUEUE_SIZE, module.CLOSE_TIMEOUT = 32, 30
+    url = live.ws_url("/ws/lobby?user=")
+    async with (
+        LiveClient(url + "slow", compression=None, max_queue=None) as slow,
+        LiveClient(url + "ok", max_queue=None),  # a healthy reader beside them
+        LiveClient(url + "pen", max_queue=None) as pen,
+    ):
+        await slow.receive_json()
+        slow.connection.transport.pause_reading()
+        async with httpx.AsyncClient(base_url=live.http_url) as http:
+            for _ in range(40):  # up to 8 MB: more than its buffers and its outbox hold
+                for _ in range(200):
+                    await pen.send_json(big_message())
+                if await dropped(http):
+                    break
+            await eventually(lambda: dropped(http))
+        slow.connection.transport.resume_reading()  # within the close deadline
+        assert await slow.wait_closed() == (1013, "slow consumer: too far behind")
 
 
-def test_canvas_replays_history_and_clears_for_everyone(client: TestClient) -> None:
-    stroke = {"type": "stroke", "points": [[1, 2], [30, 40]], "color": "#ff0000", "width": 4}
-    with client.websocket_connect("/ws/canvas?user=ann") as ann:
-        assert welcome(ann)["strokes"] == []
-        with client.websocket_connect("/ws/canvas?user=bob") as bob:
-            welcome(bob)
-            ann.send_json(stroke)
-            got = bob.receive_json()
-            assert got["user"] == "ann" and got["points"] == [[1, 2], [30, 40]]
-            with client.websocket_connect("/ws/canvas?user=cat") as cat:
-                history = welcome(cat)["strokes"]
-                assert [s["color"] for s in history] == ["#ff0000"]
-                cat.send_json({"type": "stroke", "points": [[5000, 1]]})
-                assert "less than or equal to 4000" in cat.receive_json()["error"]
-                cat.send_json({"type": "clear"})
-                for ws in (ann, bob, cat):  # ann's own stroke never came back to her
-                    assert ws.receive_json()["type"] == "clear"
-    assert client.get("/stats").json()["strokes"] == 0
-
-
-def test_production_hub_is_the_same_code_in_app_and_step_4() -> None:
-    def section(name: str) -> str:
-        text = (LESSON.path / name).read_text()
-        return text[text.index("# --- The production manager") : text.index("# --- End of")]
-
-    assert section("app.py") == section("manager_4_production.py")
+async def dropped(http: httpx.AsyncClient) -> bool:
+    return bool((await http.get("/stats")).json()["dropped"])
 
 
 # The manager steps: each one runs; each step's improvement is visible.
@@ -261,39 +286,32 @@ async def test_step_4_real_server_and_its_stats() -> None:
             assert got == {"clients": 2, "rooms": {"lobby": 2}, "dropped": 0}
 
 
-# Real tier: uvicorn on a loopback port.
+# The task board: REST changes pushed once committed.
 
 
-@pytest.fixture
-def live(module: ModuleType) -> Iterator[LiveServer]:
-    with LiveServer(module.app) as server:
-        yield server
-
-
-@pytest.mark.anyio
-async def test_real_chat_rooms(live: LiveServer) -> None:
-    async with (
-        LiveClient(live.ws_url("/ws/chat/lobby?user=ann")) as ann,
-        LiveClient(live.ws_url("/ws/chat/lobby?user=bob")) as bob,
-        LiveClient(live.ws_url("/ws/chat/other?user=cat")) as cat,
-    ):
-        for ws in (ann, bob, cat):
-            assert (await ws.receive_json())["type"] == "welcome"
-        assert (await ann.receive_json())["members"] == 2
-        await bob.send_json({"type": "message", "text": "hi ann"})
-        assert (await ann.receive_json())["text"] == "hi ann"
-        await bob.receive_nothing(within=0.2)
-        await cat.receive_nothing(within=0.2)
-
-
-@pytest.mark.anyio
-async def test_real_chat_refuses_a_bad_name_with_403(live: LiveServer) -> None:
-    assert await handshake_status(live.ws_url("/ws/chat/lobby?user=no%20spaces")) == 403
-    assert await handshake_status(live.ws_url("/ws/chat/lobby")) == 403
+def test_board_publishes_only_after_a_successful_change() -> None:
+    with TestClient(LESSON.app("board")) as client, client.websocket_connect("/ws/tasks") as events:
+        assert events.receive_json() == {"type": "tasks", "tasks": []}
+        created = client.post("/tasks", json={"title": "write tests"})
+        assert created.status_code == 201
+        assert events.receive_json() == {"type": "task_created", "task": created.json()}
+        assert client.post("/tasks", json={"title": "write tests"}).status_code == 409
+        assert client.put("/tasks/99", json={"done": True}).status_code == 404
+        assert client.post("/tasks", json={"title": ""}).status_code == 422
+        assert client.put("/tasks/1", json={"done": "maybe"}).status_code == 422
+        updated = client.put("/tasks/1", json={"done": True})
+        # The next event is this update: none of the failed changes published anything.
+        assert events.receive_json() == {"type": "task_updated", "task": updated.json()}
+        assert updated.json() == {"id": 1, "title": "write tests", "done": True}
+        events.send_text("hello?")
+        assert events.receive_json() == {"type": "error", "error": "this endpoint only pushes"}
+        with client.websocket_connect("/ws/tasks") as late:
+            assert late.receive_json() == {"type": "tasks", "tasks": [updated.json()]}
 
 
 @pytest.mark.anyio
-async def test_real_task_board_over_http_and_websocket(live: LiveServer) -> None:
+async def test_real_board_over_http_and_websocket(serve: Callable[..., LiveServer]) -> None:
+    live = serve(LESSON.app("board"))
     async with (
         LiveClient(live.ws_url("/ws/tasks")) as events,
         httpx.AsyncClient(base_url=live.http_url) as http,
@@ -307,23 +325,42 @@ async def test_real_task_board_over_http_and_websocket(live: LiveServer) -> None
         assert (await events.receive_json())["task"]["title"] == "ship it"
 
 
-@pytest.mark.anyio
-async def test_real_canvas_history_and_strokes(live: LiveServer) -> None:
-    stroke = {"type": "stroke", "points": [[10, 10], [20, 25]]}
-    async with LiveClient(live.ws_url("/ws/canvas?user=ann")) as ann:
-        await ann.receive_json()
-        await ann.send_json(stroke)
-        await ann.receive_nothing(within=0.2)  # the drawer already has her stroke
-        async with LiveClient(live.ws_url("/ws/canvas?user=bob")) as bob:
-            history = (await bob.receive_json())["strokes"]
-            assert [s["points"] for s in history] == [[[10, 10], [20, 25]]]
+# The dashboard: one push loop, alive exactly while someone watches.
+
+
+def test_dashboard_loop_lives_exactly_while_someone_watches() -> None:
+    dashboard = LESSON.module("dashboard")
+    dashboard.INTERVAL = 0.05
+    with TestClient(dashboard.app) as client:
+        assert client.get("/stats").json() == {"push_loops": 0, "watchers": 0}
+        with client.websocket_connect("/ws/dashboard") as one:
+            assert one.receive_json()["tick"] == 1
+            with client.websocket_connect("/ws/dashboard") as two:
+                assert client.get("/stats").json() == {"push_loops": 1, "watchers": 2}
+                assert min(two.receive_json()["tick"] for _ in range(3)) > 1  # joined the loop
+        assert client.get("/stats").json()["push_loops"] == 0
+        for _ in range(5):  # quick reconnects: each starts one fresh loop, never a second one
+            with client.websocket_connect("/ws/dashboard") as again:
+                assert again.receive_json()["tick"] == 1
+                assert client.get("/stats").json()["push_loops"] == 1
+
+
+def test_dashboard_loop_is_cancelled_at_shutdown() -> None:
+    dashboard = LESSON.module("dashboard")
+    with TestClient(dashboard.app) as client, client.websocket_connect("/ws/dashboard") as ws:
+        ws.receive_json()
+        task = dashboard.dashboard.task
+        assert task is not None and not task.done()
+    assert dashboard.dashboard.task is None and task.done()
 
 
 @pytest.mark.anyio
 async def test_real_dashboard_quick_reconnects_never_double_the_loop(
-    module: ModuleType, live: LiveServer
+    serve: Callable[..., LiveServer],
 ) -> None:
-    module.dashboard.interval = 0.3
+    dashboard = LESSON.module("dashboard")
+    dashboard.INTERVAL = 0.3
+    live = serve(dashboard.app)
     for _ in range(3):
         async with LiveClient(live.ws_url("/ws/dashboard")) as watcher:
             assert (await watcher.receive_json())["tick"] == 1
@@ -332,108 +369,41 @@ async def test_real_dashboard_quick_reconnects_never_double_the_loop(
     assert ticks == [1, 2, 3]  # one loop: no tick twice, none from an older loop
 
 
-def big_message(size: int = 1000) -> dict[str, str]:
-    return {"type": "message", "text": os.urandom(size // 2).hex()}
+# The canvas: strokes to the others, a clear to everyone; the history is the exercise.
 
 
-async def fill_until_left(pen: LiveClient, ok: LiveClient, limit: int = 20_000) -> int:
-    """Send until ``ok`` sees the stalled client leave; the number of messages sent."""
-    left = False
-    for sent in range(1, limit + 1):
-        await pen.send_json(big_message())
-        while (event := await ok.receive_json())["type"] != "message":
-            left |= event["type"] == "leave" and event["user"] == "slow"
-        if left:
-            return sent
-    raise AssertionError(f"the stalled client was never dropped after {limit} messages")
-
-
-@pytest.mark.anyio
-async def test_real_stalled_client_is_dropped_and_the_room_keeps_going(
-    module: ModuleType, live: LiveServer
-) -> None:
-    """A client that never reads: dropped, its close given up after the deadline, counted."""
-    module.hub.queue_size, module.hub.close_timeout = 32, 0.3
-    url = live.ws_url("/ws/chat/lobby?user=")
-    async with (
-        LiveClient(url + "slow", compression=None) as slow,
-        LiveClient(url + "ok") as ok,
-        LiveClient(url + "pen") as pen,
+def test_canvas_passes_strokes_to_the_others_and_clears_for_everyone() -> None:
+    stroke = {"type": "stroke", "points": [[1, 2], [30, 40]], "color": "#ff0000", "width": 4}
+    with (
+        TestClient(LESSON.app("canvas")) as client,
+        client.websocket_connect("/ws/canvas") as ann,
+        client.websocket_connect("/ws/canvas") as bob,
     ):
-        await slow.receive_json()
-        slow.connection.transport.pause_reading()  # never reads again
-        for ws in (ok, pen):
-            await ws.receive_json()
-        await ok.receive_json()  # pen joined
-        sent = await fill_until_left(pen, ok)
-        assert sent * 1000 > 1_000_000  # it took megabytes of unread data to fill its buffers
-        for _ in range(3):  # the room goes on at full speed
-            await pen.send_json({"type": "message", "text": "still here"})
-            assert (await ok.receive_json())["text"] == "still here"
-        async with httpx.AsyncClient(base_url=live.http_url) as http:
-            stats = (await http.get("/stats")).json()
-        assert stats["dropped"] == 1 and stats["rooms"] == {"chat:lobby": 2}
-        slow.connection.transport.abort()
+        ann.send_json(stroke)
+        assert bob.receive_json() == stroke
+        bob.send_json({"type": "stroke", "points": [[5000, 1]]})
+        assert bob.receive_json() == {
+            "type": "error",
+            "error": "Input should be less than or equal to 4000",
+        }
+        bob.send_json({"type": "clear"})
+        for ws in (ann, bob):  # ann's own stroke never came back to her
+            assert ws.receive_json() == {"type": "clear"}
 
 
 @pytest.mark.anyio
-async def test_real_slow_client_that_reads_again_sees_close_1013(
-    module: ModuleType, live: LiveServer
-) -> None:
-    module.hub.queue_size, module.hub.close_timeout = 32, 10
-    module.dashboard.interval = 0.05
-    async with (
-        LiveClient(live.ws_url("/ws/canvas?user=slow"), compression=None) as slow,
-        LiveClient(live.ws_url("/ws/canvas?user=pen")) as pen,
-        # max_queue=None: unread metrics must not pause this client's reading (and its close).
-        LiveClient(live.ws_url("/ws/dashboard"), max_queue=None) as dashboard,
-    ):
-        await slow.receive_json()
-        await pen.receive_json()
-        slow.connection.transport.pause_reading()
-        points = [[int(b) * 15, int(b) * 15] for b in os.urandom(1000)]
-        for _ in range(800):  # about 8 MB: more than the slow client's buffers and queue hold
-            await pen.send_json({"type": "stroke", "points": points})
-        async with asyncio.timeout(10):
-            while not (await dashboard.receive_json())["dropped"]:
-                pass
-        slow.connection.transport.resume_reading()  # within the close deadline
-        assert await slow.wait_closed() == (1013, "slow consumer: too far behind")
+async def test_real_canvas_a_late_joiner_starts_blank(serve: Callable[..., LiveServer]) -> None:
+    live = serve(LESSON.app("canvas"))
+    async with LiveClient(live.ws_url("/ws/canvas")) as ann:
+        await ann.send_json({"type": "stroke", "points": [[10, 10], [20, 25]]})
+        await ann.receive_nothing(within=0.2)  # the drawer already has her stroke
+        async with LiveClient(live.ws_url("/ws/canvas")) as late:
+            await late.receive_nothing(within=0.2)  # no history: exercise 2 adds it
 
 
-# The benchmark app the notebook measures.
+# wslab serve 03 --app NAME
 
 
-@pytest.mark.parametrize("strategy", ["naive", "gather", "queue"])
-def test_bench_strategies_deliver_every_message_in_order(strategy: str) -> None:
-    with TestClient(LESSON.app("bench_broadcast")) as client, ExitStack() as stack:
-        sockets = [stack.enter_context(client.websocket_connect("/ws")) for _ in range(3)]
-        result = client.post("/run", params={"strategy": strategy, "count": 5}).json()
-        assert (result["sent"], result["subscribers"], result["dropped"]) == (5, 3, 0)
-        for ws in sockets:
-            assert [ws.receive_json()["i"] for _ in range(5)] == [0, 1, 2, 3, 4]
-    assert client.post("/run", params={"strategy": "nope"}).status_code == 422
-
-
-@pytest.mark.anyio
-@pytest.mark.parametrize("strategy", ["naive", "gather", "queue"])
-async def test_bench_one_stalled_client(strategy: str) -> None:
-    """The claim the notebook plots: naive and gather stop; the queue delivers everything."""
-    with LiveServer(LESSON.app("bench_broadcast")) as server:
-        async with (
-            LiveClient(server.ws_url("/ws"), compression=None) as healthy,
-            LiveClient(server.ws_url("/ws?stall=1"), compression=None, max_queue=None) as stalled,
-            httpx.AsyncClient(base_url=server.http_url, timeout=10) as http,
-        ):
-            stalled.connection.transport.pause_reading()
-            params = {"strategy": strategy, "count": 100, "deadline": 1.0}
-            result = (await http.post("/run", params=params)).json()
-            assert 2_000_000 < result["filled"] < 16_000_000  # the buffers held a few MB
-            if strategy == "queue":
-                assert (result["sent"], result["dropped"]) == (100, 1)
-                assert [(await healthy.receive_json())["i"] for _ in range(100)] == [*range(100)]
-            else:
-                assert result["sent"] == 0  # stuck on the stalled client's first send
-                assert (await healthy.receive_json())["i"] == 0
-                await healthy.receive_nothing(within=0.3)
-            stalled.connection.transport.abort()
+def test_serve_refuses_an_app_the_lesson_does_not_have(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "03", "--app", "nope"]) == 2
+    assert "lesson 03_manager has no app nope.py" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""Lesson 03's pages in headless Chromium: chat rooms, the shared canvas, the task board."""
+"""Lesson 03's pages in headless Chromium: the chat, the canvas, the task board, the dashboard."""
 
 from __future__ import annotations
 
@@ -83,11 +83,11 @@ def test_shared_canvas_with_two_pages_then_a_latecomer(
 ) -> None:
     from playwright.sync_api import expect
 
-    server = serve(LESSON.app())
+    server = serve(LESSON.app("canvas"))
     pages = []
     for _ in range(2):
         page = new_page()
-        page.goto(server.http_url + "/canvas")
+        page.goto(server.http_url + "/")
         expect(page.locator("#status")).to_have_text("connected")
         pages.append(page)
     first, second = pages
@@ -97,9 +97,12 @@ def test_shared_canvas_with_two_pages_then_a_latecomer(
     draw(second, (300, 50), (100, 300))
     expect(first.locator("#strokes")).to_have_text("2")
     latecomer = new_page()
-    latecomer.goto(server.http_url + "/canvas")
-    expect(latecomer.locator("#strokes")).to_have_text("2")  # the history, replayed
-    # The stroke really is on the latecomer's canvas: some pixel is no longer blank.
+    latecomer.goto(server.http_url + "/")
+    expect(latecomer.locator("#status")).to_have_text("connected")
+    expect(latecomer.locator("#strokes")).to_have_text("0")  # no history: exercise 2 adds it
+    # A stroke drawn now reaches the latecomer, and really paints its canvas.
+    draw(first, (50, 50), (250, 250))
+    expect(latecomer.locator("#strokes")).to_have_text("1")
     painted = latecomer.evaluate(
         "() => document.getElementById('canvas').getContext('2d')"
         ".getImageData(0, 0, 600, 400).data.some((value) => value !== 0)"
@@ -115,10 +118,10 @@ def test_task_board_page_follows_rest_changes(
 ) -> None:
     from playwright.sync_api import expect
 
-    server = serve(LESSON.app())
+    server = serve(LESSON.app("board"))
     page, other = new_page(), new_page()
     for p in (page, other):
-        p.goto(server.http_url + "/board")
+        p.goto(server.http_url + "/")
         expect(p.locator("#status")).to_contain_text("connected")
     page.fill("#title", "write the lesson")
     page.keyboard.press("Enter")
@@ -127,8 +130,8 @@ def test_task_board_page_follows_rest_changes(
     expect(page.locator("#task-1")).to_have_text("✓ write the lesson")
     page.fill("#title", "write the lesson")
     page.keyboard.press("Enter")
-    expect(page.locator("#log .error")).to_contain_text("already exists")
-    expect(other.locator("#log li")).to_have_count(1)
+    expect(page.locator("#error")).to_contain_text("already exists")
+    expect(other.locator("#tasks li")).to_have_count(1)
 
 
 def test_dashboard_page_shows_live_metrics(
@@ -136,10 +139,10 @@ def test_dashboard_page_shows_live_metrics(
 ) -> None:
     from playwright.sync_api import expect
 
-    module = LESSON.module()
-    module.dashboard.interval = 0.1
+    module = LESSON.module("dashboard")
+    module.INTERVAL = 0.1
     server = serve(module.app)
     page = new_page()
-    page.goto(server.http_url + "/dashboard")
+    page.goto(server.http_url + "/")
     expect(page.locator("#metrics")).to_contain_text("tick")
     expect(page.locator("#metrics tr").first).to_have_text('type"metrics"')

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import os
 import queue
@@ -12,6 +14,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import ModuleType
 from typing import Any
 
 import httpx
@@ -21,7 +24,9 @@ from websockets.exceptions import ConnectionClosed
 
 from lessons import find
 from lessons.kit import LiveClient, LiveServer, SubprocessServer, eventually, scaled
+from lessons.kit.redis_server import RedisServer
 from lessons.kit.server import free_port
+from lessons.kit.stall import CLIENT, StalledRoom, sockets
 
 LESSON = find("03_manager")
 
@@ -137,41 +142,80 @@ def test_p12_in_process_fix_delivers() -> None:
     assert p12_in_process("fix_set_iteration") == "ann: hi"
 
 
-# P13: a client that stops reading.
+# P13: a client that stops reading. P36: a dropped client that is never freed.
 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("stem", ["pitfall_slow_consumer", "fix_slow_consumer"])
 async def test_p13_one_stalled_client(stem: str) -> None:
     """The naive loop stops for everyone after a few MB; the queued one delivers everything."""
-    messages, size = 450, 16_384  # 7.4 MB: well past what the stalled client's buffers hold
-    with LiveServer(LESSON.app(stem)) as server:
-        url = server.ws_url("/ws")
-        async with (
-            # max_queue=None: the client library itself never pauses reading (we do, below).
-            LiveClient(url, compression=None, max_queue=None) as stalled,
-            LiveClient(url, compression=None) as healthy,
-            LiveClient(
-                url, compression=None, max_queue=None
-            ) as pen,  # pen hears its own messages too
-        ):
-            stalled.connection.transport.pause_reading()
-            received = 0
-            try:
-                for _ in range(messages):
-                    await pen.send(os.urandom(size // 2).hex())
-                    await healthy.receive(timeout=1.0)
-                    received += 1
-            except TimeoutError:
-                pass
-            counts = await stats(server)
-            stalled.connection.transport.resume_reading()  # let everything drain and close
+    async with StalledRoom(LESSON.app(stem)) as room:
+        heard = await room.flood(messages=100)  # 6.6 MB: more than the stalled client holds
+        [held] = room.server_side()
+    assert held.state == "ESTAB" and held.owned and held.unsent > 1_000_000
     if stem.startswith("pitfall"):
-        assert 1_000_000 < received * size < 8_000_000, received  # about 4 MB, then nothing
-        assert counts["dropped"] == 0
+        assert 10 < heard < 100, heard  # a few MB, then nothing for anyone
     else:
-        assert received == messages
-        assert counts == {"clients": 2, "dropped": 1}
+        assert heard == 100
+
+
+def dropping(stem: str) -> tuple[ModuleType, dict[str, Any]]:
+    """A P36 app with a short close deadline, and the uvicorn protocol to serve it with."""
+    module = LESSON.module(stem)
+    module.CLOSE_TIMEOUT = 0.3
+    return module, {"ws": getattr(module, "BoundedClose", "websockets-sansio")}
+
+
+@pytest.mark.anyio
+async def test_p36_broken_the_server_keeps_a_dropped_client_while_it_is_silent() -> None:
+    module, options = dropping("pitfall_stalled_close")
+    async with StalledRoom(module.app, **options) as room:
+        await room.flood(messages=200)
+        assert await room.clients() == 2  # dropped, and its handler has ended
+        await asyncio.sleep(10 * module.CLOSE_TIMEOUT)  # long past every deadline
+        [held] = room.server_side()
+        assert held.state == "ESTAB" and held.owned and held.unsent > 1_000_000
+        got, code = await room.read_again()
+    assert got > 10 and code == 1006  # the whole backlog, then no close frame: never 1013
+
+
+@pytest.mark.anyio
+async def test_p36_fixed_a_dropped_client_is_aborted_within_the_deadline() -> None:
+    """No socket of the server's process is left for the client once both deadlines have
+    passed (``ss`` may list the kernel's orphan a while); reading again, it sees 1006."""
+    module, options = dropping("fix_stalled_close")
+    async with StalledRoom(module.app, **options) as room:
+        await room.flood(messages=200)
+        assert await room.clients() == 2
+        await eventually(lambda: not any(held.owned for held in room.server_side()), timeout=3)
+        _, code = await room.read_again()
+    assert code == 1006
+
+
+@pytest.mark.anyio
+async def test_p36_the_chat_hub_frees_a_dropped_client() -> None:
+    """app.py served as ``python app.py`` serves it: its Hub drops, BoundedClose aborts."""
+    module = LESSON.module("app")
+    module.QUEUE_SIZE, module.CLOSE_TIMEOUT = 32, 0.3
+    with LiveServer(module.app, ws=module.BoundedClose) as live:
+        url = live.ws_url("/ws/lobby?user=")
+        async with (
+            LiveClient(url + "slow", **CLIENT) as slow,
+            LiveClient(url + "pen", **CLIENT) as pen,
+            httpx.AsyncClient(base_url=live.http_url) as http,
+        ):
+            await slow.receive()
+            slow.connection.transport.pause_reading()
+            port = slow.connection.transport.get_extra_info("sockname")[1]
+            text = json.dumps({"type": "message", "text": "x" * 1000})
+            for _ in range(100):  # up to 10 MB
+                for _ in range(100):
+                    await pen.send(text)
+                if (await http.get("/stats")).json()["dropped"]:
+                    break
+            assert sockets(live.port, port), "the server still holds it within the deadlines"
+            await eventually(lambda: not any(h.owned for h in sockets(live.port, port)))
+            slow.connection.transport.abort()
 
 
 # P14: keyed by user id.
@@ -299,13 +343,16 @@ async def test_p17_quick_reconnect(stem: str) -> None:
         assert [push["tick"] for push in pushes] == [1, 2, 3, 4]
 
 
-def test_p17_fix_cancels_the_loop_at_shutdown() -> None:
+@pytest.mark.anyio
+async def test_p17_fix_stops_the_loop_with_the_last_watcher() -> None:
     module = LESSON.module("fix_duplicate_push_loop")
-    with TestClient(module.app) as client, client.websocket_connect("/ws/dashboard") as ws:
-        assert ws.receive_json()["tick"] == 1
-        task = module.manager.task
-        ws.close()
-    assert module.manager.task is None and task.done()
+    module.INTERVAL = scaled(0.5)
+    with LiveServer(module.app) as server:
+        async with LiveClient(server.ws_url("/ws/dashboard")) as watcher:
+            assert (await watcher.receive_json())["loop"] == 1
+            task = module.manager.task
+        await eventually(lambda: module.manager.running == 0)  # cancelled mid-sleep, at once
+        assert module.manager.task is None and task.cancelled()
 
 
 # P18: several worker processes.
@@ -326,21 +373,28 @@ async def test_p18_two_processes_each_see_only_their_own_clients() -> None:
 
 
 @pytest.mark.anyio
-async def test_p18_fix_through_redis_reaches_every_process() -> None:
-    from lessons.kit.redis_server import RedisServer
+async def test_p18_fix_through_redis_reaches_every_process(redis_server: RedisServer) -> None:
+    from redis.asyncio import Redis
 
     target = LESSON.path / "fix_worker_processes.py"
-    with RedisServer() as redis_server:
-        env = {"REDIS_URL": redis_server.url}
-        with SubprocessServer(target, env=env) as one, SubprocessServer(target, env=env) as two:
-            async with (
-                LiveClient(one.ws_url("/ws?user=ann")) as ann,
-                LiveClient(two.ws_url("/ws?user=bob")) as bob,
-            ):
-                assert await ann.receive() != await bob.receive()
-                await ann.send("hello everyone")
-                for ws in (ann, bob):
-                    assert await ws.receive() == "ann: hello everyone"
+    env = {"REDIS_URL": redis_server.url}
+    with SubprocessServer(target, env=env) as one, SubprocessServer(target, env=env) as two:
+        async with Redis.from_url(redis_server.url) as redis:
+            # Each process subscribes as it starts: wait until both listen.
+            await eventually(lambda: subscribers(redis))
+        async with (
+            LiveClient(one.ws_url("/ws?user=ann")) as ann,
+            LiveClient(two.ws_url("/ws?user=bob")) as bob,
+        ):
+            assert await ann.receive() != await bob.receive()
+            await ann.send("hello everyone")
+            for ws in (ann, bob):
+                assert await ws.receive() == "ann: hello everyone"
+
+
+async def subscribers(redis: Any) -> bool:
+    [(_, count)] = await redis.pubsub_numsub("chat")
+    return count == 2
 
 
 @contextmanager

@@ -1,73 +1,50 @@
 """Scaling: heartbeats, limits, backpressure and Redis fan-out across processes.
 
-One chat room shared by every process: each process keeps its own WebSockets and reads
-every event from a broker chosen by ``BROKER_URL``: ``memory://`` (the default: this
-process only) or ``redis://host:port/0`` (a Redis Stream that every process reads with
-ONE connection, and that clients resume from by their last event id).
-
-Run two instances over one Redis (or just ``wslab serve 05 --instances 2``)::
+One chat room shared by every process. Each process keeps its own WebSockets and reads
+every event from the broker named by ``BROKER_URL``: ``memory://`` (this process only) or
+``redis://host:port/0`` (a Redis Stream, read by ONE reader per process). Run two::
 
     BROKER_URL=redis://127.0.0.1:6379/0 uvicorn app:app --port 8001 --ws-max-size 65536
     BROKER_URL=redis://127.0.0.1:6379/0 uvicorn app:app --port 8002 --ws-max-size 65536
 """
 
 import asyncio
-import contextlib
 import itertools
 import json
 import os
 import random
 import re
+import socket
+import struct
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
-import anyio
 import redis.asyncio as aioredis
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-Event = dict[str, Any]
+BROKER_URL = os.environ.get("BROKER_URL", "memory://")  # or redis://host:port/0
+INSTANCE = os.environ.get("INSTANCE", f"pid{os.getpid()}")
+STREAM, HISTORY = "wslab:room", 1000  # the Redis Stream, and how many events it keeps
+MAX_MESSAGE_BYTES = int(os.environ.get("MAX_MESSAGE_BYTES", "4096"))  # bigger: close 1009
+RATE = float(os.environ.get("RATE", "20"))  # messages a client may send per second...
+BURST = int(os.environ.get("BURST", "40"))  # ...and at once; beyond that: close 1008
+QUEUE_SIZE = int(os.environ.get("QUEUE_SIZE", "256"))  # a full queue: slow consumer, 1013
+HEARTBEAT_INTERVAL = float(os.environ.get("HEARTBEAT_INTERVAL", "15"))  # a ping this often
+HEARTBEAT_TIMEOUT = float(os.environ.get("HEARTBEAT_TIMEOUT", "10"))  # then silent: gone
+CLOSE_TIMEOUT = float(os.environ.get("CLOSE_TIMEOUT", "1"))  # then the socket is reset
+PEERS = [int(port) for port in os.environ.get("PEERS", "").split(",") if port.strip()]
 EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Every knob of the app; ``from_env()`` reads them from environment variables."""
-
-    broker_url: str = "memory://"
-    instance: str = field(default_factory=lambda: f"pid{os.getpid()}")
-    stream: str = "wslab:room"
-    history: int = 1000  # events kept for replay
-    max_message_bytes: int = 4096  # application limit: a bigger message is closed with 1009
-    rate: float = 20.0  # token bucket: messages per second a client may send on average...
-    burst: int = 40  # ...and at once; beyond that: close 1008
-    queue_size: int = 256  # per-connection queue; full means a slow consumer: close 1013
-    heartbeat_interval: float = 15.0  # the server sends {"type": "ping"} this often...
-    heartbeat_timeout: float = 10.0  # ...and closes a client silent for interval + timeout
-    peers: tuple[int, ...] = ()  # every instance's port: the page reconnects along them
-
-    @classmethod
-    def from_env(cls) -> "Settings":
-        env = os.environ
-        defaults = cls()
-        return cls(
-            broker_url=env.get("BROKER_URL", defaults.broker_url),
-            instance=env.get("INSTANCE", defaults.instance),
-            max_message_bytes=int(env.get("MAX_MESSAGE_BYTES", defaults.max_message_bytes)),
-            rate=float(env.get("RATE", defaults.rate)),
-            burst=int(env.get("BURST", defaults.burst)),
-            queue_size=int(env.get("QUEUE_SIZE", defaults.queue_size)),
-            heartbeat_interval=float(env.get("HEARTBEAT_INTERVAL", defaults.heartbeat_interval)),
-            heartbeat_timeout=float(env.get("HEARTBEAT_TIMEOUT", defaults.heartbeat_timeout)),
-            peers=tuple(int(port) for port in env.get("PEERS", "").split(",") if port.strip()),
-        )
+Event = dict[str, Any]
 
 
 def id_key(event_id: str) -> tuple[int, int]:
@@ -76,54 +53,40 @@ def id_key(event_id: str) -> tuple[int, int]:
     return int(ms), int(seq)
 
 
-# --- brokers: publish, read everything after an id (waiting), replay history ---
-
-
-class Broker(Protocol):
-    errors: tuple[type[BaseException], ...]  # what a broker outage raises
-
-    async def publish(self, event: Event) -> str: ...
-    async def last_id(self) -> str: ...
-    async def read(self, after: str, block: float) -> list[tuple[str, Event]]: ...
-    async def history(self, after: str) -> list[tuple[str, Event]]: ...
-    async def close(self) -> None: ...
+# A broker: publish(event) -> id, last_id(), read(after) waits for events after an id,
+# history(after) replays them, close(); ``errors`` is what an outage raises.
 
 
 class MemoryBroker:
-    """This process only: fine for one process, blind to every other one (P18)."""
+    """This process only: enough for one process, blind to every other one (P18)."""
 
     errors: tuple[type[BaseException], ...] = ()
 
-    def __init__(self, history: int) -> None:
-        self.events: deque[tuple[str, Event]] = deque(maxlen=history)
+    def __init__(self) -> None:
+        self.events: deque[tuple[str, Event]] = deque(maxlen=HISTORY)
         self.seq = 0
         self.published = asyncio.Event()
 
     async def publish(self, event: Event) -> str:
         self.seq += 1
-        event_id = f"0-{self.seq}"
-        self.events.append((event_id, event))
+        self.events.append((f"0-{self.seq}", event))
         self.published.set()
         self.published = asyncio.Event()
-        return event_id
+        return f"0-{self.seq}"
 
     async def last_id(self) -> str:
         return f"0-{self.seq}"
 
     async def history(self, after: str) -> list[tuple[str, Event]]:
         first = self.seq - len(self.events) + 1  # the events kept are numbered first..seq
-        skip = max(0, id_key(after)[1] - first + 1)
-        return list(itertools.islice(self.events, skip, None))
+        return list(itertools.islice(self.events, max(0, id_key(after)[1] - first + 1), None))
 
-    async def read(self, after: str, block: float) -> list[tuple[str, Event]]:
+    async def read(self, after: str) -> list[tuple[str, Event]]:
         published = self.published
-        found = await self.history(after)
-        if not found:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(block):
-                    await published.wait()
-            found = await self.history(after)
-        return found
+        if found := await self.history(after):
+            return found
+        await published.wait()
+        return await self.history(after)
 
     async def close(self) -> None:
         pass
@@ -134,60 +97,36 @@ class RedisBroker:
 
     errors = (RedisConnectionError, RedisTimeoutError, OSError)
 
-    def __init__(self, url: str, stream: str, history: int) -> None:
-        self.stream = stream
-        self.maxlen = history
-        # Fail fast when Redis is down: the read loop below does its own reconnecting.
+    def __init__(self, url: str) -> None:  # fail fast: pump() does its own reconnecting
+        retry = Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.1), 1)
         self.redis = aioredis.Redis.from_url(
-            url,
-            decode_responses=True,
-            socket_connect_timeout=1,
-            retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.1), 1),
+            url, decode_responses=True, socket_connect_timeout=1, retry=retry
         )
 
     async def publish(self, event: Event) -> str:
-        fields = {"event": json.dumps(event)}
-        return await self.redis.xadd(self.stream, fields, maxlen=self.maxlen)
+        return await self.redis.xadd(STREAM, {"event": json.dumps(event)}, maxlen=HISTORY)
 
     async def last_id(self) -> str:
-        newest = await self.redis.xrevrange(self.stream, count=1)
+        newest = await self.redis.xrevrange(STREAM, count=1)
         return newest[0][0] if newest else "0-0"
 
-    @staticmethod
-    def _decode(entries: list[Any]) -> list[tuple[str, Event]]:
+    async def history(self, after: str) -> list[tuple[str, Event]]:
+        entries = await self.redis.xrange(STREAM, min=f"({after}")
         return [(event_id, json.loads(fields["event"])) for event_id, fields in entries]
 
-    async def history(self, after: str) -> list[tuple[str, Event]]:
-        return self._decode(await self.redis.xrange(self.stream, min=f"({after}"))
-
-    async def read(self, after: str, block: float) -> list[tuple[str, Event]]:
-        reply = await self.redis.xread({self.stream: after}, block=int(block * 1000), count=500)
-        return self._decode(reply[0][1]) if reply else []
+    async def read(self, after: str) -> list[tuple[str, Event]]:
+        reply = await self.redis.xread({STREAM: after}, block=1000, count=500)
+        return [(i, json.loads(fields["event"])) for i, fields in reply[0][1]] if reply else []
 
     async def close(self) -> None:
         await self.redis.aclose()
-
-
-def open_broker(settings: Settings) -> Broker:
-    """``memory://`` or ``redis://...`` (``rediss://`` too), like encode/broadcaster."""
-    scheme = settings.broker_url.partition("://")[0]
-    if scheme == "memory":
-        return MemoryBroker(settings.history)
-    if scheme in {"redis", "rediss", "unix"}:
-        return RedisBroker(settings.broker_url, settings.stream, settings.history)
-    raise ValueError(f"BROKER_URL must be memory:// or redis://..., not {settings.broker_url!r}")
-
-
-# --- limits ---
 
 
 class TokenBucket:
     """``rate`` tokens per second, at most ``burst`` saved up; each message takes one."""
 
     def __init__(self, rate: float, burst: int) -> None:
-        self.rate = rate
-        self.capacity = burst
-        self.tokens = float(burst)
+        self.rate, self.capacity, self.tokens = rate, burst, float(burst)
         self.stamp = time.monotonic()
 
     def take(self) -> bool:
@@ -200,16 +139,14 @@ class TokenBucket:
         return True
 
 
-# --- the connection manager: a bounded queue and a sender task per connection ---
-
-
 class Connection:
-    """One client: its queue of outgoing messages, and why it must be closed, if it must."""
+    """One client: a bounded queue of outgoing messages, drained by its own sender task."""
 
-    def __init__(self, websocket: WebSocket, queue_size: int) -> None:
+    def __init__(self, websocket: WebSocket) -> None:
         self.websocket = websocket
-        self.queue: asyncio.Queue[tuple[str | None, str]] = asyncio.Queue(queue_size)
-        self.sent_key = (0, 0)  # id of the last event sent: replayed events are not resent
+        self.queue: deque[tuple[tuple[int, int] | None, str]] = deque()
+        self.ready = asyncio.Event()  # set when the queue has something to send
+        self.sent = (0, 0)  # id of the last event replayed: not sent again when it comes live
         self.close_code: int | None = None
         self.close_reason = ""
         self.done = asyncio.Event()
@@ -220,63 +157,67 @@ class Connection:
             self.close_code, self.close_reason = code, reason
         self.done.set()
 
-    def offer(self, event_id: str | None, text: str) -> bool:
-        try:
-            self.queue.put_nowait((event_id, text))
-        except asyncio.QueueFull:
-            return False
-        return True
-
-    async def send(self, event_id: str | None, text: str) -> None:
-        if event_id is not None:
-            key = id_key(event_id)
-            if key <= self.sent_key:
-                return
-            self.sent_key = key
-        await self.websocket.send_text(text)
-
     async def sender(self) -> None:
+        queue, send = self.queue, self.websocket.send
         try:
             while True:
-                await self.send(*await self.queue.get())
-        except (WebSocketDisconnect, RuntimeError, OSError):
+                await self.ready.wait()
+                self.ready.clear()
+                while queue:
+                    key, text = queue.popleft()
+                    if key is None or key > self.sent:
+                        await send({"type": "websocket.send", "text": text})
+        except (WebSocketDisconnect, RuntimeError):
             return  # the client is gone: returning ends the handler
 
 
 class Hub:
-    """This process's connections; ``deliver`` never waits for any client."""
+    """This process's connections; ``offer`` never waits for any client."""
 
     def __init__(self) -> None:
         self.connections: set[Connection] = set()
         self.dropped: dict[str, int] = {}
         self.peak_queue = 0
 
+    def offer(self, conn: Connection, item: tuple[tuple[int, int] | None, str]) -> None:
+        queue = conn.queue
+        if len(queue) >= QUEUE_SIZE:  # a slow consumer: drop it, never wait, never grow (P31)
+            self.drop(conn, 1013, "slow consumer: too many messages queued")
+            return
+        queue.append(item)
+        conn.ready.set()
+        if len(queue) > self.peak_queue:
+            self.peak_queue = len(queue)
+
     def deliver(self, event: Event, event_id: str | None = None) -> None:
         text = json.dumps(event if event_id is None else {**event, "id": event_id})
+        item = (None if event_id is None else id_key(event_id), text)
         for conn in list(self.connections):
-            if conn.offer(event_id, text):
-                self.peak_queue = max(self.peak_queue, conn.queue.qsize())
-            else:  # slow-consumer policy: close it, never wait for it, never grow (P31)
-                self.drop(conn, 1013, "slow consumer: too many messages queued")
+            self.offer(conn, item)
 
     def drop(self, conn: Connection, code: int, reason: str) -> None:
+        if conn not in self.connections:
+            return  # already dropped
         self.connections.discard(conn)
         self.dropped[reason] = self.dropped.get(reason, 0) + 1
         conn.finish(code, reason)
 
 
-async def pump(broker: Broker, hub: Hub, last: str | None) -> None:
+hub = Hub()
+broker: MemoryBroker | RedisBroker = MemoryBroker()
+
+
+async def pump(last: str | None) -> None:
     """The ONE reader of the broker in this process: it fans every event out locally.
 
-    A broker outage is announced to the clients, retried with backoff, and resumed from
-    the last id read, so a stream loses nothing that was published meanwhile.
+    An outage is announced to the clients, retried with backoff, and resumed from the last
+    id read, so that nothing published meanwhile is lost.
     """
     down, delay = False, 0.1
     while True:
         try:
-            if last is None:
-                last = await broker.last_id()
-            events = await broker.read(last, block=1.0)
+            last = last or await broker.last_id()
+            events = await broker.read(last)
         except broker.errors:
             if not down:
                 down = True
@@ -287,225 +228,175 @@ async def pump(broker: Broker, hub: Hub, last: str | None) -> None:
         if down:
             down, delay = False, 0.1
             hub.deliver({"type": "broker", "status": "up"})
-        for event_id, event in events:
-            last = event_id
-            hub.deliver(event, event_id)
+        for last, event in events:
+            hub.deliver(event, last)
 
 
-async def first_to_return(*functions: Callable[[], Awaitable[object]]) -> None:
-    """Run ``functions`` concurrently; when one returns, cancel the others."""
-    async with anyio.create_task_group() as group:
-
-        async def run(function: Callable[[], Awaitable[object]]) -> None:
-            await function()
-            group.cancel_scope.cancel()
-
-        for function in functions:
-            group.start_soon(run, function)
-
-
-# --- the app ---
-
-
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The app for ``settings`` (default: read from the environment)."""
-    settings = settings or Settings.from_env()
-    hub = Hub()
-    state: dict[str, Any] = {}
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        broker = state["broker"] = open_broker(settings)
-        try:  # read from here on: ready means subscribed (unless the broker is down)
-            last = await broker.last_id()
-        except broker.errors:
-            last = None
-        reader = asyncio.create_task(pump(broker, hub, last), name="broker-pump")
-        try:
-            yield
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
-            await broker.close()
-
-    app = FastAPI(title="wslab 05: scaling", lifespan=lifespan)
-
-    @app.get("/")
-    async def page() -> HTMLResponse:
-        return HTMLResponse(PAGE)
-
-    @app.get("/stats")
-    async def stats() -> dict[str, Any]:
-        return {
-            "instance": settings.instance,
-            "broker": settings.broker_url.partition("://")[0],
-            "clients": len(hub.connections),
-            "queued": max((c.queue.qsize() for c in hub.connections), default=0),
-            "peak_queue": hub.peak_queue,
-            "dropped": hub.dropped,
-        }
-
-    @app.websocket("/ws")
-    async def room(websocket: WebSocket, last_id: str | None = None) -> None:
-        await websocket.accept()
-        conn = Connection(websocket, settings.queue_size)
-        hub.connections.add(conn)  # from now on live events queue up for this client
-        welcome = {
-            "type": "welcome",
-            "instance": settings.instance,
-            "heartbeat": settings.heartbeat_interval + settings.heartbeat_timeout,
-            "peers": list(settings.peers),
-        }
-        try:
-            await websocket.send_text(json.dumps(welcome))
-            await replay(conn, last_id)
-            await first_to_return(
-                conn.sender, lambda: receiver(conn), lambda: heartbeat(conn), conn.done.wait
-            )
-        except WebSocketDisconnect:
-            pass  # the client left during the welcome or the replay
-        finally:
-            hub.connections.discard(conn)
-        if conn.close_code is not None:
-            # A stalled peer never reads our close frame: give up after a deadline.
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(1.0):
-                    await websocket.close(conn.close_code, conn.close_reason)
-
-    async def replay(conn: Connection, last_id: str | None) -> None:
-        """Send what was published after ``last_id`` (a reconnecting client's resume point)."""
-        if last_id is None:
-            return
-        if not EVENT_ID.match(last_id):
-            await conn.send(None, json.dumps({"type": "error", "error": "bad last_id"}))
-            return
-        try:
-            missed = await state["broker"].history(last_id)
-        except state["broker"].errors:
-            await conn.send(None, json.dumps({"type": "error", "error": "cannot replay now"}))
-            return
-        for event_id, event in missed:
-            await conn.send(event_id, json.dumps({**event, "id": event_id}))
-
-    async def receiver(conn: Connection) -> None:
-        """Read the client's messages, enforcing the heartbeat, size and rate limits."""
-        bucket = TokenBucket(settings.rate, settings.burst)
-        silence = settings.heartbeat_interval + settings.heartbeat_timeout
-        while True:
-            try:
-                async with asyncio.timeout(silence):
-                    message = await conn.websocket.receive()
-            except TimeoutError:  # not even a pong: a dead or half-open peer (P26)
-                return conn.finish(1011, "heartbeat timeout")
-            if message["type"] == "websocket.disconnect":
-                return None
-            text = message.get("text")
-            if text is None:
-                return conn.finish(1003, "text frames only")
-            if len(text.encode()) > settings.max_message_bytes:  # P27
-                return conn.finish(1009, f"message over {settings.max_message_bytes} bytes")
-            if not bucket.take():  # P32
-                return conn.finish(1008, f"rate limit: {settings.rate:g} messages/s")
-            await handle(conn, text)
-
-    async def handle(conn: Connection, text: str) -> None:
-        try:
-            message = json.loads(text)
-            kind = message.get("type")
-        except (ValueError, AttributeError):
-            kind = None
-        if kind == "pong":
-            return
-        if kind != "say" or not isinstance(message.get("text"), str):
-            error = {"type": "error", "error": 'send {"type": "say", "text": "..."}'}
-            conn.offer(None, json.dumps(error))
-            return
-        event = {"type": "message", "text": message["text"], "instance": settings.instance}
-        try:
-            await state["broker"].publish(event)
-        except state["broker"].errors:
-            conn.offer(None, json.dumps({"type": "error", "error": "broker down: not sent"}))
-
-    async def heartbeat(conn: Connection) -> None:
-        """An application ping that browsers can answer (they cannot send protocol pings)."""
-        while True:
-            await asyncio.sleep(settings.heartbeat_interval)
-            if not conn.offer(None, json.dumps({"type": "ping", "t": time.time()})):
-                hub.drop(conn, 1013, "slow consumer: too many messages queued")
-
-    return app
+@asynccontextmanager
+async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    global broker
+    scheme = BROKER_URL.partition("://")[0]
+    if scheme not in {"memory", "redis", "rediss", "unix"}:
+        raise ValueError(f"BROKER_URL must be memory:// or redis://..., not {BROKER_URL!r}")
+    broker = MemoryBroker() if scheme == "memory" else RedisBroker(BROKER_URL)
+    try:  # read from here on: ready means subscribed (unless the broker is down)
+        last = await broker.last_id()
+    except broker.errors:
+        last = None
+    reader = asyncio.create_task(pump(last), name="broker-pump")
+    try:
+        yield
+    finally:
+        reader.cancel()
+        await asyncio.wait([reader])
+        await broker.close()
 
 
-PAGE = """<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>wslab 05: scaling</title>
-<style>body{font:16px system-ui;margin:2rem;max-width:44rem}#log{white-space:pre-wrap}</style>
-</head>
-<body>
-<h1>One room, many processes</h1>
-<p>Status: <b id="status">connecting…</b> · instance <b id="instance">?</b> ·
-reconnections <b id="reconnects">0</b> · last id <code id="last">none</code></p>
-<form id="form"><input id="text" autocomplete="off" placeholder="say something" autofocus>
-<button>Send</button></form>
-<div id="log"></div>
-<script>
-const $ = (id) => document.getElementById(id);
-const log = (line) => { $("log").textContent += line + "\\n"; };
-const scheme = location.protocol === "https:" ? "wss" : "ws";
-const BASE = 500, CAP = 15000;      // backoff: 0.5 s doubling up to 15 s...
-let attempt = 0, lastId = null, reconnects = 0, ws = null, watchdog = null;
-let peers = [], port = location.port;  // the instances' ports, from the welcome
+class KeepTransport:
+    """ASGI has no "abort": with uvicorn, ``send`` is a method of the connection's protocol
+    object, which holds the transport. Keep it in the scope so that a handler can reset a
+    connection its peer no longer reads (P36); elsewhere it is None: a bounded close only."""
 
-function backoff() {                 // ...with full jitter, so clients do not retry in step
-  return Math.random() * Math.min(CAP, BASE * 2 ** attempt++);
-}
-function alive(seconds) {            // no message, not even a ping: the server is gone
-  clearTimeout(watchdog);
-  watchdog = setTimeout(() => ws.close(), seconds * 1000);
-}
-function connect() {
-  const query = lastId ? `?last_id=${encodeURIComponent(lastId)}` : "";
-  const host = port ? `${location.hostname}:${port}` : location.host;
-  ws = new WebSocket(`${scheme}://${host}/ws${query}`);
-  ws.onmessage = (event) => {
-    const msg = JSON.parse(event.data);
-    if (msg.id) { lastId = msg.id; $("last").textContent = lastId; }
-    if (msg.type === "welcome") {
-      attempt = 0;                   // reset on success
-      $("status").textContent = "connected";
-      $("instance").textContent = msg.instance;
-      alive(msg.heartbeat);
-      ws.heartbeat = msg.heartbeat;
-      peers = msg.peers.map(String);
-      return;
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            scope["transport"] = getattr(getattr(send, "__self__", None), "transport", None)
+        await self.app(scope, receive, send)
+
+
+app = FastAPI(title="wslab 05: scaling", lifespan=lifespan)
+app.add_middleware(KeepTransport)
+
+
+@app.get("/")
+async def page() -> FileResponse:
+    return FileResponse(Path(__file__).with_name("index.html"))
+
+
+@app.get("/page.js")
+async def script() -> FileResponse:
+    return FileResponse(Path(__file__).with_name("page.js"))
+
+
+@app.get("/stats")
+async def stats() -> dict[str, Any]:
+    return {
+        "instance": INSTANCE,
+        "broker": BROKER_URL.partition("://")[0],
+        "clients": len(hub.connections),
+        "queued": max((len(c.queue) for c in hub.connections), default=0),
+        "peak_queue": hub.peak_queue,
+        "dropped": hub.dropped,
     }
-    alive(ws.heartbeat);
-    if (msg.type === "ping") { ws.send(JSON.stringify({type: "pong"})); return; }
-    if (msg.type === "message") log(`${msg.instance}: ${msg.text}`);
-    else log(JSON.stringify(msg));
-  };
-  ws.onclose = (event) => {
-    clearTimeout(watchdog);
-    const delay = backoff();
-    const closed = `closed (${event.code}${event.reason ? " " + event.reason : ""})`;
-    $("status").textContent = `${closed}, retrying in ${Math.round(delay)} ms`;
-    log(closed);                     // the status changes on every retry; the log keeps them
-    if (peers.length) port = peers[(peers.indexOf(port) + 1) % peers.length];  // next instance
-    setTimeout(() => { reconnects++; $("reconnects").textContent = reconnects; connect(); },
-               delay);
-  };
-}
-$("form").onsubmit = (event) => {
-  event.preventDefault();
-  if (ws.readyState !== WebSocket.OPEN) return;
-  ws.send(JSON.stringify({type: "say", text: $("text").value}));
-  $("text").value = "";
-};
-connect();
-</script>
-</body>
-</html>
-"""
 
-app = create_app()
+
+@app.websocket("/ws")
+async def room(websocket: WebSocket, last_id: str | None = None) -> None:
+    await websocket.accept()
+    conn = Connection(websocket)
+    hub.connections.add(conn)  # from now on live events queue up for this client
+    silence = HEARTBEAT_INTERVAL + HEARTBEAT_TIMEOUT
+    welcome = {"type": "welcome", "instance": INSTANCE, "heartbeat": silence, "peers": PEERS}
+    try:
+        await websocket.send_json(welcome)
+        await replay(conn, last_id)
+        jobs = [conn.sender(), receiver(conn), heartbeat(conn), conn.done.wait()]
+        tasks = [asyncio.create_task(job) for job in jobs]
+        finished, running = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in running:
+            task.cancel()
+        await asyncio.wait(tasks)
+        for task in finished:
+            task.result()  # an unexpected error is raised here, and logged by uvicorn
+    except WebSocketDisconnect:
+        pass  # the client left during the welcome or the replay
+    finally:
+        hub.connections.discard(conn)
+    if conn.close_code is not None:
+        await close(conn)
+
+
+async def close(conn: Connection) -> None:
+    """A bounded close; then, for a peer that does not read (P36) or answer (P37), a reset."""
+    try:
+        async with asyncio.timeout(CLOSE_TIMEOUT):
+            await conn.websocket.close(conn.close_code or 1000, conn.close_reason)
+    except (TimeoutError, WebSocketDisconnect, RuntimeError):
+        pass  # the close frame could not be written: the peer stopped reading
+    transport = conn.websocket.scope.get("transport")
+    if conn.close_code in {1011, 1013} and transport is not None:
+        sock = transport.get_extra_info("socket")
+        try:  # linger 0: closing resets the connection and drops what is still unsent
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass  # already closed
+        transport.abort()
+
+
+async def replay(conn: Connection, last_id: str | None) -> None:
+    """Send what was published after ``last_id`` (a reconnecting client's resume point)."""
+    if last_id is None:
+        return
+    error = None
+    if not EVENT_ID.match(last_id):
+        error = "bad last_id"
+    else:
+        try:
+            missed = await broker.history(last_id)
+        except broker.errors:
+            error = "cannot replay now"
+    if error is not None:
+        await conn.websocket.send_json({"type": "error", "error": error})
+        return
+    for event_id, event in missed:
+        await conn.websocket.send_json({**event, "id": event_id})
+        conn.sent = id_key(event_id)
+
+
+async def receiver(conn: Connection) -> None:
+    """Read the client's messages, enforcing the heartbeat, size and rate limits."""
+    bucket = TokenBucket(RATE, BURST)
+    while True:
+        try:
+            async with asyncio.timeout(HEARTBEAT_INTERVAL + HEARTBEAT_TIMEOUT):
+                message = await conn.websocket.receive()
+        except TimeoutError:  # not even a pong: a dead or half-open peer (P26)
+            return conn.finish(1011, "heartbeat timeout")
+        if message["type"] == "websocket.disconnect":
+            return None
+        text = message.get("text")
+        if text is None:
+            return conn.finish(1003, "text frames only")
+        if len(text.encode()) > MAX_MESSAGE_BYTES:  # P27
+            return conn.finish(1009, f"message over {MAX_MESSAGE_BYTES} bytes")
+        if not bucket.take():  # P32
+            return conn.finish(1008, f"rate limit: {RATE:g} messages/s")
+        await handle(conn, text)
+
+
+async def handle(conn: Connection, text: str) -> None:
+    try:
+        message = json.loads(text)
+        kind = message.get("type")
+    except (ValueError, AttributeError):
+        kind = None
+    if kind == "pong":
+        return
+    if kind != "say" or not isinstance(message.get("text"), str):
+        error = {"type": "error", "error": 'send {"type": "say", "text": "..."}'}
+        hub.offer(conn, (None, json.dumps(error)))
+        return
+    event = {"type": "message", "text": message["text"], "instance": INSTANCE}
+    try:
+        await broker.publish(event)
+    except broker.errors:
+        hub.offer(conn, (None, json.dumps({"type": "error", "error": "broker down: not sent"})))
+
+
+async def heartbeat(conn: Connection) -> None:
+    """An application ping that browsers can answer (they cannot send protocol pings)."""
+    while True:
+        await asyncio.sleep(HEARTBEAT_INTERVAL)
+        hub.offer(conn, (None, json.dumps({"type": "ping", "t": time.time()})))

@@ -10,21 +10,22 @@ from lessons.kit.redis_server import RedisServer
 
 
 @pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    """One Redis (``REDIS_URL``, or a redis-server started on a free port) per test module."""
+def module_redis() -> Iterator[RedisServer]:
+    """One Redis per test module (``REDIS_URL``, or a redis-server on a free port): not the
+    root ``redis_server``, which is one per test."""
     with RedisServer() as server:
         yield server
 
 
 @pytest.fixture
-def redis_url(redis_server: RedisServer) -> str:
+def redis_url(module_redis: RedisServer) -> str:
     """The module's Redis, flushed: each test starts from an empty stream."""
-    client = redis_server.client()
+    client = module_redis.client()
     try:
         client.flushdb()
     finally:
         client.close()
-    return redis_server.url
+    return module_redis.url
 
 
 @pytest.fixture

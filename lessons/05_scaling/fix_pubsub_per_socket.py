@@ -1,44 +1,36 @@
-"""P28, fixed: ONE Redis subscriber per process, fanning out to its local WebSockets.
-
-However many clients a process serves, it holds one pub/sub connection (plus the pool's
-connections for publishing). The subscriber is owned by the lifespan: started once,
-cancelled at shutdown.
-"""
+"""P28, fixed: Redis pub/sub subscriptions for N WebSocket clients."""
 
 import asyncio
-import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
 CHANNEL = "room"
-redis = aioredis.Redis.from_url(os.environ.get("BROKER_URL", "redis://127.0.0.1:6379/0"))
 clients: set[WebSocket] = set()
+redis = aioredis.Redis.from_url(os.environ.get("BROKER_URL", "redis://127.0.0.1:6379/0"))
 
 
-async def subscribe_to_room() -> None:
-    pubsub = redis.pubsub()
-    await pubsub.subscribe(CHANNEL)
-    try:
+async def forward(websockets: Iterable[WebSocket]) -> None:
+    """Subscribe to the room, and send every message published there to ``websockets``."""
+    async with redis.pubsub() as pubsub:
+        await pubsub.subscribe(CHANNEL)
         async for message in pubsub.listen():
             if message["type"] == "message":
-                text = message["data"].decode()
-                for websocket in list(clients):
-                    with contextlib.suppress(Exception):
-                        await websocket.send_text(text)
-    finally:
-        await pubsub.aclose()
+                for websocket in list(websockets):
+                    try:
+                        await websocket.send_text(message["data"].decode())
+                    except (WebSocketDisconnect, RuntimeError):
+                        pass  # that client is leaving: its own handler removes it
 
 
-@contextlib.asynccontextmanager
+@asynccontextmanager
 async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-    listener = asyncio.create_task(subscribe_to_room())
+    listener = asyncio.create_task(forward(clients))  # ONE subscriber for this process
     yield
     listener.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await listener
     await redis.aclose()
 
 

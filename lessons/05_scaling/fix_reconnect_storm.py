@@ -1,8 +1,4 @@
-"""P30, fixed: exponential backoff with full jitter, reset on success.
-
-Each delay is drawn uniformly between 0 and the doubled ceiling, so the clients dropped
-by one restart spread their attempts over the whole window instead of arriving together.
-"""
+"""P30, fixed: many clients reconnecting after the same restart."""
 
 import asyncio
 import os

@@ -1,21 +1,13 @@
-"""P31, fixed: a bounded queue per client, and a policy for the slow consumer.
-
-``asyncio.Queue(QUEUE_SIZE)``: when a client's queue is full it is not keeping up, so we
-stop sending to it and close it with 1013 (try again later), with a deadline since it is
-not reading. Other policies: drop the oldest messages, or send a "resync" event.
-"""
+"""P31, fixed: the per-client queue of a client that stopped reading."""
 
 import asyncio
-import contextlib
-import os
 from typing import Any
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
-QUEUE_SIZE = int(os.environ.get("QUEUE_SIZE", "100"))
+QUEUE_SIZE = 100  # messages a client may have waiting; more: a slow consumer
 app = FastAPI()
 clients: dict[WebSocket, tuple[asyncio.Queue[str], asyncio.Task[None]]] = {}
-dropped = 0
 
 
 async def sender(websocket: WebSocket, queue: asyncio.Queue[str]) -> None:
@@ -32,12 +24,10 @@ async def reader(websocket: WebSocket) -> None:
 
 
 def offer(websocket: WebSocket, text: str) -> None:
-    global dropped
     queue, writer = clients[websocket]
     try:
         queue.put_nowait(text)
-    except asyncio.QueueFull:  # a slow consumer: stop feeding it
-        dropped += 1
+    except asyncio.QueueFull:  # a slow consumer: stop feeding it, and let it go
         clients.pop(websocket)
         writer.cancel()
 
@@ -56,7 +46,7 @@ async def publish(count: int = 1, size: int = 100) -> dict[str, Any]:
 @app.get("/stats")
 async def stats() -> dict[str, Any]:
     queued = [queue.qsize() for queue, _ in clients.values()]
-    return {"clients": len(clients), "queued": max(queued, default=0), "dropped": dropped}
+    return {"clients": len(clients), "queued": max(queued, default=0)}
 
 
 @app.websocket("/ws")
@@ -70,7 +60,3 @@ async def room(websocket: WebSocket) -> None:
     listener.cancel()
     writer.cancel()
     clients.pop(websocket, None)
-    if writer.cancelled():
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(1.0):
-                await websocket.close(1013, "slow consumer")

@@ -1,15 +1,10 @@
-"""P29, broken: Redis pub/sub is at-most-once: what is published while we resubscribe is lost.
-
-The server survives a Redis restart and tells its clients (``broker down``/``up``), but
-a PUBLISH reaches only the subscribers connected at that instant: every message sent
-between the restart and our resubscription went to nobody, and nothing can replay it.
-"""
+"""P29, broken: messages published while Redis restarts."""
 
 import asyncio
-import contextlib
 import json
 import os
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -31,8 +26,10 @@ ready = asyncio.Event()  # set once subscribed (or failed): the app then accepts
 
 async def announce(event: dict[str, Any]) -> None:
     for websocket in list(clients):
-        with contextlib.suppress(Exception):
+        try:
             await websocket.send_json(event)
+        except (WebSocketDisconnect, RuntimeError):
+            pass  # that client is leaving: its own handler removes it
 
 
 async def publish(text: str) -> None:
@@ -40,18 +37,18 @@ async def publish(text: str) -> None:
 
 
 async def subscriber() -> None:
-    down = False
+    down, pubsub = False, redis.pubsub()
     while True:
         try:
-            async with redis.pubsub() as pubsub:
-                await pubsub.subscribe(KEY)
-                ready.set()
-                if down:
-                    down = False
-                    await announce({"type": "broker", "status": "up"})
-                async for message in pubsub.listen():
-                    if message["type"] == "message":
-                        await announce(json.loads(message["data"]))
+            await pubsub.subscribe(KEY)  # again after an outage: from then on
+            ready.set()
+            if down:
+                down = False
+                await announce({"type": "broker", "status": "up"})
+            while True:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
+                if message is not None:
+                    await announce(json.loads(message["data"]))
         except (RedisError, OSError):
             ready.set()
             if not down:
@@ -60,14 +57,13 @@ async def subscriber() -> None:
             await asyncio.sleep(RETRY_DELAY)
 
 
-@contextlib.asynccontextmanager
+@asynccontextmanager
 async def lifespan(_: FastAPI) -> AsyncIterator[None]:
     listener = asyncio.create_task(subscriber())
     await ready.wait()
     yield
     listener.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await listener
+    await asyncio.wait([listener])
     await redis.aclose()
 
 

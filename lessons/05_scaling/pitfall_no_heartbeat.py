@@ -1,10 +1,4 @@
-"""P26, broken: no heartbeat, so a half-open peer stays in the room forever.
-
-A client that vanishes without a close frame (a frozen process, a laptop lid, a NAT or
-proxy that forgot the flow) leaves ``receive_text()`` waiting for ever: nothing on the
-wire says the peer is gone. Unless uvicorn's protocol pings are on (``--ws-ping-interval``,
-``--ws-ping-timeout``), the server counts it as a member until it restarts.
-"""
+"""P26, broken: a client that vanishes without a close frame (a half-open peer)."""
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 

@@ -1,8 +1,4 @@
-"""P27, broken: no message size limit, so one client can make the server hold 16 MiB.
-
-uvicorn accepts messages up to ``--ws-max-size`` (16 MiB by default) and the app reads
-whatever arrives. A few clients sending big messages exhaust the server's memory.
-"""
+"""P27, broken: a client that sends a huge message."""
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 

@@ -1,10 +1,4 @@
-"""P30, broken: every client retries on the same schedule (seed 003's reconnecting client).
-
-The delay doubles (1 s, 2 s, 4 s … up to 30 s) and resets on success, which spaces out
-ONE client's attempts. But every client dropped by the same restart computes the same
-delays, so they all come back in the same instant, round after round: a reconnect storm
-that can knock the restarted server down again.
-"""
+"""P30, broken: many clients reconnecting after the same restart."""
 
 import asyncio
 import os

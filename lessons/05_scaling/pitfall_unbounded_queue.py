@@ -1,9 +1,4 @@
-"""P31, broken: an unbounded queue per client: one client that stops reading grows memory.
-
-A queue and a sender task per connection keep one slow client from stalling the others
-(lesson 03), but with ``asyncio.Queue()`` (no maxsize) everything published for a client
-that stopped reading piles up in the server's memory, without limit.
-"""
+"""P31, broken: the per-client queue of a client that stopped reading."""
 
 import asyncio
 from typing import Any
@@ -12,7 +7,6 @@ from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
 app = FastAPI()
 clients: dict[WebSocket, tuple[asyncio.Queue[str], asyncio.Task[None]]] = {}
-dropped = 0
 
 
 async def sender(websocket: WebSocket, queue: asyncio.Queue[str]) -> None:
@@ -47,7 +41,7 @@ async def publish(count: int = 1, size: int = 100) -> dict[str, Any]:
 @app.get("/stats")
 async def stats() -> dict[str, Any]:
     queued = [queue.qsize() for queue, _ in clients.values()]
-    return {"clients": len(clients), "queued": max(queued, default=0), "dropped": dropped}
+    return {"clients": len(clients), "queued": max(queued, default=0)}
 
 
 @app.websocket("/ws")

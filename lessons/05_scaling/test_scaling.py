@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from types import ModuleType
 
 import httpx
 import pytest
@@ -12,21 +13,29 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from lessons import find
-from lessons.kit import LiveClient, SubprocessServer, stalled_client
+from lessons.kit import LiveClient, LiveServer, SubprocessServer, eventually, stalled_client
 from lessons.kit.redis_server import RedisServer
+from lessons.kit.sockets import HAVE_SS, server_sockets
 
 LESSON = find("05_scaling")
 APP = LESSON.path / "app.py"
-MODULE = LESSON.module()
-
-
-def make_app(**settings: object) -> object:
-    return MODULE.create_app(MODULE.Settings(**settings))
 
 
 @pytest.fixture
-def client() -> Iterator[TestClient]:
-    with TestClient(make_app(instance="test")) as test_client:
+def make_app(monkeypatch: pytest.MonkeyPatch) -> Callable[..., ModuleType]:
+    """``make_app(RATE=1, ...)``: a fresh app module, loaded with those environment variables."""
+
+    def load(**env: object) -> ModuleType:
+        for name, value in {"INSTANCE": "test", **env}.items():
+            monkeypatch.setenv(name, str(value))
+        return LESSON.module()
+
+    return load
+
+
+@pytest.fixture
+def client(make_app: Callable[..., ModuleType]) -> Iterator[TestClient]:
+    with TestClient(make_app().app) as test_client:
         yield test_client
 
 
@@ -38,8 +47,9 @@ def say(text: str) -> str:
 
 
 def test_page_reconnects_with_backoff_and_jitter(client: TestClient) -> None:
-    page = client.get("/").text
-    assert "/ws" in page and "Math.random()" in page and "attempt = 0" in page
+    assert client.get("/").text == (LESSON.path / "index.html").read_text(encoding="utf-8")
+    script = client.get("/page.js").text
+    assert "/ws" in script and "Math.random()" in script and "attempt = 0" in script
 
 
 def test_welcome_then_own_message_comes_back_with_an_id(client: TestClient) -> None:
@@ -76,14 +86,16 @@ def test_replay_from_last_id(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize(
-    ("settings", "message", "code"),
+    ("env", "message", "code"),
     [
-        ({"max_message_bytes": 100}, say("x" * 200), 1009),
-        ({"rate": 1.0, "burst": 3}, say("flood"), 1008),
+        ({"MAX_MESSAGE_BYTES": 100}, say("x" * 200), 1009),
+        ({"RATE": 1.0, "BURST": 3}, say("flood"), 1008),
     ],
 )
-def test_limits_close_the_connection(settings: dict, message: str, code: int) -> None:
-    with TestClient(make_app(**settings)) as test_client:
+def test_limits_close_the_connection(
+    make_app: Callable[..., ModuleType], env: dict, message: str, code: int
+) -> None:
+    with TestClient(make_app(**env).app) as test_client:
         with test_client.websocket_connect("/ws") as ws:
             ws.receive_json()
             with pytest.raises(WebSocketDisconnect) as closed:
@@ -109,20 +121,15 @@ def test_stats_count_the_clients(client: TestClient) -> None:
         assert client.get("/stats").json()["clients"] == 1
 
 
-def test_unknown_broker_url_is_refused_clearly() -> None:
+def test_unknown_broker_url_is_refused_clearly(make_app: Callable[..., ModuleType]) -> None:
     with pytest.raises(ValueError, match="BROKER_URL must be"):
-        MODULE.open_broker(MODULE.Settings(broker_url="kafka://x"))
+        with TestClient(make_app(BROKER_URL="kafka://x").app):
+            pass
 
 
-def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BROKER_URL", "redis://127.0.0.1:1/0")
-    monkeypatch.setenv("RATE", "2.5")
-    settings = MODULE.Settings.from_env()
-    assert (settings.broker_url, settings.rate, settings.burst) == (
-        "redis://127.0.0.1:1/0",
-        2.5,
-        40,
-    )
+def test_settings_come_from_the_environment(make_app: Callable[..., ModuleType]) -> None:
+    module = make_app(BROKER_URL="redis://127.0.0.1:1/0", RATE="2.5")
+    assert (module.BROKER_URL, module.RATE, module.BURST) == ("redis://127.0.0.1:1/0", 2.5, 40)
 
 
 # Real tier: two uvicorn processes (P18).
@@ -187,8 +194,8 @@ def test_redis_server_runner_starts_pings_and_stops() -> None:
     assert not server.running
 
 
-def test_heartbeat_pings_then_closes_a_silent_client() -> None:
-    app = make_app(heartbeat_interval=0.05, heartbeat_timeout=0.05)
+def test_heartbeat_pings_then_closes_a_silent_client(make_app: Callable[..., ModuleType]) -> None:
+    app = make_app(HEARTBEAT_INTERVAL=0.05, HEARTBEAT_TIMEOUT=0.05).app
     with TestClient(app) as test_client, test_client.websocket_connect("/ws") as ws:
         assert ws.receive_json()["heartbeat"] == pytest.approx(0.1)
         assert ws.receive_json()["type"] == "ping"
@@ -200,10 +207,13 @@ def test_heartbeat_pings_then_closes_a_silent_client() -> None:
 
 
 @pytest.mark.anyio
-async def test_a_stalled_client_is_dropped_with_1013_and_the_others_get_everything(serve) -> None:
-    settings = {"rate": 1e9, "burst": 10**9, "queue_size": 50, "max_message_bytes": 2**20}
-    live = serve(make_app(**settings))
-    with stalled_client(live.ws_url("/ws")):
+async def test_a_stalled_client_is_dropped_and_its_socket_released_the_others_get_everything(
+    serve: Callable[..., LiveServer], make_app: Callable[..., ModuleType]
+) -> None:
+    """P31 and P36 in app.py: the hub drops the client that stopped reading, then resets it."""
+    env = {"RATE": 1e9, "BURST": 10**9, "QUEUE_SIZE": 50, "MAX_MESSAGE_BYTES": 2**20}
+    live = serve(make_app(**env).app)
+    with stalled_client(live.ws_url("/ws")) as stalled:
         async with LiveClient(live.ws_url("/ws"), name="speaker", max_queue=None) as speaker:
             await speaker.receive_json()
             for n in range(400):  # 400 x 16 kB: more than the stalled client's buffers hold
@@ -211,5 +221,10 @@ async def test_a_stalled_client_is_dropped_with_1013_and_the_others_get_everythi
                 assert json.loads(await speaker.connection.recv())["text"].startswith(f"{n} ")
             async with httpx.AsyncClient(base_url=live.http_url) as http:
                 stats = (await http.get("/stats")).json()
+            if HAVE_SS:  # the stalled client's socket is gone from the server, unsent data too
+                port = stalled.getsockname()[1]
+                await eventually(
+                    lambda: not [s for s in server_sockets(live.port) if s.peer_port == port]
+                )
     assert stats["clients"] == 1 and stats["peak_queue"] <= 50
     assert stats["dropped"] == {"slow consumer: too many messages queued": 1}

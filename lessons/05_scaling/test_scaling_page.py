@@ -16,11 +16,13 @@ pytestmark = pytest.mark.browser
 LESSON = find("05_scaling")
 
 
-def test_page_reconnects_after_a_server_restart(new_page: Callable[[], Any]) -> None:
+def test_page_reconnects_after_a_server_restart(
+    new_page: Callable[[], Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from playwright.sync_api import expect
 
-    module = LESSON.module()
-    server = LiveServer(module.create_app(module.Settings(instance="solo")))
+    monkeypatch.setenv("INSTANCE", "solo")
+    server = LiveServer(LESSON.app())
     page = new_page()
     try:
         server.start()

@@ -1,23 +1,19 @@
-"""Lesson 05 pitfalls P26-P33: each broken file fails the way a client sees it; the fix does not."""
+"""Lesson 05 pitfalls P26-P38: each broken file fails the way a client (or `ss`) sees it; the fix
+does not."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import resource
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 
 import httpx
 import pytest
 from starlette.testclient import TestClient
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from lessons import find
 from lessons.kit import (
@@ -28,7 +24,9 @@ from lessons.kit import (
     eventually,
     stalled_client,
 )
+from lessons.kit.peers import client_process, flood_reaching, released_after, removed_after
 from lessons.kit.redis_server import RedisServer
+from lessons.kit.sockets import HAVE_SS, server_sockets
 
 LESSON = find("05_scaling")
 
@@ -55,23 +53,6 @@ async def subscribers(server: RedisServer, channel: str, wanted: int) -> None:
         client.close()
 
 
-@contextmanager
-def client_process(url: str) -> Iterator[subprocess.Popen[str]]:
-    """The lesson's Python client in its own process (so that we can freeze it)."""
-    process = subprocess.Popen(
-        [sys.executable, path("client"), url],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        yield process
-    finally:
-        process.send_signal(signal.SIGCONT)
-        process.kill()
-        process.wait(5)
-
-
 # P26: a half-open peer (a SIGSTOPped client process).
 
 
@@ -88,19 +69,11 @@ def test_half_open_peer_is_removed_only_with_a_heartbeat(
     stem: str, options: dict, removed: bool
 ) -> None:
     """A frozen client: kept for ever without heartbeat, removed within ~0.6 s with one."""
-    env = {"HEARTBEAT_INTERVAL": "0.3", "HEARTBEAT_TIMEOUT": "0.3"}
-    with SubprocessServer(path(stem), env=env, **options) as server:
-        with client_process(server.ws_url("/ws")) as client:
+    with SubprocessServer(path(stem), env={"HEARTBEAT": "0.3"}, **options) as server:
+        with client_process(path("client"), server.ws_url("/ws")) as client:
             server.wait_for_output("joined: 1 clients")
-            mark = len(server.lines)
-            client.send_signal(signal.SIGSTOP)
-            frozen = time.monotonic()
-            if removed:
-                server.wait_for_output("left: 0 clients", timeout=3.0, start=mark)
-                assert time.monotonic() - frozen < 2.0
-            else:
-                with pytest.raises(TimeoutError):
-                    server.wait_for_output("left", timeout=2.0, start=mark)
+            seconds = removed_after(server, client, within=3.0 if removed else 2.0)
+    assert (seconds is not None and seconds < 2.0) if removed else seconds is None
 
 
 # P27: message size.
@@ -168,7 +141,7 @@ def enough_file_descriptors(count: int) -> None:
 @pytest.mark.parametrize("count", SOCKETS)
 @pytest.mark.parametrize("stem", ["pitfall_pubsub_per_socket", "fix_pubsub_per_socket"])
 async def test_redis_connections_per_websocket(
-    stem: str, count: int, redis_server: RedisServer, redis_url: str
+    stem: str, count: int, module_redis: RedisServer, redis_url: str
 ) -> None:
     """Naive: one Redis connection per socket, capped by the pool (100), then nothing works."""
     enough_file_descriptors(count)
@@ -184,9 +157,9 @@ async def test_redis_connections_per_websocket(
 
         try:
             await subscribers(
-                redis_server, "room", 1 if stem.startswith("fix") else min(count, 100)
+                module_redis, "room", 1 if stem.startswith("fix") else min(count, 100)
             )
-            connections = redis_clients(redis_server)
+            connections = redis_clients(module_redis)
             await sockets[0].send("hello")
             received = sum(await asyncio.gather(*(delivered(ws) for ws in sockets)))
         finally:
@@ -254,8 +227,9 @@ async def test_redis_restart_loses_only_pubsub_messages(
 async def test_reconnect_attempts_of_clients_that_lost_their_server_together(
     stem: str, storm: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """20 clients, server down: without jitter they retry in the same 20 ms, round after round."""
-    monkeypatch.setenv("BACKOFF_BASE", "0.2")
+    """20 clients, server down: without jitter they retry in the same 0.1 s, round after round
+    (with full jitter the first retries spread over 0.5 s, the next over 1 s)."""
+    monkeypatch.setenv("BACKOFF_BASE", "0.5")
     module = LESSON.module(stem)
     with bind_socket() as sock:  # a port where nothing listens once this socket is closed
         port = sock.getsockname()[1]
@@ -276,7 +250,7 @@ async def test_reconnect_attempts_of_clients_that_lost_their_server_together(
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     retries = sorted(attempts[clients:])
-    busiest = max(sum(1 for t in retries if start <= t < start + 0.02) for start in retries)
+    busiest = max(sum(1 for t in retries if start <= t < start + 0.1) for start in retries)
     if storm:
         assert busiest >= clients * 0.9
     else:
@@ -302,7 +276,7 @@ async def test_a_stalled_client_grows_the_queue_only_without_a_bound(stem: str, 
     if stem.startswith("pitfall"):
         assert stats["clients"] == 2 and stats["queued"] > count / 2
     else:
-        assert stats == {"clients": 1, "queued": 0, "dropped": 1}
+        assert stats == {"clients": 1, "queued": 0}
 
 
 # P32: rate limit.
@@ -311,27 +285,12 @@ async def test_a_stalled_client_grows_the_queue_only_without_a_bound(stem: str, 
 @pytest.mark.anyio
 @pytest.mark.parametrize("stem", ["pitfall_no_rate_limit", "fix_no_rate_limit"])
 async def test_a_flooder_reaches_everyone_only_without_a_rate_limit(stem: str, serve) -> None:
-    live = serve(LESSON.app(stem))
-    async with (
-        LiveClient(live.ws_url("/ws"), name="victim") as victim,
-        LiveClient(live.ws_url("/ws"), name="flooder", max_queue=None) as flooder,
-    ):
-        with contextlib.suppress(ConnectionClosed):  # the fix may close it mid-flood
-            for n in range(1000):
-                await flooder.connection.send(f"flood {n}")
-            await flooder.connection.send("end")
-        await victim.send("mine")
-        floods = 0
-        while await victim.receive(timeout=5) != "mine":
-            floods += 1
-        if stem.startswith("pitfall"):
-            while await victim.receive(timeout=5) != "end":
-                floods += 1
-            assert floods >= 999
-        else:
-            assert floods <= 40
-            await victim.receive_nothing(within=0.3)
-            assert await flooder.wait_closed() == (1008, "rate limit: 20 messages/s")
+    floods, flooder = await flood_reaching(serve(LESSON.app(stem)).ws_url("/ws"))
+    if stem.startswith("pitfall"):
+        assert floods == 1000 and flooder == (None, "")
+    else:
+        assert floods < 50 and flooder == (1008, "rate limit: 20 messages/s")  # BURST (40),
+        # plus the tokens refilled (20 a second) during the fraction of a second it floods
 
 
 # P33: a rolling restart; clients move to the other instance and miss nothing.
@@ -381,40 +340,23 @@ async def test_stopped_instance_closes_1012_and_its_clients_resume_elsewhere(
     assert welcomes == ["one", "two"]
 
 
-def test_lesson_apps_run_under_live_server() -> None:
+def test_lesson_apps_run_under_live_server(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Smoke check that the in-process server runs the main app with Redis too."""
-    with (
-        RedisServer() as redis_server,
-        LiveServer(
-            LESSON.module().create_app(LESSON.module().Settings(broker_url=redis_server.url))
-        ) as live,
-    ):
-        assert httpx.get(f"{live.http_url}/stats").json()["broker"] == "redis"
+    monkeypatch.setenv("BROKER_URL", redis_url)
+    with LiveServer(LESSON.app()) as live, httpx.Client(base_url=live.http_url) as http:
+        assert http.get("/stats").json()["broker"] == "redis"
 
 
 # The pairs in-process (TestClient): what needs no real socket.
 
 
 def test_heartbeat_fix_pings_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HEARTBEAT_INTERVAL", "0.05")
+    monkeypatch.setenv("HEARTBEAT", "0.05")
     with TestClient(LESSON.app("fix_no_heartbeat")) as client:
         with client.websocket_connect("/ws") as ws:
             assert ws.receive_json() == {"type": "ping"}
             ws.send_json({"type": "pong"})
             assert ws.receive_json() == {"type": "ping"}
-
-
-def test_heartbeat_fix_closes_a_silent_client_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HEARTBEAT_INTERVAL", "0.05")
-    monkeypatch.setenv("HEARTBEAT_TIMEOUT", "0.05")
-    with TestClient(LESSON.app("fix_no_heartbeat")) as client:
-        with client.websocket_connect("/ws") as ws:
-            assert ws.receive_json() == {"type": "ping"}
-            assert ws.receive() == {
-                "type": "websocket.close",
-                "code": 1011,
-                "reason": "heartbeat timeout",
-            }
 
 
 def test_pitfall_no_heartbeat_counts_members_in_process() -> None:
@@ -424,20 +366,22 @@ def test_pitfall_no_heartbeat_counts_members_in_process() -> None:
         assert len(module.clients) == 1
 
 
-@pytest.mark.parametrize(
-    ("stem", "relayed"), [("pitfall_no_rate_limit", 60), ("fix_no_rate_limit", 40)]
-)
-def test_rate_limit_in_process(stem: str, relayed: int) -> None:
+@pytest.mark.parametrize("stem", ["pitfall_no_rate_limit", "fix_no_rate_limit"])
+def test_rate_limit_in_process(stem: str) -> None:
+    closed = None
     with TestClient(LESSON.app(stem)) as client, client.websocket_connect("/ws") as ws:
         received = 0
         for n in range(60):
             ws.send_text(f"m{n}")
             message = ws.receive()
             if message["type"] == "websocket.close":
-                assert (message["code"], n) == (1008, 40)
+                closed = message["code"]
                 break
             received += 1
-    assert received == relayed
+    if stem.startswith("pitfall"):
+        assert (received, closed) == (60, None)
+    else:  # the burst, plus a token or two refilled meanwhile on a slow machine
+        assert 40 <= received < 45 and closed == 1008
 
 
 @pytest.mark.parametrize("stem", ["pitfall_unbounded_queue", "fix_unbounded_queue"])
@@ -445,7 +389,7 @@ def test_publish_and_stats_in_process(stem: str) -> None:
     with TestClient(LESSON.app(stem)) as client, client.websocket_connect("/ws") as ws:
         assert client.post("/publish", params={"count": 3, "size": 5}).status_code == 200
         assert [ws.receive_text() for _ in range(3)] == ["xxxxx"] * 3
-        assert client.get("/stats").json() == {"clients": 1, "queued": 0, "dropped": 0}
+        assert client.get("/stats").json() == {"clients": 1, "queued": 0}
 
 
 @pytest.mark.parametrize(
@@ -458,16 +402,130 @@ def test_publish_and_stats_in_process(stem: str) -> None:
     ],
 )
 def test_redis_pairs_relay_in_process(
-    stem: str, redis_url: str, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+    stem: str, redis_url: str, module_redis: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("BROKER_URL", redis_url)
     module = LESSON.module(stem)
     with TestClient(module.app) as client:
         with client.websocket_connect("/ws") as ws:
             if "pubsub" in stem:  # the subscriber starts in the background: wait for it
-                asyncio.run(subscribers(redis_server, "room", 1))
+                asyncio.run(subscribers(module_redis, "room", 1))
             ws.send_text("hello")
             message = ws.receive_text()
         if stem == "pitfall_pubsub_per_socket":  # it never closes its Redis client itself
             client.portal.call(module.redis.aclose)
     assert message == "hello" or json.loads(message) == {"type": "message", "text": "hello"}
+
+
+# P35: an oversized handshake, answered or not.
+
+needs_ss = pytest.mark.skipif(not HAVE_SS, reason="reading sockets needs Linux's `ss`")
+
+
+@needs_ss
+@pytest.mark.anyio
+@pytest.mark.parametrize("where", ["query", "header"])
+@pytest.mark.parametrize("stem", ["pitfall_oversized_handshake", "fix_oversized_handshake"])
+async def test_an_oversized_handshake_is_answered_only_by_the_fix(
+    stem: str, where: str, serve
+) -> None:
+    module = LESSON.module(stem)
+    live = serve(module.app, ws=module.WS)
+    big = "a" * 100_000
+    url = live.ws_url(f"/ws?token={big}" if where == "query" else "/ws")
+    headers = {"X-Token": big} if where == "header" else None
+    if stem.startswith("pitfall"):
+        with pytest.raises(TimeoutError):  # no answer at all...
+            await connect(url, additional_headers=headers, open_timeout=1)
+        held = [s for s in server_sockets(live.port) if s.owned]
+        assert held and held[0].unsent == 0  # ...and the server still holds the socket
+    else:
+        with pytest.raises(InvalidStatus) as refused:
+            await connect(url, additional_headers=headers, open_timeout=5)
+        assert refused.value.response.status_code == (414 if where == "query" else 431)
+        await eventually(lambda: not [s for s in server_sockets(live.port) if s.owned])
+    async with connect(live.ws_url("/ws?token=abc")) as ws:  # a normal handshake still works
+        assert await ws.recv() == "hello, your token has 3 characters"
+
+
+# P36: a slow consumer dropped while its send buffer is full.
+
+
+@needs_ss
+@pytest.mark.parametrize("stem", ["pitfall_dropped_consumer", "fix_dropped_consumer"])
+def test_a_dropped_slow_consumer_is_released_only_with_a_reset(stem: str) -> None:
+    with SubprocessServer(path(stem), log_level="warning") as server:
+        with stalled_client(server.ws_url("/ws")) as stalled:
+            server.wait_for_output("slow consumer: dropped")
+            port = stalled.getsockname()[1]
+            if stem.startswith("pitfall"):
+                with pytest.raises(TimeoutError):  # given up on, and yet...
+                    server.wait_for_output("socket released", timeout=2)
+                [held] = [s for s in server_sockets(server.port) if s.peer_port == port]
+                assert held.owned and held.unsent > 1_000_000  # ...kept, with MBs unsent
+            else:
+                server.wait_for_output("socket released")
+                assert not [s for s in server_sockets(server.port) if s.peer_port == port]
+            stalled.settimeout(5)
+            received, ending = 0, ""
+            try:  # the client reads again: never a 1013, the data it was sent, then the end
+                while chunk := stalled.recv(1 << 20):
+                    received += len(chunk)
+                ending = "end of stream"
+            except ConnectionResetError:
+                ending = "reset"
+    if stem.startswith("pitfall"):
+        assert ending == "end of stream" and received > 1_000_000  # stale data, then 1006
+    else:
+        assert ending == "reset" and received < 1_000_000  # at once: 1006, nothing stale
+
+
+# P37: how long a silent peer holds a socket.
+
+
+@needs_ss
+@pytest.mark.parametrize(
+    ("stem", "env", "close_wait"),
+    [
+        ("pitfall_heartbeat_budget", {"SILENCE": "0.5"}, True),
+        ("fix_heartbeat_budget", {"SILENCE": "0.5"}, False),
+        ("app", {"HEARTBEAT_INTERVAL": "0.25", "HEARTBEAT_TIMEOUT": "0.25"}, False),
+    ],
+)
+def test_a_silent_peer_holds_its_socket_10_s_more_unless_reset(
+    stem: str, env: dict[str, str], close_wait: bool
+) -> None:
+    """Broken: silence + uvicorn's fixed 10 s close timeout; fixed: silence + about nothing."""
+    with SubprocessServer(path(stem), env=env) as server:
+        with client_process(path("client"), server.ws_url("/ws")) as client:
+            server.wait_for_output("joined" if "heartbeat" in stem else "accepted")
+            seconds = asyncio.run(released_after(server.port, client))
+    if close_wait:
+        assert 10 <= seconds < 13
+    else:
+        assert seconds < 3
+
+
+# P38: a client that stops reading, then closes, with messages queued.
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("stem", "code"), [("pitfall_client_stops_reading", 1006), ("fix_client_stops_reading", 1000)]
+)
+async def test_a_client_that_stopped_reading_closes_cleanly_only_if_it_reads_on(
+    stem: str, code: int, serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INSTANCE", "p38")
+    live = serve(LESSON.app())
+    async with LiveClient(live.ws_url("/ws"), name="speaker") as speaker:
+        await speaker.receive_json()
+        for n in range(30):  # the room's history: what a client joining from 0-0 is sent
+            await speaker.send_json({"type": "say", "text": f"m{n}"})
+            await speaker.receive_json()
+    leave = LESSON.module(stem).read_then_leave
+    started = time.monotonic()
+    messages, closed = await leave(live.ws_url("/ws?last_id=0-0"), 1, close_timeout=1)
+    waited = time.monotonic() - started
+    assert json.loads(messages[0])["type"] == "welcome" and closed == code
+    assert (waited >= 1) if code == 1006 else (waited < 0.5)

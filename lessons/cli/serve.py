@@ -24,6 +24,8 @@ READY = "  ready: press Ctrl-C to stop"
 
 def cmd_serve(args: argparse.Namespace) -> int:
     lesson = lesson_named(args.lesson)
+    if not (lesson.path / f"{args.app}.py").is_file():
+        raise UsageError(f"lesson {lesson.name} has no app {args.app}.py")
     if not 1 <= args.instances <= MAX_INSTANCES:
         raise UsageError(f"--instances must be between 1 and {MAX_INSTANCES}, not {args.instances}")
     with stop_signals_interrupt():
@@ -46,7 +48,7 @@ def serve_one(lesson: Lesson, args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(str(exc)) from None
     with sock:
-        app = lesson.app()
+        app = lesson.app(args.app)
         print(f"wslab: serving lesson {lesson.name}: {lesson.title}")
         for url in page_urls(args.host, sock.getsockname()[1]):
             print(f"  open {url} in a browser", flush=True)
@@ -195,6 +197,12 @@ def add(commands: Any) -> None:
     serve.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to serve a room")
     serve.add_argument("--port", type=int, default=8000, help="TCP port (0: any free port)")
     serve.add_argument("--log-level", default="info", help="uvicorn's: warning, info, debug")
+    serve.add_argument(
+        "--app",
+        default="app",
+        help="which app of the lesson folder: board serves board.py (lesson 03: app, board,"
+        " dashboard, canvas)",
+    )
     serve.add_argument(
         "--instances",
         type=int,

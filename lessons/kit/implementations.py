@@ -26,7 +26,7 @@ from typing import Any
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from websockets.asyncio.client import connect
 
-from lessons.kit import rawclient
+from lessons.kit import rawclient, wire
 from lessons.kit.leaks import holds_peer, rss
 from lessons.kit.server import SERVER_SETTINGS, SubprocessServer
 from lessons.kit.timing import scaled
@@ -163,9 +163,9 @@ def _close_mid_message(server: SubprocessServer, result: Measurement) -> None:
     with rawclient.raw_socket(url) as sock:
         rawclient.upgrade(sock, url)
         sock.sendall(
-            rawclient.frame(rawclient.TEXT, b"fragment1", fin=False)
+            wire.frame(wire.TEXT, b"fragment1", fin=False)
             + rawclient.close_frame(1000)
-            + rawclient.frame(rawclient.CONTINUATION, b"fragment2")
+            + wire.frame(wire.CONTINUATION, b"fragment2")
         )
         result.close_mid_message = rawclient.read_until_close(sock, 2.0)
 
@@ -174,7 +174,7 @@ def _too_big(server: SubprocessServer, result: Measurement) -> None:
     url = server.ws_url("/ws/echo")
     with rawclient.raw_socket(url) as sock:
         rawclient.upgrade(sock, url)
-        sock.sendall(rawclient.frame(rawclient.TEXT, b"x" * (4 * MAX_SIZE)))
+        sock.sendall(wire.frame(wire.TEXT, b"x" * (4 * MAX_SIZE)))
         result.too_big = rawclient.read_until_close(sock, 2.0)
 
 

@@ -60,7 +60,7 @@ class _Capture(logging.Handler):
         self.lines: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        line = f"{record.levelname} {record.getMessage()}"
+        line = f"{record.levelname} {record.getMessage().rstrip()}"
         if record.exc_info and record.exc_info[1] is not None:
             line += f" → {compact(record.exc_info[1]).splitlines()[0]}"
         self.lines.append(line)

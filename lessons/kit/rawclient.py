@@ -7,8 +7,6 @@ to servers with these. Every read has a timeout; every socket is closed on exit.
 
 from __future__ import annotations
 
-import base64
-import os
 import socket
 import struct
 import time
@@ -17,25 +15,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from lessons.kit.timing import scaled
-
-TEXT, BINARY, CONTINUATION, CLOSE, PING, PONG = 0x1, 0x2, 0x0, 0x8, 0x9, 0xA
+from lessons.kit.wire import CLOSE, frame, new_key, upgrade_request
 
 
 def handshake_request(url: str, headers: dict[str, str] | None = None) -> bytes:
     """The bytes of a WebSocket upgrade request for ``url`` (its query string included)."""
-    parts = urllib.parse.urlsplit(url)
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    key = base64.b64encode(os.urandom(16)).decode()
-    lines = [
-        f"GET {target} HTTP/1.1",
-        f"Host: {parts.netloc}",
-        "Upgrade: websocket",
-        "Connection: Upgrade",
-        f"Sec-WebSocket-Key: {key}",
-        "Sec-WebSocket-Version: 13",
-        *(f"{name}: {value}" for name, value in (headers or {}).items()),
-    ]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+    return upgrade_request(url, new_key(), headers).encode()
 
 
 @contextmanager
@@ -87,20 +72,6 @@ def upgrade(sock: socket.socket, url: str, headers: dict[str, str] | None = None
     head = read_head(sock, timeout=5.0)
     if status_of(head) != 101:
         raise ConnectionError(f"{url} refused the handshake: {head!r}")
-
-
-def frame(opcode: int, payload: bytes = b"", *, fin: bool = True) -> bytes:
-    """One client frame (masked, as RFC 6455 requires of clients)."""
-    head = bytes([(0x80 if fin else 0) | opcode])
-    size = len(payload)
-    if size < 126:
-        head += bytes([0x80 | size])
-    elif size < 1 << 16:
-        head += bytes([0x80 | 126]) + struct.pack("!H", size)
-    else:
-        head += bytes([0x80 | 127]) + struct.pack("!Q", size)
-    mask = os.urandom(4)
-    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
 def close_frame(code: int = 1000, reason: str = "") -> bytes:

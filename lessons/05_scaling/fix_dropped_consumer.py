@@ -1,0 +1,34 @@
+"""P36, fixed: a slow consumer dropped while its send buffer is full."""
+
+import asyncio
+import socket
+import struct
+
+from starlette.types import Receive, Scope, Send
+
+GIVE_UP = 0.5  # seconds a send may wait before the client counts as a slow consumer
+
+
+async def app(scope: Scope, receive: Receive, send: Send) -> None:  # plain ASGI, no framework
+    if scope["type"] != "websocket":
+        return
+    await receive()  # websocket.connect
+    await send({"type": "websocket.accept"})
+    try:
+        while True:  # a busy room: 64 KiB messages, as fast as the client takes them
+            async with asyncio.timeout(GIVE_UP):
+                await send({"type": "websocket.send", "text": "x" * 65536})
+    except TimeoutError:  # (catch it before OSError: it is one)
+        print("slow consumer: dropped", flush=True)
+    except OSError:
+        return  # the client left
+    try:
+        async with asyncio.timeout(GIVE_UP):  # a bounded close...
+            await send({"type": "websocket.close", "code": 1013, "reason": "slow consumer"})
+    except TimeoutError:
+        pass  # ...that cannot get through: the frame waits behind all that is unread
+    transport = send.__self__.transport  # uvicorn's: ASGI has no message to abort with
+    linger = struct.pack("ii", 1, 0)  # on, 0 s: closing resets, dropping what is unsent
+    transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+    transport.abort()
+    print("socket released", flush=True)
