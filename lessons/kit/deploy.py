@@ -34,6 +34,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from lessons import load_module
 from lessons.kit.cleanup import end_process
+from lessons.kit.leaks import alive
 from lessons.kit.proxy import Caddy, Nginx, find_nginx
 from lessons.kit.server import LiveServer, SubprocessServer
 from lessons.kit.timing import scaled
@@ -176,12 +177,12 @@ def supervised(path: str | Path, sig: signal.Signals, timeout: float = 10.0) -> 
     children = [int(pid) for pid in re.findall(r"\d+", process.stdout.readline())]
     status = end_process(process, sig, timeout)
     process.stdout.close()
-    left = [pid for pid in children if _alive(pid)]
+    left = [pid for pid in children if alive(pid)]
     for pid in left:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + scaled(5)
-    while any(_alive(pid) for pid in left) and time.monotonic() < deadline:
+    while any(alive(pid) for pid in left) and time.monotonic() < deadline:
         time.sleep(0.02)  # not our children: nothing to wait on
     return status, len(left)
 
@@ -191,14 +192,6 @@ def supervise(path: str | Path, sig: signal.Signals) -> None:
     status, left = supervised(path, sig)
     ended = f"by {signal.Signals(-status).name}" if status < 0 else f"with status {status}"
     print(f"supervisor ended {ended}; servers it left running: {left}")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 @dataclass
