@@ -18,8 +18,8 @@ def main() -> None:
         subprocess.Popen(SERVER, stdout=subprocess.DEVNULL, start_new_session=True)
         for _ in range(INSTANCES)
     ]
-    print("servers:", *(child.pid for child in children), flush=True)
     try:
+        print("servers:", *(child.pid for child in children), flush=True)
         while all(child.poll() is None for child in children):
             time.sleep(0.2)
     except KeyboardInterrupt:

@@ -4,10 +4,12 @@ mixed-content block a hard-coded ws:// URL runs into."""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from lessons.kit.browser import CHROMIUM_ARGS, chromium_path
@@ -54,14 +56,22 @@ def test_pages_over_https_share_a_room_across_instances_with_wss(
     from playwright.sync_api import expect
 
     proxy, _ = deployed
-    pages, sockets = [https_page(), https_page()], []
-    for page in pages:
+    on: dict[str, Any] = {}  # instance -> a page connected to it
+    sockets: list[str] = []
+    for _ in range(6):
+        # round robin counts requests, not users: a page makes two (the page and its
+        # socket), so one more request in between moves the next socket along
+        httpx.get(proxy.url, verify=ssl.create_default_context(cafile=proxy.ca_file))
+        page = https_page()
         page.on("websocket", lambda ws: sockets.append(ws.url))
         page.goto(proxy.url + "/?room=lobby")
         expect(page.locator("#status")).to_contain_text("connected to instance")
-    instances = {page.locator("#status").text_content() for page in pages}
-    assert len(instances) == 2, "round robin: one page on each instance"
+        on.setdefault(page.locator("#status").text_content().split()[3], page)
+        if len(on) == 2:
+            break
+    assert len(on) == 2, "the proxy spreads pages over both instances"
     assert all(url.startswith("wss://localhost:") for url in sockets), sockets
+    pages = list(on.values())
     pages[0].fill("#text", "over TLS")
     pages[0].keyboard.press("Enter")
     expect(pages[1].locator("#log")).to_contain_text("over TLS")
