@@ -1,4 +1,8 @@
-"""Fixtures of lesson 06: nginx (skipped when absent unless required), proxies, instances."""
+"""Fixtures of lesson 06: nginx (skipped when absent unless required), Caddy, lesson files.
+
+Each is a factory, ``fixture(...)`` starting one more, and everything it started is stopped
+after the test.
+"""
 
 from __future__ import annotations
 
@@ -17,55 +21,51 @@ HERE = Path(__file__).parent
 REQUIRE_NGINX = "WSLAB_REQUIRE_NGINX"
 
 
+def _factory(make: Callable[..., Any]) -> Iterator[Callable[..., Any]]:
+    started: list[Any] = []
+
+    def start(*args: Any, **options: Any) -> Any:
+        thing = make(*args, **options)
+        started.append(thing)
+        return thing.start()
+
+    yield start
+    for thing in reversed(started):
+        thing.stop()
+
+
+def _ports(servers: list[Any]) -> list[int]:
+    return [server.port for server in servers]
+
+
 @pytest.fixture
 def nginx() -> Iterator[Callable[..., Nginx]]:
-    """``nginx(servers, "fix_no_upgrade", **options)``: nginx in front of ``servers`` with
-    that file's ``location`` block, stopped after the test."""
+    """``nginx(servers, "fix_no_upgrade", read_timeout=...)``: nginx in front of
+    ``servers`` with that lesson file's ``location`` block."""
     if find_nginx() is None:
         reason = "nginx not found: install Debian's `nginx` package"
         if os.environ.get(REQUIRE_NGINX):
             pytest.fail(f"{reason} ({REQUIRE_NGINX} is set)")
         pytest.skip(reason)
-    started: list[Nginx] = []
 
-    def start(servers: list[Any], stem: str = "fix_no_upgrade", **options: Any) -> Nginx:
-        location = load_module(HERE / f"{stem}.py").LOCATION
-        proxy = Nginx([server.port for server in servers], location, **options)
-        started.append(proxy)
-        return proxy.start()
+    def make(servers: list[Any], stem: str = "fix_no_upgrade", **options: Any) -> Nginx:
+        return Nginx(_ports(servers), load_module(HERE / f"{stem}.py").LOCATION, **options)
 
-    yield start
-    for proxy in started:
-        proxy.stop()
+    yield from _factory(make)
 
 
 @pytest.fixture
 def caddy() -> Iterator[Callable[..., Caddy]]:
-    """``caddy(servers)``: Caddy with TLS in front of ``servers``, stopped after the test."""
-    started: list[Caddy] = []
-
-    def start(servers: list[Any], **options: Any) -> Caddy:
-        proxy = Caddy([server.port for server in servers], **options)
-        started.append(proxy)
-        return proxy.start()
-
-    yield start
-    for proxy in started:
-        proxy.stop()
+    """``caddy(servers, names=...)``: Caddy with TLS from its local CA in front of ``servers``."""
+    yield from _factory(lambda servers, **options: Caddy(_ports(servers), **options))
 
 
 @pytest.fixture
 def app_file() -> Iterator[Callable[..., SubprocessServer]]:
     """``app_file("fix_idle_timeout", env=..., **uvicorn_options)``: a lesson file under
-    uvicorn in its own process, stopped after the test."""
-    started: list[SubprocessServer] = []
+    uvicorn in its own process."""
 
-    def start(stem: str, **options: Any) -> SubprocessServer:
-        options.setdefault("log_level", "warning")
-        server = SubprocessServer(HERE / f"{stem}.py", **options)
-        started.append(server)
-        return server.start()
+    def make(stem: str, **options: Any) -> SubprocessServer:
+        return SubprocessServer(HERE / f"{stem}.py", **{"log_level": "warning", **options})
 
-    yield start
-    for server in reversed(started):
-        server.stop()
+    yield from _factory(make)

@@ -63,31 +63,40 @@ def serve_one(lesson: Lesson, args: argparse.Namespace) -> int:
     return 0
 
 
-def serve_cluster(lesson: Lesson, args: argparse.Namespace, poll: float = 0.2) -> int:
-    """Redis plus N app processes on consecutive ports. Returns 0 after a stop signal, 1 if
-    an instance exited by itself, 2 if they could not start."""
+def start_cluster(
+    stack: ExitStack, lesson: Lesson, args: argparse.Namespace, host: str, port: int
+) -> tuple[str, list[SubprocessServer]]:
+    """Redis and ``args.instances`` app processes on ``host``, from ``port`` on (0: free
+    ports), each stopped when ``stack`` closes; returns Redis's URL and the servers."""
     from lessons.kit.cluster import cluster
     from lessons.kit.redis_server import RedisServer
 
+    try:
+        redis_server = stack.enter_context(RedisServer())
+        servers = cluster(
+            lesson.app_path,
+            redis_server.url,
+            host,
+            port,
+            args.instances,
+            log_level=args.log_level,
+            graceful_timeout=GRACEFUL_SECONDS,
+            ws_max_size=65536,
+        )
+        for server in servers:
+            stack.callback(server.stop)
+            server.start()
+    except (OSError, RuntimeError) as exc:
+        raise UsageError(str(exc)) from None
+    return redis_server.url, servers
+
+
+def serve_cluster(lesson: Lesson, args: argparse.Namespace, poll: float = 0.2) -> int:
+    """Redis plus N app processes on consecutive ports. Returns 0 after a stop signal, 1 if
+    an instance exited by itself, 2 if they could not start."""
     with ExitStack() as stack:
-        try:
-            redis_server = stack.enter_context(RedisServer())
-            servers = cluster(
-                lesson.app_path,
-                redis_server.url,
-                args.host,
-                args.port,
-                args.instances,
-                log_level=args.log_level,
-                graceful_timeout=GRACEFUL_SECONDS,
-                ws_max_size=65536,
-            )
-            for server in servers:
-                stack.callback(server.stop)
-                server.start()
-        except (OSError, RuntimeError) as exc:
-            raise UsageError(str(exc)) from None
-        print(f"wslab: Redis at {redis_server.url}")
+        redis_url, servers = start_cluster(stack, lesson, args, args.host, args.port)
+        print(f"wslab: Redis at {redis_url}")
         for server in servers:
             for url in page_urls(args.host, server.port):
                 print(f"  instance {server.port} (pid {server.pid}): open {url} in a browser")
@@ -110,23 +119,11 @@ def serve_behind_proxy(lesson: Lesson, args: argparse.Namespace) -> int:
     with TLS from its local CA (the default), or nginx (plain HTTP) with lesson 06's
     ``location``. Stops like ``serve_cluster``; 1 if the proxy exits by itself."""
     from lessons import find, load_module
-    from lessons.kit.cluster import cluster
     from lessons.kit.proxy import Caddy, Nginx
-    from lessons.kit.redis_server import RedisServer
 
     with ExitStack() as stack:
+        redis_url, servers = start_cluster(stack, lesson, args, "127.0.0.1", 0)
         try:
-            redis_server = stack.enter_context(RedisServer())
-            servers = cluster(
-                lesson.app_path,
-                redis_server.url,
-                instances=args.instances,
-                log_level=args.log_level,
-                graceful_timeout=GRACEFUL_SECONDS,
-            )
-            for server in servers:
-                stack.callback(server.stop)
-                server.start()
             ports = [server.port for server in servers]
             if args.proxy == "nginx":
                 location = load_module(find("06").path / "fix_no_upgrade.py").LOCATION
@@ -138,7 +135,7 @@ def serve_behind_proxy(lesson: Lesson, args: argparse.Namespace) -> int:
         except (OSError, RuntimeError) as exc:
             raise UsageError(str(exc)) from None
         print(f"wslab: serving lesson {lesson.name}: {lesson.title}")
-        print(f"  Redis at {redis_server.url}; {proxy.name} (pid {proxy.pid}) in front of:")
+        print(f"  Redis at {redis_url}; {proxy.name} (pid {proxy.pid}) in front of:")
         for server in servers:
             print(f"  instance {server.port} (pid {server.pid}) at {server.http_url}")
         urls = proxy.urls if proxy.scheme == "https" else page_urls(args.host, proxy.port)
