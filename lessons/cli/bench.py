@@ -37,6 +37,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                     messages=args.messages,
                     size=args.size,
                     timeout=args.timeout,
+                    proxy=args.proxy,
                     progress=lambda name: print(f"  running: {name}", flush=True),
                 )
             )
@@ -46,7 +47,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print(bench.table(results))
     print(
         f"({time.perf_counter() - started:.1f}s; latency: publish to receive, same clock; "
-        "a stalled run that times out shows what was delivered before the deadline)"
+        "a stalled run that times out shows what was delivered before the deadline;\n"
+        " CPU: the server processes' (app, Redis, proxy) user + system time per delivery)"
     )
     return 0
 
@@ -72,6 +74,11 @@ def add(commands: Any) -> None:
     )
     bench.add_argument("--size", type=int, default=16384, help="bytes per message")
     bench.add_argument("--timeout", type=float, default=5.0, help="seconds at most per scenario")
+    bench.add_argument(
+        "--proxy",
+        action="store_true",
+        help="add the production manager behind Caddy (TLS) and behind nginx (lesson 06)",
+    )
     bench.add_argument(
         "--implementations",
         action="store_true",
