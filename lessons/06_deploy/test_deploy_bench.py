@@ -30,3 +30,16 @@ def test_bench_offers_the_proxy_scenarios(capsys: pytest.CaptureFixture[str]) ->
     with pytest.raises(SystemExit):
         wslab(["bench", "--help"])
     assert re.search(r"--proxy\s", capsys.readouterr().out)
+
+
+@pytest.mark.anyio
+async def test_capacity_counts_one_descriptor_per_connection_direct_and_two_in_a_proxy(
+    nginx: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lessons.kit.capacity import capacity
+
+    ways = await capacity(connections=10, round_trips=100)
+    assert [way.name for way in ways] == ["direct", "through Caddy (TLS)", "through nginx"]
+    assert [round(way.fds) for way in ways] == [1, 2, 2]
+    assert all(way.round_trip > 0 for way in ways)
+    assert "ulimit -n" in capsys.readouterr().out
