@@ -17,6 +17,8 @@ from lessons.cli import main
 from lessons.kit.book import build, course_notebooks
 from lessons.kit.exercises import SOLUTION
 
+# The book renders the notebooks the notebook tests ran: same worker, same runs.
+pytestmark = pytest.mark.xdist_group("notebooks")
 REFERENCE = re.compile(r'(?:href|src)="(?![a-z]+:|#|//)([^"#?]+)')
 
 

@@ -19,6 +19,7 @@ IDS = [f"{path.parent.name}/{path.name}" for path in NOTEBOOKS]
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
+@pytest.mark.xdist_group("notebooks")  # one worker runs them all: the book reuses its runs
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_notebook_runs_headless_and_its_checks_fail_every_wrong_answer(
     path: Path, executed: Callable[[Path], Any]

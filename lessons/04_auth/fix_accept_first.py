@@ -1,16 +1,12 @@
-"""P19, fixed: an unauthenticated connection gets a short deadline, then close 1008.
-
-Better still, verify before accept when the handshake can carry the credential (a ticket,
-a cookie: see app.py). When it cannot, a deadline bounds what an anonymous client can hold.
-"""
+"""P19, fixed: authentication by the first message, after accept."""
 
 import asyncio
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
 app = FastAPI()
-TOKENS = {"alice-token": "alice"}  # a dict stands in for real verification (see app.py)
-AUTH_DEADLINE = 1.0  # seconds
+TOKENS = {"alice-token": "alice"}  # stands in for real token verification (see app.py)
+AUTH_DEADLINE = 1.0  # seconds an anonymous socket may stay open
 
 
 @app.websocket("/ws")

@@ -1,4 +1,4 @@
-"""P21, fixed: the server stamps the authenticated identity; a client's "user" is ignored."""
+"""P21, fixed: a chat that says who sent each message."""
 
 from fastapi import FastAPI, HTTPException, WebSocket, WebSocketDisconnect
 

@@ -1,9 +1,4 @@
-"""P25, fixed: a WebSocket-aware dependency reads what a browser can send.
-
-A browser's handshake carries the URL, cookies and ``Origin``, nothing else you choose.
-Here the token comes from the query string; app.py prefers a single-use ticket there
-(P20) or a cookie with an Origin check (P22).
-"""
+"""P25, fixed: a security dependency on a WebSocket route."""
 
 from typing import Annotated
 

@@ -1,8 +1,4 @@
-"""P24, fixed: the connection ends when the token does, with close code 4001.
-
-4001 is an application code (4000-4999 are free for apps): the client knows to log in
-again, or to reconnect with a fresh token. (1008 is the other honest choice.)
-"""
+"""P24, fixed: a connection authenticated by a token that expires."""
 
 import asyncio
 import os

@@ -1,14 +1,9 @@
-"""P19, broken: accept first, authenticate later, and wait for the credential forever.
-
-Every handshake is accepted (HTTP 101) before anyone is known. A client that never sends
-its token holds a socket and a server task for as long as it likes: opening hundreds of
-them costs an attacker nothing.
-"""
+"""P19, broken: authentication by the first message, after accept."""
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
 app = FastAPI()
-TOKENS = {"alice-token": "alice"}  # a dict stands in for real verification (see app.py)
+TOKENS = {"alice-token": "alice"}  # stands in for real token verification (see app.py)
 
 
 @app.websocket("/ws")

@@ -1,9 +1,4 @@
-"""P21, broken: the server trusts the identity the client writes in its message.
-
-The connection is authenticated (alice's token), but the broadcast uses
-``message.get("user")`` as seed 003 does: alice sends ``{"user": "bob", ...}`` and everyone
-sees a message from bob. Authentication is worthless if the payload can claim anyone.
-"""
+"""P21, broken: a chat that says who sent each message."""
 
 from fastapi import FastAPI, HTTPException, WebSocket, WebSocketDisconnect
 

@@ -1,10 +1,4 @@
-"""P25, broken: FastAPI's HTTP security dependency guarding a WebSocket route.
-
-FastAPI 0.165 does run ``OAuth2PasswordBearer`` on a WebSocket (older versions crashed:
-fastapi#2587): it reads the ``Authorization`` header and, without one, refuses the handshake
-with HTTP 401. A ``websockets`` client can send that header. A browser cannot:
-``new WebSocket(url)`` takes no headers, so the page can never connect.
-"""
+"""P25, broken: a security dependency on a WebSocket route."""
 
 from typing import Annotated
 

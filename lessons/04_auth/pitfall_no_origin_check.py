@@ -1,11 +1,4 @@
-"""P22, broken: cookie authentication with no Origin check (Cross-Site WebSocket Hijacking).
-
-A browser attaches the site's cookies to a WebSocket handshake whichever page opens it,
-and the same-origin policy does not stop WebSockets (CORSMiddleware ignores them too). So
-a page from another origin opens this socket with the victim's cookie and reads the
-victim's inbox. ``SameSite`` does not help here: another port is another origin, but the
-same site, and cookies are per host, not per port.
-"""
+"""P22, broken: a WebSocket authenticated by a session cookie."""
 
 import secrets
 

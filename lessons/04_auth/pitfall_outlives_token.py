@@ -1,8 +1,4 @@
-"""P24, broken: the token is checked once, at the handshake; the connection outlives it.
-
-A token that expires in a minute opens a connection that can stay for days: logging out,
-revoking or expiring the token changes nothing for a socket that is already open.
-"""
+"""P24, broken: a connection authenticated by a token that expires."""
 
 import os
 import secrets

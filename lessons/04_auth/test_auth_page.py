@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 import pytest
+from fastapi import FastAPI, WebSocket
 
 from lessons import find
-from lessons.kit import LiveServer
+from lessons.kit import LiveServer, scaled
+from lessons.kit.browser import chromium_path
+from lessons.kit.chromium import REQUIRE_BROWSER, Chromium
 
 pytestmark = pytest.mark.browser
 
 LESSON = find("04_auth")
 SECRET = "a-test-secret-that-is-at-least-32-bytes-long"
 Serve = Callable[..., LiveServer]
+
+HOSTS = ("127.0.0.1", "localhost")  # one host, two names: two sites for the browser
 
 # A script any page can run: open a socket, report the first message or the close code.
 OPEN_SOCKET = """(url) => new Promise((resolve) => {
@@ -58,6 +64,7 @@ def test_log_in_connect_and_chat(
     alice, bob = new_page(), new_page()
     for page, user, transport in [(alice, "alice", "ticket"), (bob, "bob", "cookie")]:
         log_in(page, server, user)
+        assert page.evaluate("document.cookie") == ""  # HttpOnly: the page cannot read it
         connect(page, transport, user)
         page.click("#join")
         expect(page.locator("#log")).to_contain_text("joined lobby")
@@ -92,12 +99,13 @@ def test_page_shows_the_expiry_close_code(
 ) -> None:
     from playwright.sync_api import expect
 
-    lesson.app.state.auth.token_ttl = 1
+    lesson.app.state.auth.token_ttl = 2  # long enough to log in and connect on a busy machine
     server = serve(lesson.app)
     page = new_page()
     log_in(page, server, "bob")
     connect(page, "cookie", "bob")
-    expect(page.locator("#status")).to_have_text("closed (4001 token expired)", timeout=5000)
+    expired = "closed (4001 token expired)"
+    expect(page.locator("#status")).to_have_text(expired, timeout=scaled(10) * 1000)
 
 
 def test_another_origin_cannot_use_the_session_cookie(
@@ -154,3 +162,62 @@ def test_p25_a_browser_cannot_send_an_authorization_header(
         server = serve(LESSON.app(stem))
         page.goto(server.http_url + "/openapi.json")  # any page of that origin
         assert page.evaluate(OPEN_SOCKET, server.ws_url("/ws?token=alice-token")) == seen
+
+
+@pytest.mark.anyio
+async def test_the_notebooks_async_chromium_shows_cookie_scope_and_the_fix(
+    serve: Serve, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Playwright's async API, as the notebook uses it: the same site (127.0.0.1, another
+    port) reads alice's inbox; localhost, another site, gets no cookie; the fix refuses."""
+    if chromium_path() is None and not os.environ.get(REQUIRE_BROWSER):
+        pytest.skip("Chromium not found")
+    browser = await Chromium.launch()
+    try:
+        attacker = serve(LESSON.app("attacker"), log_level="critical")
+        seen = {}
+        for stem in ["pitfall_no_origin_check", "fix_no_origin_check"]:
+            victim = serve(LESSON.app(stem), log_level="critical")
+            await browser.post(f"{victim.http_url}/login?user=alice")
+            target = victim.ws_url("/ws")
+            capsys.readouterr()
+            await browser.visit(
+                *[f"http://{host}:{attacker.port}/?target={target}" for host in HOSTS],
+                cookies=True,
+            )
+            seen[stem] = capsys.readouterr().out.splitlines()
+    finally:
+        await browser.close()
+    inbox = 'read: {"type":"inbox","user":"alice","messages":["private note"]}'
+    refused = "closed (1006), read nothing"
+    assert seen["pitfall_no_origin_check"] == [
+        f"a page on 127.0.0.1:{attacker.port} (cookies it holds for this host: ['session']): "
+        f"closed (1000), {inbox}",
+        f"a page on localhost:{attacker.port} (cookies it holds for this host: []): {refused}",
+    ]
+    assert [line.rsplit(": ", 1)[-1] for line in seen["fix_no_origin_check"]] == [refused] * 2
+
+
+def test_a_browser_drops_a_socket_whose_server_picks_none_of_its_subprotocols(
+    serve: Serve, new_page: Callable[[], Any]
+) -> None:
+    """Exercise 2's reason to accept with subprotocol="bearer": without it Chromium fails
+    the connection (1006) although the server accepted it."""
+    app = FastAPI()
+
+    @app.websocket("/ws/{picked}")
+    async def offered(websocket: WebSocket, picked: str) -> None:
+        await websocket.accept(subprotocol="bearer" if picked == "bearer" else None)
+        await websocket.send_json({"subprotocols": websocket.scope["subprotocols"]})
+
+    server = serve(app)
+    page = new_page()
+    page.goto(server.http_url + "/openapi.json")
+    with_protocols = OPEN_SOCKET.replace(
+        "new WebSocket(url)", 'new WebSocket(url, ["bearer", "t"])'
+    )
+    seen = {
+        picked: page.evaluate(with_protocols, server.ws_url(f"/ws/{picked}"))
+        for picked in ("bearer", "none")
+    }
+    assert seen == {"bearer": 'message {"subprotocols":["bearer","t"]}', "none": "closed 1006"}

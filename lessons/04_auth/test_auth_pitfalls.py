@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +23,6 @@ from lessons.kit import LiveClient, LiveServer, SubprocessServer, handshake_stat
 
 LESSON = find("04_auth")
 SECRET = "a-test-secret-that-is-at-least-32-bytes-long"
-SEED_SECRET = "your-secret-key-here-"  # seed 001's hard-coded key
 EVIL = "http://evil.example"
 Serve = Callable[..., LiveServer]
 
@@ -40,24 +40,24 @@ async def rejected(url: str, **options: Any) -> tuple[int, bytes]:
         return refused.response.status_code, bytes(refused.response.body or b"")
 
 
-# P09: close before accept (1008 in-process, 403 on the wire) vs a 401 denial response.
+# P09: WebSocketException before accept (1008 in-process, a bare 403 on the wire) vs a 401.
 
 
-def test_p09_close_before_accept_looks_like_1008_in_process() -> None:
-    with TestClient(LESSON.app("pitfall_close_before_accept")) as client:
+def test_p09_websocket_exception_looks_like_1008_in_process() -> None:
+    with TestClient(LESSON.app("pitfall_websocket_exception")) as client:
         with pytest.raises(WebSocketDisconnect) as closed, client.websocket_connect("/ws"):
             pass
     assert (closed.value.code, closed.value.reason) == (1008, "invalid token")
 
 
 @pytest.mark.anyio
-async def test_p09_close_before_accept_is_a_bare_403_on_the_wire(serve: Serve) -> None:
-    live = serve(LESSON.app("pitfall_close_before_accept"))
+async def test_p09_websocket_exception_is_a_bare_403_on_the_wire(serve: Serve) -> None:
+    live = serve(LESSON.app("pitfall_websocket_exception"), log_level="critical")
     assert await rejected(live.ws_url("/ws?token=nope")) == (403, b"")
 
 
-def test_p09_fix_denial_response_in_process() -> None:
-    with TestClient(LESSON.app("fix_close_before_accept")) as client:
+def test_p09_fix_http_exception_is_a_denial_response_in_process() -> None:
+    with TestClient(LESSON.app("fix_websocket_exception")) as client:
         with pytest.raises(WebSocketDenialResponse) as denied, client.websocket_connect("/ws"):
             pass
         with client.websocket_connect("/ws?token=alice-token") as ws:
@@ -67,8 +67,8 @@ def test_p09_fix_denial_response_in_process() -> None:
 
 
 @pytest.mark.anyio
-async def test_p09_fix_denial_response_on_the_wire(serve: Serve) -> None:
-    live = serve(LESSON.app("fix_close_before_accept"))
+async def test_p09_fix_http_exception_is_a_401_with_its_reason_on_the_wire(serve: Serve) -> None:
+    live = serve(LESSON.app("fix_websocket_exception"), log_level="critical")
     status, body = await rejected(live.ws_url("/ws?token=nope"))
     assert (status, json.loads(body)) == (401, {"detail": "invalid token"})
     async with LiveClient(live.ws_url("/ws?token=alice-token")) as ws:
@@ -115,12 +115,12 @@ def test_p19_both_welcome_a_valid_token_in_process(stem: str) -> None:
         assert ws.receive_json() == {"type": "welcome", "user": "alice"}
 
 
-# P20: the token in the URL lands in uvicorn's log.
+# P20: the token in the URL lands in uvicorn's log, on uvicorn.error, not the access log.
 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("access_log", [True, False])
-async def test_p20_token_is_in_the_log_even_without_access_log(access_log: bool) -> None:
+async def test_p20_token_is_in_the_log_despite_the_access_log_filter(access_log: bool) -> None:
     target = LESSON.path / "pitfall_token_in_url.py"
     with SubprocessServer(target, access_log=access_log) as live:
         async with LiveClient(live.ws_url("/ws?token=alice-token")) as ws:
@@ -154,12 +154,20 @@ def test_p20_both_verify_before_accept_in_process(stem: str) -> None:
             pass
 
 
-def test_p20_fix_removes_its_filter_at_shutdown() -> None:
-    logger = logging.getLogger("uvicorn.error")
-    before = list(logger.filters)
-    with TestClient(LESSON.app("fix_token_in_url")):
-        assert len(logger.filters) == len(before) + 1
-    assert logger.filters == before
+@pytest.mark.parametrize(
+    ("stem", "filtered"),
+    [
+        ("pitfall_token_in_url", {"uvicorn.access"}),
+        ("fix_token_in_url", {"uvicorn.access", "uvicorn.error"}),
+    ],
+)
+def test_p20_the_filter_is_installed_for_the_app_s_lifetime(stem: str, filtered: set[str]) -> None:
+    module = LESSON.module(stem)
+    loggers = {name: logging.getLogger(name) for name in ("uvicorn.access", "uvicorn.error")}
+    with TestClient(module.app):
+        installed = {name for name, log in loggers.items() if module.redact in log.filters}
+    assert installed == filtered
+    assert not any(module.redact in log.filters for log in loggers.values())
 
 
 # P21: a client-sent identity.
@@ -250,81 +258,115 @@ def test_p22_in_process(stem: str, refused: bool) -> None:
                 assert ws.receive_json()["user"] == "alice"
 
 
-# P23: hard-coded secret, unpinned algorithms, bare except.
-
-
-def test_p23_every_valid_token_is_refused_and_the_cause_is_hidden(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    module = LESSON.module("pitfall_weak_jwt")
-    with pytest.warns(jwt.InsecureKeyLengthWarning):  # PyJWT: the seed's key is 21 bytes
-        valid = token(secret=module.SECRET_KEY)
-    with caplog.at_level(logging.DEBUG), TestClient(module.app) as client:
-        with (
-            pytest.raises(WebSocketDisconnect) as closed,
-            client.websocket_connect(f"/ws?token={valid}"),
-        ):
-            pass
-    assert (closed.value.code, closed.value.reason) == (1008, "Invalid authentication")
-    assert not [r for r in caplog.records if r.name.startswith(("wslab", "fastapi"))]
-    with pytest.raises(jwt.DecodeError, match='pass in a value for the "algorithms"'):
-        jwt.decode(valid, module.SECRET_KEY)  # the cause the bare except swallowed
-
-
-@pytest.mark.anyio
-async def test_p23_on_the_wire_everyone_gets_a_bare_403(serve: Serve) -> None:
-    live = serve(LESSON.app("pitfall_weak_jwt"))
-    with pytest.warns(jwt.InsecureKeyLengthWarning):
-        valid = token(secret=SEED_SECRET)
-    assert await rejected(live.ws_url(f"/ws?token={valid}")) == (403, b"")
-
-
-@pytest.mark.anyio
-async def test_p23_fix_accepts_valid_tokens_and_names_each_refusal(
-    monkeypatch: pytest.MonkeyPatch, serve: Serve, caplog: pytest.LogCaptureFixture
-) -> None:
-    monkeypatch.setenv("WSLAB_JWT_SECRET", SECRET)
-    live = serve(LESSON.app("fix_weak_jwt"))
-    async with LiveClient(live.ws_url(f"/ws?token={token()}")) as ws:
-        assert await ws.receive_json() == {"type": "welcome", "user": "alice"}
-    with pytest.warns(jwt.InsecureKeyLengthWarning):
-        forged = token(secret=SEED_SECRET)  # minted by someone who read seed 001
-    cases = {
-        forged: "invalid token: Signature verification failed",
-        token(ttl=-10): "invalid token: Signature has expired",
-        jwt.encode({"sub": "alice"}, SECRET, algorithm="HS256"): (
-            'invalid token: Token is missing the "exp" claim'
-        ),
-    }
-    with caplog.at_level(logging.INFO, logger="wslab.auth"):
-        for bad, detail in cases.items():
-            status, body = await rejected(live.ws_url(f"/ws?token={bad}"))
-            assert (status, json.loads(body)) == (401, {"detail": detail})
-    logged = [r.getMessage() for r in caplog.records if r.name == "wslab.auth"]
-    assert logged == [
-        f"refused a token: {d.removeprefix('invalid token: ')}" for d in cases.values()
-    ]
-
-
-def test_p23_fix_without_secret_warns_and_uses_a_random_one(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    monkeypatch.delenv("WSLAB_JWT_SECRET", raising=False)
-    with caplog.at_level(logging.WARNING, logger="wslab.auth"):
-        module = LESSON.module("fix_weak_jwt")
-    assert "WSLAB_JWT_SECRET is not set" in caplog.text
-    assert len(module.SECRET_KEY) >= 32
-    with TestClient(module.app) as client:
-        with client.websocket_connect(f"/ws?token={token(secret=module.SECRET_KEY)}") as ws:
-            assert ws.receive_json()["user"] == "alice"
-
-
-# P24: the connection outlives its token.
+# P23: three single changes: algorithms pinned, the exception named, the secret not in the source.
 
 
 @pytest.fixture
 def jwt_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WSLAB_JWT_SECRET", SECRET)
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("jwt_secret")
+async def test_p23_without_algorithms_every_valid_token_is_refused(serve: Serve) -> None:
+    live = serve(LESSON.app("pitfall_jwt_no_algorithms"), log_level="critical")
+    status, body = await rejected(live.ws_url(f"/ws?token={token()}"))
+    assert status == 401
+    assert json.loads(body)["detail"] == (
+        'invalid token: It is required that you pass in a value for the "algorithms" '
+        "argument when calling decode()."
+    )
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("jwt_secret")
+async def test_p23_fix_pinned_algorithm_accepts_a_valid_token_and_refuses_alg_none(
+    serve: Serve,
+) -> None:
+    live = serve(LESSON.app("fix_jwt_no_algorithms"), log_level="critical")
+    async with LiveClient(live.ws_url(f"/ws?token={token()}")) as ws:
+        assert await ws.receive_json() == {"type": "welcome", "user": "alice"}
+    unsigned = jwt.encode({"sub": "alice", "exp": time.time() + 60}, None, algorithm="none")
+    status, body = await rejected(live.ws_url(f"/ws?token={unsigned}"))
+    assert (status, json.loads(body)) == (
+        401,
+        {"detail": "invalid token: The specified alg value is not allowed"},
+    )
+
+
+BAD_TOKENS = {  # a token maker, and what PyJWT says about it
+    "expired": (lambda: token(ttl=-10), "Signature has expired"),
+    "another secret": (
+        lambda: token(secret="another-secret-of-32-bytes-or-more"),
+        "Signature verification failed",
+    ),
+    "no exp": (
+        lambda: jwt.encode({"sub": "alice"}, SECRET, algorithm="HS256"),
+        'Token is missing the "exp" claim',
+    ),
+}
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("jwt_secret")
+@pytest.mark.parametrize(
+    ("stem", "says_why"), [("pitfall_jwt_bare_except", False), ("fix_jwt_bare_except", True)]
+)
+async def test_p23_a_bare_except_hides_every_cause_the_fix_names_each(
+    serve: Serve, caplog: pytest.LogCaptureFixture, stem: str, says_why: bool
+) -> None:
+    live = serve(LESSON.app(stem), log_level="critical")
+    refusals = []
+    with caplog.at_level(logging.INFO, logger="wslab.auth"):
+        for make, _ in BAD_TOKENS.values():
+            status, body = await rejected(live.ws_url(f"/ws?token={make()}"))
+            refusals.append((status, json.loads(body)["detail"]))
+    logged = [r.getMessage() for r in caplog.records if r.name == "wslab.auth"]
+    causes = [cause for _, cause in BAD_TOKENS.values()]
+    if says_why:
+        assert refusals == [(401, f"invalid token: {cause}") for cause in causes]
+        assert logged == [f"refused a token: {cause}" for cause in causes]
+    else:
+        assert refusals == [(401, "invalid authentication")] * len(causes)
+        assert logged == []
+
+
+@pytest.mark.anyio
+async def test_p23_whoever_reads_the_source_can_sign_tokens(serve: Serve) -> None:
+    module = LESSON.module("pitfall_jwt_secret_in_source")
+    live = serve(module.app, log_level="critical")
+    with pytest.warns(jwt.InsecureKeyLengthWarning):  # PyJWT: 21 bytes, below 32
+        forged = token(sub="bob", secret="your-secret-key-here-")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", jwt.InsecureKeyLengthWarning)  # the server's decode
+        async with LiveClient(live.ws_url(f"/ws?token={forged}")) as ws:
+            assert await ws.receive_json() == {"type": "welcome", "user": "bob"}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("secret_set", [True, False])
+async def test_p23_fix_secret_from_the_environment_refuses_the_forged_token(
+    serve: Serve, monkeypatch: pytest.MonkeyPatch, secret_set: bool
+) -> None:
+    if secret_set:
+        monkeypatch.setenv("WSLAB_JWT_SECRET", SECRET)
+    else:
+        monkeypatch.delenv("WSLAB_JWT_SECRET", raising=False)
+    module = LESSON.module("fix_jwt_secret_in_source")
+    assert (module.SECRET_KEY == SECRET) is secret_set and len(module.SECRET_KEY) >= 32
+    live = serve(module.app, log_level="critical")
+    with pytest.warns(jwt.InsecureKeyLengthWarning):
+        forged = token(sub="bob", secret="your-secret-key-here-")
+    status, body = await rejected(live.ws_url(f"/ws?token={forged}"))
+    assert (status, json.loads(body)) == (
+        401,
+        {"detail": "invalid token: Signature verification failed"},
+    )
+    async with LiveClient(live.ws_url(f"/ws?token={token(secret=module.SECRET_KEY)}")) as ws:
+        assert await ws.receive_json() == {"type": "welcome", "user": "alice"}
+
+
+# P24: the connection outlives its token.
 
 
 @pytest.mark.anyio

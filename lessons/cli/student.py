@@ -24,7 +24,7 @@ def cmd_student(args: argparse.Namespace) -> int:
         raise UsageError(f"{dest} already holds learner notebooks; --force overwrites them")
     for path in learner_copies(lessons, workbook, dest):
         print(f"wrote {path}")
-    print(f"open them with: jupyter lab {dest}")
+    print(f"open them with: wslab open {lessons[0].number} --dir {dest}")
     print(f"check your answers with: wslab check LESSON --dir {dest}")
     return 0
 

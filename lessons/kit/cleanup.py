@@ -1,19 +1,25 @@
 """Stopping what the kit started: at interpreter exit, on a signal, and one process at a time.
 
 The kit starts servers and Redis in their own sessions, so a Ctrl-C in a terminal reaches
-only the program in charge of them. The flip side: when a notebook cell fails and its kernel
-shuts down, nothing else would stop them. ``atexit`` runs on every normal exit, a kernel's
-shutdown included, but not when a signal ends the program: ``stop_signals_interrupt`` turns
-SIGTERM and SIGHUP into the KeyboardInterrupt a Ctrl-C raises, so that a program's own
-cleanup (``with`` blocks, ``finally``, ``atexit``) runs whichever of them stops it.
+only the program in charge of them. The flip side: when a notebook's kernel ends, nothing
+else would stop them. ``atexit`` runs on every normal exit, and a kernel asked to restart or
+shut down (Kernel → Restart, Kernel → Shut Down, closing JupyterLab, the end of a headless
+run) exits normally; a kernel that takes too long is then sent SIGTERM, so in a kernel the
+kit stops its servers on SIGTERM too, then lets the signal end the process. Elsewhere a
+signal ends a program without ``atexit``: ``stop_signals_interrupt`` turns SIGTERM and
+SIGHUP into the KeyboardInterrupt a Ctrl-C raises, so that a program's own cleanup (``with``
+blocks, ``finally``, ``atexit``) runs whichever of them stops it.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import os
 import signal
 import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 from types import FrameType
 from typing import Any, Protocol
@@ -22,6 +28,10 @@ from lessons.kit.timing import scaled
 
 # Ctrl-C, `kill`/systemd/`docker stop`, and a closed terminal: each one stops a program.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# How long in all a kernel asked to shut down may take to stop its servers: jupyter_client
+# sends SIGTERM after half of it and SIGKILL at the end. Its default, 5 s, leaves 2.5 s
+# before SIGTERM; ``wslab open`` and the headless runner give this instead.
+SHUTDOWN_SECONDS = 20.0
 
 
 class Stoppable(Protocol):
@@ -29,6 +39,7 @@ class Stoppable(Protocol):
 
 
 _running: set[Stoppable] = set()
+_stopping = threading.Event()
 
 
 def track(owner: Stoppable) -> None:
@@ -46,10 +57,34 @@ def stop_all() -> None:
 
     A notebook leaves its servers running so that its pages stay reachable after "Run
     All"; the learner calls this when done (restarting or shutting down the kernel does
-    the same, through ``atexit``)."""
-    for owner in list(_running):
-        with contextlib.suppress(Exception):
-            owner.stop()
+    the same)."""
+    _stopping.set()
+    try:
+        for owner in list(_running):
+            with contextlib.suppress(Exception):
+                owner.stop()
+    finally:
+        _stopping.clear()
+
+
+def _terminated(signum: int, _frame: FrameType | None) -> None:
+    if _stopping.is_set():  # the exit handler is already at it: let it finish
+        return
+    stop_all()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def _stop_on_sigterm_in_a_kernel() -> None:
+    if (
+        "ipykernel" in sys.modules
+        and threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    ):
+        signal.signal(signal.SIGTERM, _terminated)
+
+
+_stop_on_sigterm_in_a_kernel()
 
 
 @contextlib.contextmanager

@@ -1,9 +1,15 @@
-"""Learner copies of the notebooks, and checking a learner's answers.
+"""Copies of the course for learners, and checking a learner's answers.
 
 In a lesson notebook, an exercise is a code cell tagged ``solution`` followed by a cell
-tagged ``check``. CI executes the notebooks with their solutions. ``learner_copies``
-writes copies whose solution cells are replaced by a stub (the check cells stay), and
-``check_answers`` runs a learner's copy and reports each check cell.
+tagged ``check``. CI executes the notebooks with their solutions.
+
+A copy mirrors the repository (``lessons/NN_slug/``, ``notebooks/``, ``docs/``), so every
+relative link resolves in it. Its notebooks carry no outputs and no execution counts, and
+the lessons' own tests and JupyterLab's checkpoints are never copied. ``learner_copies``
+(``wslab student``) also replaces each solution by a stub (the check cells stay);
+``working_copy`` (``wslab open``) keeps the lessons as they are taught and never overwrites
+a file the learner already has. ``check_answers`` runs a learner's copy and reports each
+check cell.
 """
 
 from __future__ import annotations
@@ -12,12 +18,13 @@ import ast
 import copy
 import itertools
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 
-from lessons import ROOT_DIR, Lesson
+from lessons import ROOT_DIR, WORKBOOK_DIR, Lesson, discover
 from lessons.kit.notebooks import NotebookClient, code_cells, execute, run_source
 
 SOLUTION = "solution"
@@ -25,8 +32,6 @@ CHECK = "check"
 STUB = "# Your answer here: see the exercise above, then run the check cell below.\n"
 DOCS_DIR = ROOT_DIR / "docs"
 _NOT_COPIED = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", ".pytest_cache")
-# A lesson's own tests are the course's, not the learner's; the workbook's tests (the testing
-# notebook's) are what the learner studies, so they are copied.
 _NOT_COPIED_FROM_LESSONS = shutil.ignore_patterns(
     "test_*.py", "conftest.py", "__pycache__", "*.pyc", ".ipynb_checkpoints", ".pytest_cache"
 )
@@ -34,6 +39,16 @@ _NOT_COPIED_FROM_LESSONS = shutil.ignore_patterns(
 
 def _tags(cell: nbformat.NotebookNode) -> list[str]:
     return list(cell.metadata.get("tags", []))
+
+
+def cleared(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of ``notebook`` without outputs, execution counts or execution timings."""
+    fresh = copy.deepcopy(notebook)
+    for cell in code_cells(fresh):
+        cell.outputs = []
+        cell.execution_count = None
+        cell.metadata.pop("execution", None)
+    return fresh
 
 
 def without_solutions(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -47,29 +62,61 @@ def without_solutions(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return learner
 
 
+def _for_learners(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    return cleared(without_solutions(notebook))
+
+
 def learner_path(dest: Path, path: Path) -> Path:
     """Where a file or folder of the course lands in a learner copy at ``dest``: the same
     place relative to ``dest`` as to the repository, so every relative link still works."""
     return dest / path.resolve().relative_to(ROOT_DIR)
 
 
+def _copy(
+    lessons: list[Lesson],
+    folders: list[Path],
+    dest: Path,
+    notebook: Callable[[nbformat.NotebookNode], nbformat.NotebookNode],
+    keep_existing: bool = False,
+) -> list[Path]:
+    """Copy the ``lessons`` (without their tests) and other ``folders`` of the course to their
+    places in ``dest``, each notebook passed through ``notebook``; with ``keep_existing``, a
+    file already in ``dest`` is left as it is. Returns the notebooks written."""
+    written: list[Path] = []
+
+    def copy_file(source: str, target: str) -> None:
+        if keep_existing and Path(target).exists():
+            return
+        if source.endswith(".ipynb"):
+            nbformat.write(notebook(nbformat.read(source, as_version=4)), target)
+            written.append(Path(target))
+        else:
+            shutil.copy2(source, target)
+
+    # A lesson's own tests are the course's, not the learner's; the workbook's tests (the
+    # testing notebook's) are what the learner studies, so they are copied.
+    sources = [(lesson.path, _NOT_COPIED_FROM_LESSONS) for lesson in lessons]
+    for source, ignore in sources + [(folder, _NOT_COPIED) for folder in folders]:
+        target = learner_path(dest, source)
+        shutil.copytree(source, target, ignore=ignore, copy_function=copy_file, dirs_exist_ok=True)
+    return sorted(written)
+
+
 def learner_copies(lessons: list[Lesson], workbook: Path | None, dest: Path) -> list[Path]:
-    """Copy each lesson folder (without its tests), and the ``workbook`` folder if given, to
-    ``dest``, with every notebook's solutions removed, and ``docs/`` beside them so the
-    notebooks' links to the glossary and the pitfall index resolve. Returns the notebooks
+    """Copy each lesson folder (without its tests), the ``workbook`` folder if given, and
+    ``docs/`` (so the notebooks' links to the glossary and the pitfall index resolve) to
+    ``dest``, with every notebook's outputs and solutions removed. Returns the notebooks
     written."""
-    sources = [lesson.path for lesson in lessons] + [DOCS_DIR]
-    if workbook is not None:
-        sources.append(workbook)
-    folders = [(source, learner_path(dest, source)) for source in sources]
-    written = []
-    for source, target in folders:
-        ignore = _NOT_COPIED if source in (DOCS_DIR, workbook) else _NOT_COPIED_FROM_LESSONS
-        shutil.copytree(source, target, ignore=ignore, dirs_exist_ok=True)
-        written += sorted(target.glob("*.ipynb")) if source != DOCS_DIR else []
-    for path in written:
-        nbformat.write(without_solutions(nbformat.read(path, as_version=4)), path)
-    return written
+    folders = [DOCS_DIR] + ([workbook] if workbook is not None else [])
+    return _copy(lessons, folders, dest, _for_learners)
+
+
+def working_copy(dest: Path) -> list[Path]:
+    """Copy the whole course to ``dest`` for a learner to work in: every notebook as taught
+    (with its solutions) but without outputs, so that every link resolves. A file already
+    in ``dest`` is never overwritten: it holds the learner's work. Returns the notebooks
+    written this time."""
+    return _copy(discover(), [WORKBOOK_DIR, DOCS_DIR], dest, cleared, keep_existing=True)
 
 
 @dataclass

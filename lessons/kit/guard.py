@@ -30,7 +30,8 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 
 GUARDED_WS = "lessons.kit.guard:GuardedProtocol"
 GUARDED_HTTP = "lessons.kit.guard:GuardedHTTP"
-CLOSE_TIMEOUT = 3.0  # seconds to wait for the peer's close frame after sending ours
+# seconds to wait for the peer's close frame after sending ours (WSLAB_CLOSE_TIMEOUT overrides)
+CLOSE_TIMEOUT = float(os.environ.get("WSLAB_CLOSE_TIMEOUT", "3"))
 # seconds from connecting to a complete request head (WSLAB_HEAD_TIMEOUT overrides)
 HEAD_TIMEOUT = float(os.environ.get("WSLAB_HEAD_TIMEOUT", "10"))
 REQUEST_TIMEOUT = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"

@@ -21,6 +21,9 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from nbclient.util import ensure_async, run_sync
+from traitlets.config import Config
+
+from lessons.kit.cleanup import SHUTDOWN_SECONDS
 
 RAISES = "raises-exception"
 SHOWS_LOG = "shows-log"
@@ -109,12 +112,16 @@ def execute(
     then ``after(client)`` if given, in the same kernel.
 
     The kernel's own log (not the cells' output) goes to a file, shown only if it dies.
+    At the end the kernel is shut down the way JupyterLab does it, by asking it to exit,
+    and it stops every server the notebook left running (the kit does at exit); it gets
+    ``SHUTDOWN_SECONDS`` for that before it is terminated.
     """
     client = _Client(
         notebook,
         timeout=int(cell_timeout),
         kernel_name="python3",
         resources={"metadata": {"path": str(folder)}},
+        config=Config({"KernelManager": {"shutdown_wait_time": SHUTDOWN_SECONDS}}),
         **options,
     )
     client.after = after

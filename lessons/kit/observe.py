@@ -157,10 +157,24 @@ async def observe(
     return seen
 
 
+def _expected_in(
+    exc: BaseException, expected: tuple[type[BaseException], ...]
+) -> BaseException | None:
+    """``exc`` if it is of an ``expected`` type; inside a task group's exception group, the
+    first exception of such a type (the one the lesson is about, not its wrapping)."""
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _expected_in(inner, expected)
+            if found is not None:
+                return found
+    return exc if isinstance(exc, expected) else None
+
+
 class shows_error:  # named like a statement: ``with shows_error():``
     """``with shows_error():`` runs a block that should raise; prints the exception compactly.
 
-    If the block raises nothing, that is the surprise, and it is reported as an
+    An exception that reaches the cell inside an exception group (from a task group) is
+    unwrapped. If the block raises nothing, that is the surprise, and it is reported as an
     AssertionError: a demonstration of an error that no longer happens has gone stale.
     """
 
@@ -176,10 +190,11 @@ class shows_error:  # named like a statement: ``with shows_error():``
     ) -> bool:
         if exc is None:
             raise AssertionError("expected an exception here, and nothing was raised")
-        if not isinstance(exc, self.expected):
+        found = _expected_in(exc, self.expected)
+        if found is None:
             return False
-        self.error = exc
-        print("raised:", compact(exc))
+        self.error = found
+        print("raised:", compact(found))
         return True
 
     async def __aenter__(self) -> Self:

@@ -1,0 +1,22 @@
+"""P09, fixed: a FastAPI dependency that refuses the handshake before accept."""
+
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, HTTPException, WebSocket
+
+app = FastAPI()
+TOKENS = {"alice-token": "alice"}  # stands in for real token verification (see app.py)
+
+
+def current_user(token: str = "") -> str:
+    user = TOKENS.get(token)
+    if user is None:
+        raise HTTPException(401, "invalid token")
+    return user
+
+
+@app.websocket("/ws")
+async def welcome(websocket: WebSocket, user: Annotated[str, Depends(current_user)]) -> None:
+    await websocket.accept()
+    await websocket.send_json({"type": "welcome", "user": user})
+    await websocket.close()
