@@ -92,11 +92,7 @@ INDEX_ROW = re.compile(
     r"^\|(?P<symptom>[^|]+)\|\s*(?P<pid>P\d{2})\b[^|]*\|\s*\[[^]]*\]\((?P<link>[^)#]+)"
 )
 # Pitfalls catalogued for the course whose lessons are still to be written.
-PENDING_PITFALLS = {
-    **dict.fromkeys(
-        ["P39", "P40", "P41", "P42", "P43", "P44"], "issue 14: lesson 06 teaches P39-P44"
-    ),
-}
+PENDING_PITFALLS: dict[str, str] = {}
 
 
 def _index_rows() -> list[tuple[str, Lesson]]:

@@ -25,6 +25,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         try:
             if args.implementations:
                 return _implementations()
+            if args.capacity:
+                return _capacity()
             print(
                 f"wslab bench: {args.clients} clients on {bench.LOOPBACK}, {args.messages} "
                 f"messages of {args.size} bytes each, at most {args.timeout:g}s per scenario",
@@ -37,6 +39,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                     messages=args.messages,
                     size=args.size,
                     timeout=args.timeout,
+                    proxy=args.proxy,
                     progress=lambda name: print(f"  running: {name}", flush=True),
                 )
             )
@@ -46,7 +49,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print(bench.table(results))
     print(
         f"({time.perf_counter() - started:.1f}s; latency: publish to receive, same clock; "
-        "a stalled run that times out shows what was delivered before the deadline)"
+        "a stalled run that times out shows what was delivered before the deadline;\n"
+        " CPU: the server processes' (app, Redis, proxy) user + system time per delivery)"
     )
     return 0
 
@@ -62,6 +66,16 @@ def _implementations() -> int:
     return 0
 
 
+def _capacity() -> int:
+    from lessons.kit.capacity import capacity
+
+    print("wslab bench --capacity: an echo app direct, through Caddy and through nginx")
+    started = time.perf_counter()
+    asyncio.run(capacity())
+    print(f"({time.perf_counter() - started:.1f}s)")
+    return 0
+
+
 def add(commands: Any) -> None:
     bench = commands.add_parser("bench", help="fan-out benchmark on loopback (bounded)")
     bench.add_argument(
@@ -72,6 +86,17 @@ def add(commands: Any) -> None:
     )
     bench.add_argument("--size", type=int, default=16384, help="bytes per message")
     bench.add_argument("--timeout", type=float, default=5.0, help="seconds at most per scenario")
+    bench.add_argument(
+        "--proxy",
+        action="store_true",
+        help="add the production manager behind Caddy (TLS) and behind nginx (lesson 06)",
+    )
+    bench.add_argument(
+        "--capacity",
+        action="store_true",
+        help="instead: file descriptors and memory per connection, and what a proxy adds "
+        "to round trips and CPU per message (lesson 06, about 15 s)",
+    )
     bench.add_argument(
         "--implementations",
         action="store_true",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any
 
@@ -29,6 +30,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError(f"--instances must be between 1 and {MAX_INSTANCES}, not {args.instances}")
     with stop_signals_interrupt():
         try:
+            if args.proxy or lesson.number == "06":
+                return serve_behind_proxy(lesson, args)
             if args.instances != 1:
                 return serve_cluster(lesson, args)
             return serve_one(lesson, args)
@@ -60,31 +63,40 @@ def serve_one(lesson: Lesson, args: argparse.Namespace) -> int:
     return 0
 
 
-def serve_cluster(lesson: Lesson, args: argparse.Namespace, poll: float = 0.2) -> int:
-    """Redis plus N app processes on consecutive ports. Returns 0 after a stop signal, 1 if
-    an instance exited by itself, 2 if they could not start."""
+def start_cluster(
+    stack: ExitStack, lesson: Lesson, args: argparse.Namespace, host: str, port: int
+) -> tuple[str, list[SubprocessServer]]:
+    """Redis and ``args.instances`` app processes on ``host``, from ``port`` on (0: free
+    ports), each stopped when ``stack`` closes; returns Redis's URL and the servers."""
     from lessons.kit.cluster import cluster
     from lessons.kit.redis_server import RedisServer
 
+    try:
+        redis_server = stack.enter_context(RedisServer())
+        servers = cluster(
+            lesson.app_path,
+            redis_server.url,
+            host,
+            port,
+            args.instances,
+            log_level=args.log_level,
+            graceful_timeout=GRACEFUL_SECONDS,
+            ws_max_size=65536,
+        )
+        for server in servers:
+            stack.callback(server.stop)
+            server.start()
+    except (OSError, RuntimeError) as exc:
+        raise UsageError(str(exc)) from None
+    return redis_server.url, servers
+
+
+def serve_cluster(lesson: Lesson, args: argparse.Namespace, poll: float = 0.2) -> int:
+    """Redis plus N app processes on consecutive ports. Returns 0 after a stop signal, 1 if
+    an instance exited by itself, 2 if they could not start."""
     with ExitStack() as stack:
-        try:
-            redis_server = stack.enter_context(RedisServer())
-            servers = cluster(
-                lesson.app_path,
-                redis_server.url,
-                args.host,
-                args.port,
-                args.instances,
-                log_level=args.log_level,
-                graceful_timeout=GRACEFUL_SECONDS,
-                ws_max_size=65536,
-            )
-            for server in servers:
-                stack.callback(server.stop)
-                server.start()
-        except (OSError, RuntimeError) as exc:
-            raise UsageError(str(exc)) from None
-        print(f"wslab: Redis at {redis_server.url}")
+        redis_url, servers = start_cluster(stack, lesson, args, args.host, args.port)
+        print(f"wslab: Redis at {redis_url}")
         for server in servers:
             for url in page_urls(args.host, server.port):
                 print(f"  instance {server.port} (pid {server.pid}): open {url} in a browser")
@@ -102,7 +114,47 @@ def serve_cluster(lesson: Lesson, args: argparse.Namespace, poll: float = 0.2) -
     return 0
 
 
-def follow(servers: list[SubprocessServer], poll: float) -> int:
+def serve_behind_proxy(lesson: Lesson, args: argparse.Namespace) -> int:
+    """Redis, N app processes on loopback and a proxy in front on ``--host:--port``: Caddy
+    with TLS from its local CA (the default), or nginx (plain HTTP) with lesson 06's
+    ``location``. Stops like ``serve_cluster``; 1 if the proxy exits by itself."""
+    from lessons import find, load_module
+    from lessons.kit.proxy import Caddy, Nginx
+
+    with ExitStack() as stack:
+        redis_url, servers = start_cluster(stack, lesson, args, "127.0.0.1", 0)
+        try:
+            ports = [server.port for server in servers]
+            if args.proxy == "nginx":
+                location = load_module(find("06").path / "fix_no_upgrade.py").LOCATION
+                proxy: Caddy | Nginx = Nginx(ports, location, args.port, args.host)
+            else:
+                names = [url.split("//")[1].rsplit(":", 1)[0] for url in page_urls(args.host, 0)]
+                proxy = Caddy(ports, args.port, args.host, names=names)
+            stack.enter_context(proxy)
+        except (OSError, RuntimeError) as exc:
+            raise UsageError(str(exc)) from None
+        print(f"wslab: serving lesson {lesson.name}: {lesson.title}")
+        print(f"  Redis at {redis_url}; {proxy.name} (pid {proxy.pid}) in front of:")
+        for server in servers:
+            print(f"  instance {server.port} (pid {server.pid}) at {server.http_url}")
+        urls = proxy.urls if proxy.scheme == "https" else page_urls(args.host, proxy.port)
+        for url in urls:
+            print(f"  open {url.rstrip('/')}/ in a browser: the one address to share")
+        if proxy.scheme == "https":
+            print(f"  the proxy's CA certificate, for clients to trust: {proxy.ca_file}")
+        print(READY, flush=True)
+        try:
+            return follow(servers, poll=0.2, proxy_running=lambda: proxy.running)
+        except KeyboardInterrupt:
+            print("\nwslab: stopping", flush=True)
+    print("wslab: stopped", flush=True)
+    return 0
+
+
+def follow(
+    servers: list[SubprocessServer], poll: float, proxy_running: Callable[[], bool] = lambda: True
+) -> int:
     """Print the processes' output until a stop signal (KeyboardInterrupt).
 
     An instance ended by a signal (``kill <pid>``: a rolling restart) is started again on
@@ -110,6 +162,9 @@ def follow(servers: list[SubprocessServer], poll: float) -> int:
     """
     shown = [0] * len(servers)
     while True:
+        if not proxy_running():
+            print("wslab: the proxy exited; stopping the instances")
+            return 1
         for index, server in enumerate(servers):
             alive = server.running
             status = None if alive else server.stop()  # stop() collects its last lines
@@ -150,5 +205,10 @@ def add(commands: Any) -> None:
         type=int,
         default=1,
         help="N processes on consecutive ports sharing one Redis (lesson 05)",
+    )
+    serve.add_argument(
+        "--proxy",
+        choices=["caddy", "nginx"],
+        help="a proxy in front of the instances (lesson 06 uses caddy, with TLS, by default)",
     )
     serve.set_defaults(handler=cmd_serve)

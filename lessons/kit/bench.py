@@ -6,18 +6,27 @@ receive, same clock) and the deliveries per second. The baseline is the pure
 ``websockets`` library's ``broadcast()``; then a naive FastAPI manager (a sequential
 ``await send`` loop), lesson 05's production manager (bounded queue and sender task per
 connection), the same over Redis with two processes, and each with one stalled client
-(connected, never reading). Bounded in clients, messages and time; loopback only.
+(connected, never reading). With ``proxy=True``: the production manager behind Caddy (TLS)
+and behind nginx, as lesson 06 deploys it. Bounded in clients, messages and time; loopback
+only.
+
+Every scenario also reports the CPU time its server processes (app, Redis, proxy) spent
+per delivery. The clients share the machine's cores with the servers, so deliveries per
+second partly measure the clients; CPU per delivery is the fair figure for what Redis or a
+proxy costs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import socket
+import ssl
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,8 +34,10 @@ from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from lessons import LESSONS_DIR
+from lessons import LESSONS_DIR, load_module
 from lessons.kit.client import stalled_client
+from lessons.kit.leaks import descendants
+from lessons.kit.proxy import Caddy, Nginx, find_nginx
 from lessons.kit.redis_server import RedisServer
 from lessons.kit.server import SubprocessServer
 
@@ -104,6 +115,11 @@ class Result:
     expected: int
     latencies: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    cpu: float = 0.0  # seconds of CPU the server processes used meanwhile
+
+    @property
+    def cpu_per_delivery(self) -> float:
+        return self.cpu / self.delivered if self.delivered else float("nan")
 
     @property
     def delivered(self) -> int:
@@ -120,16 +136,44 @@ class Result:
         return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """CPU time (user + system) used so far by ``pids`` and their descendants (Linux)."""
+    ticks = 0
+    for process in {*pids, *(child for pid in pids for child in descendants(pid))}:
+        try:
+            fields = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Target:
+    """Where a scenario's clients connect, and the server processes to charge CPU to."""
+
+    urls: list[str]
+    pids: list[int]
+    ssl: ssl.SSLContext | None = None
+
+
 async def _fan_out(
-    urls: list[str], name: str, clients: int, messages: int, size: int, timeout: float, say: bool
+    target: Target, name: str, clients: int, messages: int, size: int, timeout: float, say: bool
 ) -> Result:
-    """Connect ``clients`` (spread over ``urls``); client 0 publishes ``messages``."""
+    """Connect ``clients`` (spread over the urls); client 0 publishes ``messages``."""
+    urls = target.urls
     result = Result(name, clients * messages)
     sockets: list[ClientConnection] = []
     try:
         for n in range(clients):
             # No permessage-deflate: the padding would compress to nothing.
-            ws = await connect(urls[n % len(urls)], max_size=None, max_queue=None, compression=None)
+            ws = await connect(
+                urls[n % len(urls)],
+                max_size=None,
+                max_queue=None,
+                compression=None,
+                ssl=target.ssl,
+            )
             sockets.append(ws)
         sent: dict[int, float] = {}
         padding = "x" * max(0, size - 24)
@@ -151,11 +195,12 @@ async def _fan_out(
 
         if say:  # the production app greets each client first: wait for every welcome
             await asyncio.gather(*(ws.recv() for ws in sockets))
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), cpu_seconds(target.pids)
         receivers = [asyncio.create_task(receive(ws)) for ws in sockets]
         await publish()
         _, pending = await asyncio.wait(receivers, timeout=timeout)
         result.seconds = time.perf_counter() - started
+        result.cpu = cpu_seconds(target.pids) - cpu
         for task in pending:
             task.cancel()
         await asyncio.gather(*receivers, return_exceptions=True)
@@ -167,7 +212,7 @@ async def _fan_out(
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    kind: str  # "websockets", "naive", "production" or "redis"
+    kind: str  # "websockets", "naive", "production", "redis", "caddy" or "nginx"
     stalled: bool = False
 
 
@@ -180,38 +225,54 @@ SCENARIOS = [
     Scenario("naive manager + 1 stalled", "naive", stalled=True),
     Scenario("production manager + 1 stalled", "production", stalled=True),
 ]
+PROXY_SCENARIOS = [
+    Scenario("production through Caddy (TLS)", "caddy"),
+    Scenario("production through nginx", "nginx"),
+]
 
 
-@contextmanager
-def _servers(kind: str, stack: ExitStack) -> Iterator[list[str]]:
+def _one(server: SubprocessServer, stack: ExitStack) -> Target:
+    stack.enter_context(server)
+    assert server.pid is not None
+    return Target([server.ws_url("/ws")], [server.pid])
+
+
+def _servers(kind: str, stack: ExitStack) -> Target:
     if kind == "websockets":
-        server = SubprocessServer(f"{Path(__file__)}:baseline")
-        yield [stack.enter_context(server).ws_url("/ws")]
-        return
+        return _one(SubprocessServer(f"{Path(__file__)}:baseline"), stack)
     if kind == "naive":
-        server = SubprocessServer(f"{Path(__file__)}:naive_app", log_level="warning")
-        yield [stack.enter_context(server).ws_url("/ws")]
-        return
+        return _one(SubprocessServer(f"{Path(__file__)}:naive_app", log_level="warning"), stack)
     env = {**PRODUCTION_ENV, "QUEUE_SIZE": "100000"}
-    if kind == "production":
-        server = SubprocessServer(PRODUCTION_APP, env=env, log_level="warning")
-        yield [stack.enter_context(server).ws_url("/ws")]
-        return
-    redis_url = stack.enter_context(RedisServer()).url
-    urls = []
+    if kind in {"production", "caddy", "nginx"}:
+        app = _one(SubprocessServer(PRODUCTION_APP, env=env, log_level="warning"), stack)
+        if kind == "production":
+            return app
+        port = int(app.urls[0].rsplit(":", 1)[1].split("/")[0])
+        if kind == "caddy":
+            caddy = stack.enter_context(Caddy([port]))
+            context = ssl.create_default_context(cafile=str(caddy.ca_file))
+            return Target([caddy.ws_url("/ws")], [*app.pids, caddy.pid or 0], context)
+        location = load_module(LESSONS_DIR / "06_deploy" / "fix_no_upgrade.py").LOCATION
+        nginx = stack.enter_context(Nginx([port], location))
+        return Target([nginx.ws_url("/ws")], [*app.pids, nginx.pid or 0])
+    redis_server = stack.enter_context(RedisServer())
+    target = Target([], [redis_server.process.pid] if redis_server.process else [])
     for n in (1, 2):
         server = SubprocessServer(
             PRODUCTION_APP,
-            env={**env, "BROKER_URL": redis_url, "INSTANCE": f"bench{n}"},
+            env={**env, "BROKER_URL": redis_server.url, "INSTANCE": f"bench{n}"},
             log_level="warning",
         )
-        urls.append(stack.enter_context(server).ws_url("/ws"))
-    yield urls
+        one = _one(server, stack)
+        target.urls += one.urls
+        target.pids += one.pids
+    return target
 
 
 async def measure(
     scenarios: Sequence[Scenario] = SCENARIOS,
     *,
+    proxy: bool = False,
     clients: int = 20,
     messages: int = 300,
     size: int = 16384,
@@ -225,16 +286,22 @@ async def measure(
     """
     check_limits(clients, messages, size, timeout)
     results = []
+    if proxy:
+        scenarios = [*scenarios, *PROXY_SCENARIOS]
     for scenario in scenarios:
+        if scenario.kind == "nginx" and find_nginx() is None:
+            if progress:
+                progress(f"{scenario.name}: skipped, nginx is not installed")
+            continue
         if progress:
             progress(scenario.name)
         with ExitStack() as stack:
-            urls = stack.enter_context(_servers(scenario.kind, stack))
+            target = _servers(scenario.kind, stack)
             if scenario.stalled:
-                stack.enter_context(stalled_client(urls[0]))
-            say = scenario.kind in {"production", "redis"}
+                stack.enter_context(stalled_client(target.urls[0]))
+            say = scenario.kind in {"production", "redis", "caddy", "nginx"}
             results.append(
-                await _fan_out(urls, scenario.name, clients, messages, size, timeout, say)
+                await _fan_out(target, scenario.name, clients, messages, size, timeout, say)
             )
     return results
 
@@ -253,7 +320,7 @@ def table(results: list[Result]) -> str:
     base = results[0]
     lines = [
         f"{'scenario':<38} {'delivered':>13} {'deliv/s':>9} {'×base':>6} "
-        f"{'p50 ms':>8} {'×base':>6} {'p99 ms':>8} {'×base':>6}"
+        f"{'p50 ms':>8} {'×base':>6} {'p99 ms':>8} {'×base':>6} {'CPU µs/deliv':>12} {'×base':>6}"
     ]
     for r in results:
         p50, p99 = r.percentile(50), r.percentile(99)
@@ -261,7 +328,8 @@ def table(results: list[Result]) -> str:
             f"{r.name:<38} {r.delivered:>6}/{r.expected:<6} {r.per_second:>9.0f} "
             f"{_ratio(r.per_second, base.per_second):>6} {p50 * 1000:>8.1f} "
             f"{_ratio(p50, base.percentile(50)):>6} {p99 * 1000:>8.1f} "
-            f"{_ratio(p99, base.percentile(99)):>6}"
+            f"{_ratio(p99, base.percentile(99)):>6} {r.cpu_per_delivery * 1e6:>12.1f} "
+            f"{_ratio(r.cpu_per_delivery, base.cpu_per_delivery):>6}"
         )
     return "\n".join(lines)
 

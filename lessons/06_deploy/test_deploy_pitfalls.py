@@ -1,0 +1,190 @@
+"""P39-P44 against real proxies: each broken half fails the way a client sees it, each
+fixed half works the same way; and a rolling deploy through Caddy loses no message."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import ssl
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import websockets
+from websockets.exceptions import InvalidStatus
+
+from lessons import load_module
+from lessons.kit import scaled
+from lessons.kit.cluster import cluster
+from lessons.kit.deploy import quiet, rolling_deploy, supervised, tls, whoami
+from lessons.kit.redis_server import RedisServer
+from lessons.kit.server import SubprocessServer
+
+HERE = Path(__file__).parent
+pytestmark = pytest.mark.anyio
+SPOOFED = {"X-Forwarded-For": "203.0.113.7"}
+
+
+@pytest.fixture
+def instances(redis_server: RedisServer) -> Iterator[Callable[..., list[SubprocessServer]]]:
+    """``instances(stem, n)``: n processes of a lesson file sharing the test's Redis."""
+    started: list[SubprocessServer] = []
+
+    def start(stem: str = "app", count: int = 2, **options: Any) -> list[SubprocessServer]:
+        options.setdefault("log_level", "warning")
+        servers = cluster(HERE / f"{stem}.py", redis_server.url, instances=count, **options)
+        started.extend(servers)
+        for server in servers:
+            server.start()
+        return servers
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+# P40 -----------------------------------------------------------------------------------
+
+
+async def test_p40_nginx_without_the_upgrade_headers_answers_every_handshake_404(
+    instances: Callable[..., list[SubprocessServer]], nginx: Callable[..., Any]
+) -> None:
+    servers = instances(count=1)
+    broken = nginx(servers, "pitfall_no_upgrade")
+    with pytest.raises(InvalidStatus) as refused:
+        await websockets.connect(broken.ws_url("/ws/lobby"), open_timeout=scaled(5))
+    assert refused.value.response.status_code == 404
+    fixed = nginx(servers, "fix_no_upgrade")
+    async with websockets.connect(fixed.ws_url("/ws/lobby")) as websocket:
+        assert json.loads(await websocket.recv())["type"] == "welcome"
+
+
+# P41 -----------------------------------------------------------------------------------
+
+
+async def test_p41_a_quiet_connection_is_cut_at_the_proxy_timeout_without_a_heartbeat(
+    app_file: Callable[..., SubprocessServer], nginx: Callable[..., Any]
+) -> None:
+    broken = app_file("pitfall_idle_timeout", ws_ping_interval=None)
+    cut = await quiet(nginx([broken], read_timeout=0.5).ws_url("/ws"), scaled(3))
+    assert cut is not None and 0.4 < cut < scaled(2)
+
+
+async def test_p41_a_heartbeat_below_the_proxy_timeout_keeps_it_open(
+    app_file: Callable[..., SubprocessServer], nginx: Callable[..., Any]
+) -> None:
+    fixed = app_file("fix_idle_timeout", env={"HEARTBEAT": "0.2"}, ws_ping_interval=None)
+    assert await quiet(nginx([fixed], read_timeout=0.5).ws_url("/ws"), 1.5) is None
+
+
+# P42 -----------------------------------------------------------------------------------
+
+
+async def test_p42_trusting_forwarded_headers_from_anyone_lets_a_client_choose_its_address(
+    app_file: Callable[..., SubprocessServer],
+) -> None:
+    broken = app_file("pitfall_trust_forwarded", proxy_headers=False)
+    assert await whoami(broken.ws_url("/ws"), "127.0.0.2", SPOOFED) == "203.0.113.7"
+
+
+@pytest.mark.parametrize("proxy", ["caddy", "nginx"])
+async def test_p42_trusting_only_the_proxy_gives_the_real_address_and_ignores_spoofing(
+    app_file: Callable[..., SubprocessServer], request: pytest.FixtureRequest, proxy: str
+) -> None:
+    fixed = app_file("fix_trust_forwarded", proxy_headers=False)
+    assert await whoami(fixed.ws_url("/ws"), "127.0.0.2", SPOOFED) == "127.0.0.2"
+    front = request.getfixturevalue(proxy)([fixed])
+    ca_file = front.ca_file if proxy == "caddy" else None
+    # through the proxy, even a client that sends the header itself is seen as it is
+    assert await whoami(front.ws_url("/ws"), "127.0.0.3", SPOOFED, ca_file) == "127.0.0.3"
+
+
+async def test_p42_without_trusted_proxy_headers_every_client_is_the_proxy(
+    app_file: Callable[..., SubprocessServer], caddy: Callable[..., Any]
+) -> None:
+    fixed = app_file("fix_trust_forwarded", env={"PROXY": ""}, proxy_headers=False)
+    front = caddy([fixed])
+    assert await whoami(front.ws_url("/ws"), "127.0.0.3", ca_file=front.ca_file) == "127.0.0.1"
+
+
+# P43 -----------------------------------------------------------------------------------
+
+
+async def test_p43_a_client_without_verification_talks_to_an_impostor_and_one_with_the_ca_refuses(
+    instances: Callable[..., list[SubprocessServer]],
+    caddy: Callable[..., Any],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    servers = instances(count=1)
+    real, impostor = caddy(servers), caddy(servers)
+    broken = load_module(HERE / "pitfall_tls_client.py")
+    fixed = load_module(HERE / "fix_tls_client.py")
+    await broken.main(impostor.ws_url("/ws/lobby"), str(real.ca_file))
+    assert '"welcome"' in capsys.readouterr().out
+    with pytest.raises(ssl.SSLCertVerificationError):
+        await fixed.main(impostor.ws_url("/ws/lobby"), str(real.ca_file))
+    await fixed.main(real.ws_url("/ws/lobby"), str(real.ca_file))
+    assert '"welcome"' in capsys.readouterr().out
+
+
+# P44 -----------------------------------------------------------------------------------
+
+
+async def meets(url: str, ca_file: Path) -> bool:
+    async with (
+        websockets.connect(url, ssl=tls(ca_file)) as a,
+        websockets.connect(url, ssl=tls(ca_file)) as b,
+    ):
+        welcomes = [await a.recv(), await b.recv()]
+        assert welcomes[0] != welcomes[1], "round robin puts A and B on two instances"
+        await a.send("hello from A")
+        try:
+            return await asyncio.wait_for(b.recv(), scaled(1)) == "hello from A"
+        except TimeoutError:
+            return False
+
+
+@pytest.mark.parametrize(
+    ("stem", "meet"), [("pitfall_local_rooms", False), ("fix_local_rooms", True)]
+)
+async def test_p44_rooms_in_memory_split_users_across_instances_and_redis_joins_them(
+    instances: Callable[..., list[SubprocessServer]],
+    caddy: Callable[..., Any],
+    stem: str,
+    meet: bool,
+) -> None:
+    front = caddy(instances(stem, 2))
+    assert await meets(front.ws_url("/ws/lobby"), front.ca_file) is meet
+
+
+# P39 -----------------------------------------------------------------------------------
+
+
+def test_p39_a_supervisor_that_only_handles_ctrl_c_orphans_its_servers_on_sigterm() -> None:
+    status, left = supervised(HERE / "pitfall_supervisor.py", signal.SIGTERM)
+    assert (status, left) == (-signal.SIGTERM, 2)
+    status, left = supervised(HERE / "pitfall_supervisor.py", signal.SIGINT)
+    assert (status, left) == (0, 0)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_p39_the_fixed_supervisor_stops_its_servers_on_every_stop_signal(
+    sig: signal.Signals,
+) -> None:
+    assert supervised(HERE / "fix_supervisor.py", sig) == (0, 0)
+
+
+# The rolling deploy -------------------------------------------------------------------
+
+
+async def test_a_rolling_deploy_through_caddy_loses_no_message(
+    instances: Callable[..., list[SubprocessServer]], caddy: Callable[..., Any]
+) -> None:
+    servers = instances("app", 2, graceful_timeout=1)
+    front = caddy(servers)
+    counts = await rolling_deploy(servers, front.ws_url("/ws/deploy"), front.ca_file)
+    assert counts["sent"] > 0 and counts["reconnects"] >= 2
+    assert counts["received"] == [counts["sent"]] * 3, counts
+    assert counts["same order"]
