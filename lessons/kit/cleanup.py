@@ -22,7 +22,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from types import FrameType
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 from lessons.kit.timing import scaled
 
@@ -39,6 +39,28 @@ class Stoppable(Protocol):
 
 
 _running: set[Stoppable] = set()
+
+
+class Managed:
+    """``with X(...) as x:`` starts it and stops it again, even when the block fails.
+
+    The kit's servers, Redis and proxies define ``start()`` (returning themselves) and
+    ``stop()``; notebooks call those two directly, tests use the ``with`` form.
+    """
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> object:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
 _stopping = threading.Event()
 
 

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Self
 
-from lessons.kit.cleanup import end_process, track, untrack
+from lessons.kit.cleanup import Managed, end_process, track, untrack
 from lessons.kit.server import free_port
 from lessons.kit.timing import scaled
 
@@ -51,7 +51,7 @@ def _upstreams(ports: list[int]) -> list[str]:
     return [f"127.0.0.1:{port}" for port in ports]
 
 
-class _Proxy:
+class _Proxy(Managed):
     """A proxy process on ``port`` in front of ``ports``, its files in a temporary dir."""
 
     scheme = "http"
@@ -151,12 +151,6 @@ class _Proxy:
             self._dir.cleanup()
             self._dir = None
         return status
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"

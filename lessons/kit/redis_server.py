@@ -22,7 +22,7 @@ from typing import Self
 
 import redis
 
-from lessons.kit.cleanup import end_process, track, untrack
+from lessons.kit.cleanup import Managed, end_process, track, untrack
 from lessons.kit.server import free_port
 from lessons.kit.timing import scaled
 
@@ -53,7 +53,7 @@ def ping(url: str, timeout: float = 1.0) -> bool:
         client.close()
 
 
-class RedisServer:
+class RedisServer(Managed):
     """A Redis to talk to: the one at ``REDIS_URL``, or a ``redis-server`` started here.
 
     ``start()``/``stop()`` or a ``with`` block; ``kill()`` (SIGKILL) and ``restart()`` (on the
@@ -170,12 +170,6 @@ class RedisServer:
     def _require_managed(self, action: str) -> None:
         if not self.managed:
             raise RuntimeError(f"cannot {action} the Redis at {REDIS_URL}: it is not ours")
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         where = self.external_url or (f"port {self.port}" if self.port else "not started")

@@ -28,7 +28,7 @@ from typing import Any, Self
 
 import uvicorn
 
-from lessons.kit.cleanup import STOP_SIGNALS, end_process, track, untrack
+from lessons.kit.cleanup import STOP_SIGNALS, Managed, end_process, track, untrack
 from lessons.kit.guard import GUARDED_HTTP, GUARDED_WS
 from lessons.kit.timing import scaled
 
@@ -150,7 +150,7 @@ class _SignallingServer(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-class LiveServer(_Addresses):
+class LiveServer(_Addresses, Managed):
     """Run an ASGI app under a real uvicorn in a background thread.
 
     >>> with LiveServer(app) as server:
@@ -235,18 +235,12 @@ class LiveServer(_Addresses):
         self._thread = self._server = self._sock = None
         untrack(self)
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"<LiveServer {self.http_url} {state}>"
 
 
-class SubprocessServer(_Addresses):
+class SubprocessServer(_Addresses, Managed):
     """Run an app file under uvicorn in its own process, on a socket bound here.
 
     ``target`` is ``path/to/app.py`` or ``path/to/app.py:attribute``. The process's
@@ -421,12 +415,6 @@ class SubprocessServer(_Addresses):
         if self.process.stdout is not None:
             self.process.stdout.close()
         return self.process.returncode
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
