@@ -7,7 +7,7 @@ import re
 import pytest
 
 from lessons.cli import main as wslab
-from lessons.kit.bench import check_limits
+from lessons.kit.bench import LIMITS, check_limits, default_timeout
 
 
 def test_bench_prints_every_scenario_with_ratios_to_the_baseline(
@@ -43,3 +43,9 @@ def test_bench_options_say_their_units(capsys: pytest.CaptureFixture[str]) -> No
     help_text = " ".join(capsys.readouterr().out.split())
     for words in ["bytes per message", "seconds at most per scenario", "connected clients"]:
         assert words in help_text
+
+
+def test_the_default_timeout_grows_with_the_load_within_its_limit() -> None:
+    assert default_timeout(20, 300) == 5.0  # the default run: 6,000 deliveries
+    assert default_timeout(500, 300) == 15.0  # 150,000 deliveries would be cut at 5 s
+    assert default_timeout(500, 5000) == LIMITS["timeout"]

@@ -17,6 +17,7 @@ INTERRUPTED = 130  # the shell's status for a program stopped by a signal
 def cmd_bench(args: argparse.Namespace) -> int:
     from lessons.kit import bench
 
+    args.timeout = args.timeout or bench.default_timeout(args.clients, args.messages)
     try:
         bench.check_limits(args.clients, args.messages, args.size, args.timeout)
     except ValueError as exc:
@@ -85,7 +86,12 @@ def add(commands: Any) -> None:
         "--messages", type=int, default=300, help="messages published (each to every client)"
     )
     bench.add_argument("--size", type=int, default=16384, help="bytes per message")
-    bench.add_argument("--timeout", type=float, default=5.0, help="seconds at most per scenario")
+    bench.add_argument(
+        "--timeout",
+        type=float,
+        help="seconds at most per scenario (default: 5, or one per 10,000 deliveries "
+        "when there are more, up to 60)",
+    )
     bench.add_argument(
         "--proxy",
         action="store_true",

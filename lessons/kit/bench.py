@@ -47,6 +47,14 @@ PRODUCTION_APP = LESSONS_DIR / "05_scaling" / "app.py"
 # The production app with its limits opened up: the benchmark floods on purpose.
 PRODUCTION_ENV = {"RATE": "1e9", "BURST": "1000000000", "MAX_MESSAGE_BYTES": "16777216"}
 LIMITS = {"clients": 500, "messages": 5000, "size": 1_000_000, "timeout": 60.0}
+DELIVERIES_PER_SECOND = 10_000  # a modest floor: the default timeout leaves room for the load
+
+
+def default_timeout(clients: int, messages: int) -> float:
+    """Seconds per scenario when none is given: 5, or more when the load needs it, so that a
+    scenario that keeps up finishes instead of being cut at the deadline."""
+    return min(LIMITS["timeout"], max(5.0, clients * messages / DELIVERIES_PER_SECOND))
+
 
 # --- the naive manager: a sequential `await send` loop (lesson 03's first step) ---
 
@@ -276,14 +284,16 @@ async def measure(
     clients: int = 20,
     messages: int = 300,
     size: int = 16384,
-    timeout: float = 5.0,
+    timeout: float | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> list[Result]:
     """Run ``scenarios`` (servers started and stopped here) and return their results.
 
     A coroutine, so that a notebook can ``await`` it; ``wslab bench`` runs it with
-    asyncio.run. ValueError for arguments out of bounds (see ``check_limits``).
+    asyncio.run. ``timeout`` per scenario defaults to ``default_timeout``. ValueError for
+    arguments out of bounds (see ``check_limits``).
     """
+    timeout = timeout or default_timeout(clients, messages)
     check_limits(clients, messages, size, timeout)
     results = []
     if proxy:
