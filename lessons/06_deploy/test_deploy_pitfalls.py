@@ -18,7 +18,7 @@ from websockets.exceptions import InvalidStatus
 from lessons import load_module
 from lessons.kit import scaled
 from lessons.kit.cluster import cluster
-from lessons.kit.deploy import quiet, rolling_deploy, supervised, tls, whoami
+from lessons.kit.deploy import deployment, quiet, rolling_deploy, supervised, tls, whoami
 from lessons.kit.redis_server import RedisServer
 from lessons.kit.server import SubprocessServer
 
@@ -179,12 +179,10 @@ def test_p39_the_fixed_supervisor_stops_its_servers_on_every_stop_signal(
 # The rolling deploy -------------------------------------------------------------------
 
 
-async def test_a_rolling_deploy_through_caddy_loses_no_message(
-    instances: Callable[..., list[SubprocessServer]], caddy: Callable[..., Any]
-) -> None:
-    servers = instances("app", 2, graceful_timeout=1)
-    front = caddy(servers)
-    counts = await rolling_deploy(servers, front.ws_url("/ws/deploy"), front.ca_file)
+async def test_a_rolling_deploy_through_caddy_loses_no_message(redis_server: RedisServer) -> None:
+    with deployment(HERE / "app.py", redis_server.url) as (servers, front):
+        counts = await rolling_deploy(servers, front.ws_url("/ws/deploy"), front.ca_file)
+    assert not any(server.running for server in servers)
     assert counts["sent"] > 0 and counts["reconnects"] >= 2
     assert counts["received"] == [counts["sent"]] * 3, counts
     assert counts["same order"]

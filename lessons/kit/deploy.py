@@ -9,6 +9,8 @@
   the servers it left running (then stop them).
 - ``ChatClient`` and ``rolling_deploy``: clients that reconnect with jitter and resume from
   their last stream id, while every instance is restarted in turn; messages counted.
+- ``deployment(path, broker_url)``: instances of an app as real processes behind Caddy,
+  for a rolling deploy.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from lessons import load_module
 from lessons.kit.cleanup import end_process
+from lessons.kit.cluster import cluster
 from lessons.kit.leaks import alive
 from lessons.kit.proxy import Caddy, Nginx, find_nginx
 from lessons.kit.server import LiveServer, SubprocessServer
@@ -311,3 +315,24 @@ async def rolling_deploy(
         "same order": all(chatter.received == chatters[0].received for chatter in chatters),
         "reconnects": sum(chatter.reconnects for chatter in chatters),
     }
+
+
+@contextlib.contextmanager
+def deployment(
+    path: str | Path, broker_url: str, count: int = 2
+) -> Iterator[tuple[list[SubprocessServer], Caddy]]:
+    """``count`` processes of the app at ``path`` sharing ``broker_url``, started side by
+    side, and Caddy in front of them; all stopped at the end of the with-block.
+
+    A restart is a new process, as in production: nothing of the old one (its Redis
+    connections, its event loop) is reused.
+    """
+    servers = cluster(path, broker_url, instances=count, graceful_timeout=1, log_level="warning")
+    try:
+        with ThreadPoolExecutor(count) as pool:
+            list(pool.map(SubprocessServer.start, servers))
+        with Caddy([server.port for server in servers]) as proxy:
+            yield servers, proxy
+    finally:
+        for server in servers:
+            server.stop()
