@@ -7,9 +7,11 @@ terminal closed), every process it started is stopped and every port it opened i
 from __future__ import annotations
 
 import argparse
+import asyncio
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
+from types import ModuleType
 from typing import Any
 
 from lessons import Lesson
@@ -48,19 +50,34 @@ def serve_one(lesson: Lesson, args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(str(exc)) from None
     with sock:
-        app = lesson.app(args.app)
+        module = lesson.module(args.app)
         print(f"wslab: serving lesson {lesson.name}: {lesson.title}")
         for url in page_urls(args.host, sock.getsockname()[1]):
             print(f"  open {url} in a browser", flush=True)
         serve_forever(
-            app,
+            module.app,
             sock,
             on_ready=lambda: print(READY, flush=True),
             log_level=args.log_level,
             timeout_graceful_shutdown=GRACEFUL_SECONDS,
+            **own_protocol(module),
         )
     print("wslab: stopped", flush=True)
     return 0
+
+
+def own_protocol(module: ModuleType) -> dict[str, Any]:
+    """``{"ws": P}`` if the app file defines its own uvicorn protocol ``P`` (lesson 03's
+    ``BoundedClose``, which its ``python app.py`` runs), so that it is served as it teaches;
+    otherwise nothing, and the kit's guarded protocol serves."""
+    for value in vars(module).values():
+        if (
+            isinstance(value, type)
+            and issubclass(value, asyncio.Protocol)
+            and value.__module__ == module.__name__
+        ):
+            return {"ws": value}
+    return {}
 
 
 def start_cluster(
