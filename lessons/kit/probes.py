@@ -12,6 +12,7 @@ and does the waiting, the timeouts and the cleanup itself:
   still answer another?
 - ``stop_with_a_stalled_client(app)``: does uvicorn's shutdown finish while one client
   has stopped reading?
+- ``start_soon(target)``: a ``SubprocessServer`` starting in the background, for a later cell.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -109,22 +111,31 @@ async def _first(client: LiveClient, seconds: float) -> str:
         return f"nothing within {seconds} s"
 
 
-async def leave_then_ask(url: str) -> None:
+async def leave_then_ask(url: str, window: float = 0.2) -> None:
     """One client sends ``abc`` to a doubling server and leaves; another then sends ``21``.
 
-    Prints what each got back (``42`` is the answer of a server that still works)."""
+    Prints what each got back within ``window`` s (``42`` is the answer of a server that
+    still works)."""
     async with LiveClient(url, close_timeout=0.2) as other:
         async with LiveClient(url, close_timeout=0.2) as leaver:
             await leaver.send("abc")
-            print("the leaver sent 'abc', got:", await _first(leaver, 0.3))
+            print("the leaver sent 'abc', got:", await _first(leaver, window))
         await other.send("21")
-        print("after it left, another client sent '21', got:", await _first(other, 0.3))
+        print("after it left, another client sent '21', got:", await _first(other, window))
 
 
-async def stop_with_a_stalled_client(app: Any, **options: Any) -> None:
+def start_soon(target: str | Path, **options: Any) -> asyncio.Task[SubprocessServer]:
+    """Start ``SubprocessServer(target, **options)`` in a thread and return at once; a later
+    cell gets it running with ``with await task as child:``. A new process spends about a
+    second importing FastAPI: started early, that second passes while other cells run."""
+    server = SubprocessServer(target, **options)
+    return asyncio.ensure_future(asyncio.to_thread(server.start))
+
+
+async def stop_with_a_stalled_client(app: Any, patience: float = 0.6, **options: Any) -> None:
     """Serve ``app`` under uvicorn in a thread; one client stops reading ``/ws/snapshot``, a
     healthy one is on ``/ws/echo``. Stop the server as uvicorn's SIGTERM handler does (it
-    sets ``should_exit``) and print what happens; force the exit after 1.2 s."""
+    sets ``should_exit``) and print what happens; force the exit after ``patience`` s."""
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, **options))
     with bind_socket() as sock, server_log():
         thread = threading.Thread(target=asyncio.run, args=(server.serve([sock]),), daemon=True)
@@ -138,9 +149,9 @@ async def stop_with_a_stalled_client(app: Any, **options: Any) -> None:
                     server.should_exit = True  # what SIGTERM does
                     print("stopping: the healthy client saw", await healthy.wait_closed())
                 started = time.perf_counter()
-                await asyncio.to_thread(thread.join, scaled(1.2))
+                await asyncio.to_thread(thread.join, scaled(patience))
                 if thread.is_alive():
-                    print("1.2 s later uvicorn is still waiting (forcing the exit now)")
+                    print(f"{patience} s later uvicorn is still waiting (forcing the exit now)")
                 else:
                     print(f"uvicorn finished {time.perf_counter() - started:.1f} s later")
         finally:
