@@ -126,8 +126,9 @@ async def leave_then_ask(url: str, window: float = 0.2) -> None:
 
 def start_soon(target: str | Path, **options: Any) -> asyncio.Task[SubprocessServer]:
     """Start ``SubprocessServer(target, **options)`` in a thread and return at once; a later
-    cell gets it running with ``with await task as child:``. A new process spends about a
-    second importing FastAPI: started early, that second passes while other cells run."""
+    cell gets the running server with ``child = await task`` (the kit stops it at exit if
+    nothing else does). A new process spends about a second importing FastAPI: started
+    early, that second passes while other cells run."""
     server = SubprocessServer(target, **options)
     return asyncio.ensure_future(asyncio.to_thread(server.start))
 
