@@ -7,17 +7,19 @@ terminal closed), every process it started is stopped and every port it opened i
 from __future__ import annotations
 
 import argparse
-import asyncio
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from types import ModuleType
 from typing import Any
 
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
 from lessons import Lesson
 from lessons.cli import UsageError, lesson_named
 from lessons.kit.cleanup import stop_signals_interrupt
 from lessons.kit.cluster import MAX_INSTANCES
+from lessons.kit.guard import GuardedProtocol
 from lessons.kit.server import SubprocessServer, bind_socket, page_urls, serve_forever
 
 GRACEFUL_SECONDS = 5  # open WebSockets get this long to close (1012) when the server stops
@@ -67,16 +69,17 @@ def serve_one(lesson: Lesson, args: argparse.Namespace) -> int:
 
 
 def own_protocol(module: ModuleType) -> dict[str, Any]:
-    """``{"ws": P}`` if the app file defines its own uvicorn protocol ``P`` (lesson 03's
-    ``BoundedClose``, which its ``python app.py`` runs), so that it is served as it teaches;
-    otherwise nothing, and the kit's guarded protocol serves."""
+    """``{"ws": P}`` if the app file defines its own uvicorn protocol (lesson 03's
+    ``BoundedClose``, which its ``python app.py`` runs): P is that protocol over the kit's
+    guard, so the app is served the way it teaches and still bounded like every kit server.
+    Otherwise nothing: the guard alone serves."""
     for value in vars(module).values():
         if (
             isinstance(value, type)
-            and issubclass(value, asyncio.Protocol)
+            and issubclass(value, WebSocketsSansIOProtocol)
             and value.__module__ == module.__name__
         ):
-            return {"ws": value}
+            return {"ws": type(value.__name__, (value, GuardedProtocol), {})}
     return {}
 
 
