@@ -111,7 +111,7 @@ async def _first(client: LiveClient, seconds: float) -> str:
         return f"nothing within {seconds} s"
 
 
-async def leave_then_ask(url: str, window: float = 0.2) -> None:
+async def leave_then_ask(url: str, window: float = 0.1) -> None:
     """One client sends ``abc`` to a doubling server and leaves; another then sends ``21``.
 
     Prints what each got back within ``window`` s (``42`` is the answer of a server that
@@ -133,7 +133,7 @@ def start_soon(target: str | Path, **options: Any) -> asyncio.Task[SubprocessSer
     return asyncio.ensure_future(asyncio.to_thread(server.start))
 
 
-async def stop_with_a_stalled_client(app: Any, patience: float = 0.5, **options: Any) -> None:
+async def stop_with_a_stalled_client(app: Any, patience: float = 0.4, **options: Any) -> None:
     """Serve ``app`` under uvicorn in a thread; one client stops reading ``/ws/snapshot``, a
     healthy one is on ``/ws/echo``. Stop the server as uvicorn's SIGTERM handler does (it
     sets ``should_exit``) and print what happens; force the exit after ``patience`` s."""
