@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -124,13 +125,30 @@ async def leave_then_ask(url: str, window: float = 0.1) -> None:
         print("after it left, another client sent '21', got:", await _first(other, window))
 
 
-def start_soon(target: str | Path, **options: Any) -> asyncio.Task[SubprocessServer]:
+class StartedSoon:
+    """A ``SubprocessServer`` starting in a background thread. ``await`` it for the running
+    server; if that has stopped since (a cell that kills it, run again), it starts again."""
+
+    def __init__(self, server: SubprocessServer) -> None:
+        self.server = server
+        self.starting = asyncio.ensure_future(asyncio.to_thread(server.start))
+
+    def __await__(self) -> Generator[Any, None, SubprocessServer]:
+        return self.running().__await__()
+
+    async def running(self) -> SubprocessServer:
+        await self.starting
+        if not self.server.running:
+            await asyncio.to_thread(self.server.start)
+        return self.server
+
+
+def start_soon(target: str | Path, **options: Any) -> StartedSoon:
     """Start ``SubprocessServer(target, **options)`` in a thread and return at once; a later
-    cell gets the running server with ``child = await task`` (the kit stops it at exit if
+    cell gets the running server with ``child = await started`` (the kit stops it at exit if
     nothing else does). A new process spends about a second importing FastAPI: started
     early, that second passes while other cells run."""
-    server = SubprocessServer(target, **options)
-    return asyncio.ensure_future(asyncio.to_thread(server.start))
+    return StartedSoon(SubprocessServer(target, **options))
 
 
 async def stop_with_a_stalled_client(app: Any, patience: float = 0.4, **options: Any) -> None:
