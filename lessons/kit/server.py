@@ -142,8 +142,8 @@ class _SignallingServer(uvicorn.Server):
     def stop_soon(self) -> None:
         """From any thread: shut down gracefully now, not at the loop's next tick."""
         self.should_exit = True
-        with contextlib.suppress(RuntimeError):  # not running yet (it sees should_exit), or over
-            if self._loop is not None:
+        if self._loop is not None:  # None: not looping yet, and it will see should_exit
+            with contextlib.suppress(RuntimeError):  # its loop has closed: it is over
                 self._loop.call_soon_threadsafe(self._wake.set)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
