@@ -6,7 +6,7 @@ from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from fastapi.concurrency import run_in_threadpool
 
 app = FastAPI()
-REPORT_SECONDS = 0.5
+REPORT_SECONDS = 0.25
 
 
 def run_report() -> str:

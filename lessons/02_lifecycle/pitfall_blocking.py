@@ -5,7 +5,7 @@ import time
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
 app = FastAPI()
-REPORT_SECONDS = 0.5
+REPORT_SECONDS = 0.25
 
 
 def run_report() -> str:

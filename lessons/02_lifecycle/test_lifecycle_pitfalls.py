@@ -227,13 +227,17 @@ async def echo_delay_during_report(server: LiveServer) -> float:
 
 @pytest.mark.anyio
 async def test_p07_blocking_call_stalls_an_unrelated_client(serve) -> None:
-    server = serve(LESSON.app("pitfall_blocking"))
+    module = LESSON.module("pitfall_blocking")
+    module.REPORT_SECONDS = 0.5  # longer than the file's, for a margin on a busy CI
+    server = serve(module.app)
     assert await echo_delay_during_report(server) >= 0.35  # the report blocks 0.5 s
 
 
 @pytest.mark.anyio
 async def test_p07_fixed_the_unrelated_client_answers_at_once(serve) -> None:
-    server = serve(LESSON.app("fix_blocking"))
+    module = LESSON.module("fix_blocking")
+    module.REPORT_SECONDS = 0.5  # as in the broken test: blocked, the echo would take 0.5 s
+    server = serve(module.app)
     assert await echo_delay_during_report(server) < 0.3  # milliseconds, with room for a busy CI
 
 

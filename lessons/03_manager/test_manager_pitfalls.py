@@ -9,6 +9,7 @@ import os
 import queue
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -24,6 +25,7 @@ from websockets.exceptions import ConnectionClosed
 
 from lessons import find
 from lessons.kit import LiveClient, LiveServer, SubprocessServer, eventually, scaled
+from lessons.kit.cleanup import end_process
 from lessons.kit.redis_server import RedisServer
 from lessons.kit.server import free_port
 from lessons.kit.stall import CLIENT, StalledRoom, sockets
@@ -192,30 +194,70 @@ async def test_p36_fixed_a_dropped_client_is_aborted_within_the_deadline() -> No
     assert code == 1006
 
 
+async def hub_frees_a_dropped_client(http_url: str, port: int, within: float) -> None:
+    """A slow client of the chat at ``http_url`` (served on ``port``) stops reading while
+    another floods the lobby: the Hub drops it, and within ``within`` s the server's process
+    no longer holds its socket."""
+    url = http_url.replace("http", "ws", 1) + "/ws/lobby?user="
+    small = socket.socket()
+    small.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # stall sooner
+    small.connect(("127.0.0.1", port))
+    async with (
+        LiveClient(url + "slow", sock=small, **CLIENT) as slow,
+        LiveClient(url + "pen", **CLIENT) as pen,
+        httpx.AsyncClient(base_url=http_url) as http,
+    ):
+        await slow.receive()
+        slow.connection.transport.pause_reading()
+        slow_port = slow.connection.transport.get_extra_info("sockname")[1]
+        text = json.dumps({"type": "message", "text": "x" * 1000})
+        for _ in range(100):  # up to 10 MB
+            for _ in range(100):
+                await pen.send(text)
+            if (await http.get("/stats")).json()["dropped"]:
+                break
+        assert sockets(port, slow_port), "the server still holds it within the deadlines"
+        await eventually(lambda: not any(h.owned for h in sockets(port, slow_port)), within)
+        slow.connection.transport.abort()
+
+
 @pytest.mark.anyio
 async def test_p36_the_chat_hub_frees_a_dropped_client() -> None:
     """app.py served as ``python app.py`` serves it: its Hub drops, BoundedClose aborts."""
     module = LESSON.module("app")
     module.QUEUE_SIZE, module.CLOSE_TIMEOUT = 32, 0.3
     with LiveServer(module.app, ws=module.BoundedClose) as live:
-        url = live.ws_url("/ws/lobby?user=")
-        async with (
-            LiveClient(url + "slow", **CLIENT) as slow,
-            LiveClient(url + "pen", **CLIENT) as pen,
-            httpx.AsyncClient(base_url=live.http_url) as http,
-        ):
-            await slow.receive()
-            slow.connection.transport.pause_reading()
-            port = slow.connection.transport.get_extra_info("sockname")[1]
-            text = json.dumps({"type": "message", "text": "x" * 1000})
-            for _ in range(100):  # up to 10 MB
-                for _ in range(100):
-                    await pen.send(text)
-                if (await http.get("/stats")).json()["dropped"]:
-                    break
-            assert sockets(live.port, port), "the server still holds it within the deadlines"
-            await eventually(lambda: not any(h.owned for h in sockets(live.port, port)))
-            slow.connection.transport.abort()
+        await hub_frees_a_dropped_client(live.http_url, live.port, within=5)
+
+
+@contextmanager
+def wslab_serve_03(env: dict[str, str]) -> Iterator[int]:
+    """``wslab serve 03 --port 0`` in its own process, with ``env`` added; yields its port
+    once it is ready, and stops it (Ctrl-C) however the block ends."""
+    command = [sys.executable, "-m", "lessons", "serve", "03", "--port", "0"]
+    with subprocess.Popen(
+        [*command, "--log-level", "warning"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **env},
+    ) as process:
+        try:
+            assert process.stdout is not None
+            header = [process.stdout.readline() for _ in range(3)]
+            match = re.search(r"open http://127\.0\.0\.1:(\d+)/ in a browser", "".join(header))
+            assert match and "ready" in header[2], header
+            yield int(match[1])
+        finally:
+            end_process(process, signal.SIGINT)
+
+
+@pytest.mark.anyio
+async def test_p36_wslab_serve_frees_a_dropped_client_as_python_app_py_does() -> None:
+    """``wslab serve 03`` runs app.py's BoundedClose: the dropped client is freed within
+    twice its CLOSE_TIMEOUT, not by the kernel's TCP_USER_TIMEOUT (made 60 s here)."""
+    within = 2 * LESSON.module("app").CLOSE_TIMEOUT + 3  # a margin, far below 60 s
+    with wslab_serve_03({"WSLAB_TCP_USER_TIMEOUT": "60"}) as port:
+        await hub_frees_a_dropped_client(f"http://127.0.0.1:{port}", port, within)
 
 
 # P14: keyed by user id.

@@ -10,12 +10,16 @@ import argparse
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
+from types import ModuleType
 from typing import Any
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from lessons import Lesson
 from lessons.cli import UsageError, lesson_named
 from lessons.kit.cleanup import stop_signals_interrupt
 from lessons.kit.cluster import MAX_INSTANCES
+from lessons.kit.guard import GuardedProtocol
 from lessons.kit.server import SubprocessServer, bind_socket, page_urls, serve_forever
 
 GRACEFUL_SECONDS = 5  # open WebSockets get this long to close (1012) when the server stops
@@ -48,19 +52,35 @@ def serve_one(lesson: Lesson, args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(str(exc)) from None
     with sock:
-        app = lesson.app(args.app)
+        module = lesson.module(args.app)
         print(f"wslab: serving lesson {lesson.name}: {lesson.title}")
         for url in page_urls(args.host, sock.getsockname()[1]):
             print(f"  open {url} in a browser", flush=True)
         serve_forever(
-            app,
+            module.app,
             sock,
             on_ready=lambda: print(READY, flush=True),
             log_level=args.log_level,
             timeout_graceful_shutdown=GRACEFUL_SECONDS,
+            **own_protocol(module),
         )
     print("wslab: stopped", flush=True)
     return 0
+
+
+def own_protocol(module: ModuleType) -> dict[str, Any]:
+    """``{"ws": P}`` if the app file defines its own uvicorn protocol (lesson 03's
+    ``BoundedClose``, which its ``python app.py`` runs): P is that protocol over the kit's
+    guard, so the app is served the way it teaches and still bounded like every kit server.
+    Otherwise nothing: the guard alone serves."""
+    for value in vars(module).values():
+        if (
+            isinstance(value, type)
+            and issubclass(value, WebSocketsSansIOProtocol)
+            and value.__module__ == module.__name__
+        ):
+            return {"ws": type(value.__name__, (value, GuardedProtocol), {})}
+    return {}
 
 
 def start_cluster(

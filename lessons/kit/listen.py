@@ -35,7 +35,7 @@ async def _drain(client: LiveClient, within: float) -> list[Any]:
     return received
 
 
-async def heard(*clients: LiveClient, within: float = 0.2) -> dict[str, list[Any]]:
+async def heard(*clients: LiveClient, within: float = 0.1) -> dict[str, list[Any]]:
     """Listen to every client at once for ``within`` seconds (scaled by
     ``WSLAB_TIMEOUT_SCALE``); print and return what each received (JSON decoded where it is
     JSON), by client name."""

@@ -12,6 +12,7 @@ and does the waiting, the timeouts and the cleanup itself:
   still answer another?
 - ``stop_with_a_stalled_client(app)``: does uvicorn's shutdown finish while one client
   has stopped reading?
+- ``start_soon(target)``: a ``SubprocessServer`` starting in the background, for a later cell.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -49,7 +52,7 @@ async def received_within(client: LiveClient, seconds: float) -> list[Message]:
 
 def post(url: str) -> str:
     """POST ``url`` (no body); the status and the JSON answer, as ``200 {...}``."""
-    response = httpx.post(url, timeout=scaled(5))
+    response = httpx.post(url, timeout=scaled(5), verify=False)  # plain HTTP: no TLS context
     return f"{response.status_code} {response.json()}"
 
 
@@ -109,22 +112,49 @@ async def _first(client: LiveClient, seconds: float) -> str:
         return f"nothing within {seconds} s"
 
 
-async def leave_then_ask(url: str) -> None:
+async def leave_then_ask(url: str, window: float = 0.1) -> None:
     """One client sends ``abc`` to a doubling server and leaves; another then sends ``21``.
 
-    Prints what each got back (``42`` is the answer of a server that still works)."""
+    Prints what each got back within ``window`` s (``42`` is the answer of a server that
+    still works)."""
     async with LiveClient(url, close_timeout=0.2) as other:
         async with LiveClient(url, close_timeout=0.2) as leaver:
             await leaver.send("abc")
-            print("the leaver sent 'abc', got:", await _first(leaver, 0.3))
+            print("the leaver sent 'abc', got:", await _first(leaver, window))
         await other.send("21")
-        print("after it left, another client sent '21', got:", await _first(other, 0.3))
+        print("after it left, another client sent '21', got:", await _first(other, window))
 
 
-async def stop_with_a_stalled_client(app: Any, **options: Any) -> None:
+class StartedSoon:
+    """A ``SubprocessServer`` starting in a background thread. ``await`` it for the running
+    server; if that has stopped since (a cell that kills it, run again), it starts again."""
+
+    def __init__(self, server: SubprocessServer) -> None:
+        self.server = server
+        self.starting = asyncio.ensure_future(asyncio.to_thread(server.start))
+
+    def __await__(self) -> Generator[Any, None, SubprocessServer]:
+        return self.running().__await__()
+
+    async def running(self) -> SubprocessServer:
+        await self.starting
+        if not self.server.running:
+            await asyncio.to_thread(self.server.start)
+        return self.server
+
+
+def start_soon(target: str | Path, **options: Any) -> StartedSoon:
+    """Start ``SubprocessServer(target, **options)`` in a thread and return at once; a later
+    cell gets the running server with ``child = await started`` (the kit stops it at exit if
+    nothing else does). A new process spends about a second importing FastAPI: started
+    early, that second passes while other cells run."""
+    return StartedSoon(SubprocessServer(target, **options))
+
+
+async def stop_with_a_stalled_client(app: Any, patience: float = 0.4, **options: Any) -> None:
     """Serve ``app`` under uvicorn in a thread; one client stops reading ``/ws/snapshot``, a
     healthy one is on ``/ws/echo``. Stop the server as uvicorn's SIGTERM handler does (it
-    sets ``should_exit``) and print what happens; force the exit after 1.2 s."""
+    sets ``should_exit``) and print what happens; force the exit after ``patience`` s."""
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, **options))
     with bind_socket() as sock, server_log():
         thread = threading.Thread(target=asyncio.run, args=(server.serve([sock]),), daemon=True)
@@ -138,9 +168,9 @@ async def stop_with_a_stalled_client(app: Any, **options: Any) -> None:
                     server.should_exit = True  # what SIGTERM does
                     print("stopping: the healthy client saw", await healthy.wait_closed())
                 started = time.perf_counter()
-                await asyncio.to_thread(thread.join, scaled(1.2))
+                await asyncio.to_thread(thread.join, scaled(patience))
                 if thread.is_alive():
-                    print("1.2 s later uvicorn is still waiting (forcing the exit now)")
+                    print(f"{patience} s later uvicorn is still waiting (forcing the exit now)")
                 else:
                     print(f"uvicorn finished {time.perf_counter() - started:.1f} s later")
         finally:

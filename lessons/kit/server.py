@@ -127,6 +127,24 @@ class _SignallingServer(uvicorn.Server):
         super().__init__(config)
         self.on_started = on_started
         self.stopped_by: int | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake = asyncio.Event()
+
+    async def main_loop(self) -> None:
+        """uvicorn's loop (``on_tick`` every 0.1 s), which ``stop_soon()`` wakes at once."""
+        self._loop = asyncio.get_running_loop()
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + 1) % 864000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), 0.1)
+
+    def stop_soon(self) -> None:
+        """From any thread: shut down gracefully now, not at the loop's next tick."""
+        self.should_exit = True
+        if self._loop is not None:  # None: not looping yet, and it will see should_exit
+            with contextlib.suppress(RuntimeError):  # its loop has closed: it is over
+                self._loop.call_soon_threadsafe(self._wake.set)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
@@ -223,7 +241,7 @@ class LiveServer(_Addresses, Managed):
     def stop(self, timeout: float = 5.0) -> None:
         """Shut down gracefully (open WebSockets are closed with 1012), bounded in time."""
         if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
+            self._server.stop_soon()
             self._thread.join(scaled(timeout))
             if self._thread.is_alive():
                 self._server.force_exit = True
