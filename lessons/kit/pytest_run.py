@@ -13,6 +13,7 @@ what a learner needs, not 200 lines of report.
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import json
 import os
@@ -31,9 +32,10 @@ from lessons.kit.timing import scaled
 if TYPE_CHECKING:
     import pytest
 
-# What the helper imports once, so that no run pays for it: the libraries the tests use.
-PRELOAD = ("pytest", "fastapi", "uvicorn", "websockets.asyncio.client", "starlette.testclient")
-PRELOAD += ("playwright.sync_api",)
+# What the helper imports once, so that no run pays for it: the libraries the tests use
+# (and the parts FastAPI and anyio import only once an app runs), besides pytest's plugins.
+PRELOAD = ("fastapi", "pydantic.v1", "uvicorn", "websockets.asyncio.client")
+PRELOAD += ("starlette.testclient", "anyio._backends._asyncio", "playwright.sync_api")
 # Only the plugin the tests need (their ``anyio`` marker); the other installed plugins
 # (xdist, timeout) would cost every run their imports and do nothing here.
 OPTIONS = ("-p", "no:cacheprovider", "--disable-plugin-autoload", "-p", "anyio.pytest_plugin")
@@ -139,8 +141,11 @@ def _forked(request: dict[str, Any]) -> dict[str, Any]:
 
 def _serve() -> None:
     """The helper: import once, then answer each request line with a report line."""
-    for module in PRELOAD:
+    from _pytest.config import default_plugins
+
+    for module in ["pytest", *PRELOAD, *(f"_pytest.{name}" for name in default_plugins)]:
         importlib.import_module(module)
+    gc.freeze()  # what the imports built: no run's garbage collections need to walk it
     for line in sys.stdin:
         print(json.dumps(_forked(json.loads(line))), flush=True)
 
