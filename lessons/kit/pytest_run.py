@@ -17,6 +17,7 @@ import gc
 import importlib
 import json
 import os
+import re
 import select
 import signal
 import subprocess
@@ -63,7 +64,8 @@ def _reason(report: pytest.TestReport | pytest.CollectReport) -> str:
         return str(crash.message).partition("\n")[0]
     if isinstance(report.longrepr, tuple):  # a skip: (path, line, "Skipped: why")
         return str(report.longrepr[2]).removeprefix("Skipped: ")
-    return str(report.longrepr or "").strip().rpartition("\n")[2]
+    last = str(report.longrepr or "").strip().rpartition("\n")[2]  # "E   SyntaxError: ..."
+    return re.sub(r"^E\s+", "", last)
 
 
 class _Collector:
@@ -183,10 +185,13 @@ class _Helper(Managed):
         assert stdin is not None and stdout is not None
         stdin.write(json.dumps(request) + "\n")
         stdin.flush()
-        if not select.select([stdout], [], [], timeout)[0]:
+        try:
+            if not select.select([stdout], [], [], timeout)[0]:
+                raise TimeoutError(f"pytest did not finish within {timeout:.0f} s")
+            line = stdout.readline()
+        except BaseException:  # a run cut short (a timeout, an interrupt): end it, start afresh
             self.stop()
-            raise TimeoutError(f"pytest did not finish within {timeout:.0f} s")
-        line = stdout.readline()
+            raise
         if not line:
             raise RuntimeError("the pytest helper process ended")
         return json.loads(line)
