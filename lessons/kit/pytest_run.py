@@ -23,6 +23,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -145,8 +146,10 @@ def _serve() -> None:
     """The helper: import once, then answer each request line with a report line."""
     from _pytest.config import default_plugins
 
-    for module in ["pytest", *PRELOAD, *(f"_pytest.{name}" for name in default_plugins)]:
-        importlib.import_module(module)
+    with warnings.catch_warnings():  # the helper's stderr is the kernel's: import quietly
+        warnings.simplefilter("ignore")
+        for module in ["pytest", *PRELOAD, *(f"_pytest.{name}" for name in default_plugins)]:
+            importlib.import_module(module)
     gc.freeze()  # what the imports built: no run's garbage collections need to walk it
     for line in sys.stdin:
         print(json.dumps(_forked(json.loads(line))), flush=True)
