@@ -254,7 +254,7 @@ def test_cookie_transport_honours_a_configured_allowlist(
     monkeypatch: pytest.MonkeyPatch, lesson: ModuleType
 ) -> None:
     monkeypatch.setenv("WSLAB_ALLOWED_ORIGINS", "https://chat.example, https://admin.example")
-    lesson.app.state.auth.allowed_origins = lesson.load_origins()
+    lesson.app.state.auth.allowed_origins = LESSON.module("credentials").load_origins()
     with TestClient(lesson.app) as test_client:
         test_client.cookies.set("wslab_session", token_for(lesson, "carol"))
         with test_client.websocket_connect(
