@@ -4,7 +4,8 @@ Run it with ``wslab serve 04`` (or ``uvicorn app:app`` in this folder), open the
 log in as alice, bob or carol (password: the name followed by ``-password``). Settings:
 ``WSLAB_JWT_SECRET`` (the HS256 secret, 32 bytes or more; unset: a random one per process,
 and a warning), ``WSLAB_TOKEN_TTL`` (seconds, default 900), ``WSLAB_ALLOWED_ORIGINS``
-(comma-separated origins that may use the cookie on ``/ws/cookie``; unset: the page's own).
+(comma-separated origins that may use the cookie on ``/ws/cookie``; unset: the page's own),
+``WSLAB_SCRYPT_N`` (the password hash's cost, default 16384, a power of two).
 """
 
 import asyncio

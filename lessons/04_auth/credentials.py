@@ -18,6 +18,7 @@ from fastapi import HTTPException, WebSocket
 
 SECRET_ENV = "WSLAB_JWT_SECRET"
 ALGORITHM = "HS256"
+SCRYPT_N = int(os.environ.get("WSLAB_SCRYPT_N", 2**14))  # scrypt's cost: its memory and time
 logger = logging.getLogger("wslab.auth")
 
 
@@ -30,7 +31,7 @@ class User:
 
 
 def hash_password(password: str, salt: bytes) -> bytes:
-    return hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1)
+    return hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=8, p=1)
 
 
 def make_user(name: str, password: str, rooms: set[str]) -> User:
