@@ -5,7 +5,7 @@ import asyncio
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
 app = FastAPI()
-TOKENS = {"alice-token": "alice"}  # stands in for real token verification (see app.py)
+TOKENS = {"alice-token": "alice"}  # stands in for real token verification (see credentials.py)
 AUTH_DEADLINE = 1.0  # seconds an anonymous socket may stay open
 
 

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, HTTPException, WebSocket
 
 app = FastAPI()
-TOKENS = {"alice-token": "alice"}  # a dict stands in for real verification (see app.py)
+TOKENS = {"alice-token": "alice"}  # a dict stands in for real verification (see credentials.py)
 
 
 def current_user(token: str = "") -> str:

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, HTTPException, WebSocket
 
 app = FastAPI()
-TOKENS = {"alice-token": "alice"}  # stands in for real token verification (see app.py)
+TOKENS = {"alice-token": "alice"}  # stands in for real token verification (see credentials.py)
 
 
 def current_user(token: str = "") -> str:

@@ -3,7 +3,7 @@
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
 app = FastAPI()
-TOKENS = {"alice-token": "alice"}  # stands in for real token verification (see app.py)
+TOKENS = {"alice-token": "alice"}  # stands in for real token verification (see credentials.py)
 
 
 @app.websocket("/ws")

@@ -6,7 +6,7 @@ from fastapi import Depends, FastAPI, HTTPException, WebSocket
 from fastapi.security import OAuth2PasswordBearer
 
 app = FastAPI()
-TOKENS = {"alice-token": "alice"}  # a dict stands in for real verification (see app.py)
+TOKENS = {"alice-token": "alice"}  # a dict stands in for real verification (see credentials.py)
 oauth2 = OAuth2PasswordBearer(tokenUrl="/login")
 
 

@@ -9,7 +9,7 @@ from fastapi import FastAPI, HTTPException, WebSocket
 
 REDACTED = ["uvicorn.access"]  # the loggers the filter is installed on
 TOKEN = re.compile(r"\btoken=[^&\s\"]+")
-TOKENS = {"alice-token": "alice"}  # stands in for real token verification (see app.py)
+TOKENS = {"alice-token": "alice"}  # stands in for real token verification (see credentials.py)
 
 
 def redact(record: logging.LogRecord) -> bool:

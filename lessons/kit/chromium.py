@@ -5,13 +5,15 @@ inside one; the async API works with top-level ``await``. ``Chromium.launch()`` 
 system Chromium (never a downloaded one) with one profile: one person's browser, whose
 cookies every page shares, as in real life.
 
-Without Chromium (or Playwright), ``launch()`` says so in one line and each ``visit`` prints
-one line saying it was skipped, so "Run All" goes on; with ``WSLAB_REQUIRE_BROWSER`` set
-(CI), a missing browser is an error instead.
+``launch()`` prints nothing, so a notebook can start it early as a task and await it where
+the browser is needed; ``status`` is the line to print then. Without Chromium (or
+Playwright), ``status`` says so and each ``visit`` prints one line saying it was skipped, so
+"Run All" goes on; with ``WSLAB_REQUIRE_BROWSER`` set (CI), a missing browser is an error.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,7 +27,10 @@ REQUIRE_BROWSER = "WSLAB_REQUIRE_BROWSER"
 class Chromium:
     """One headless Chromium with one profile (a cookie jar shared by all its pages)."""
 
-    def __init__(self, playwright: Any = None, browser: Any = None, context: Any = None) -> None:
+    def __init__(
+        self, status: str, playwright: Any = None, browser: Any = None, context: Any = None
+    ) -> None:
+        self.status = status  # one line: which Chromium runs, or why there is none
         self.playwright, self.browser, self.context = playwright, browser, context
 
     def __bool__(self) -> bool:
@@ -33,7 +38,7 @@ class Chromium:
 
     @classmethod
     async def launch(cls) -> Chromium:
-        """Start the system Chromium; without it, say so in one line (or raise, in CI)."""
+        """Start the system Chromium; without it, say why in ``status`` (or raise, in CI)."""
         executable = chromium_path()
         try:
             from playwright.async_api import async_playwright
@@ -51,15 +56,13 @@ class Chromium:
             await playwright.stop()
             raise
         context.set_default_timeout(scaled(10) * 1000)
-        print(f"Chromium {browser.version} is running headless")
-        return cls(playwright, browser, context)
+        return cls(f"Chromium {browser.version} is running headless", playwright, browser, context)
 
     @classmethod
     def _missing(cls, reason: str) -> Chromium:
         if os.environ.get(REQUIRE_BROWSER):
             raise RuntimeError(f"{reason}, and {REQUIRE_BROWSER} is set")
-        print(f"{reason}: the browser steps of this notebook are skipped")
-        return cls()
+        return cls(f"{reason}: the browser steps of this notebook are skipped")
 
     async def post(self, url: str) -> None:
         """POST to ``url`` with this browser's cookies (a form submitted earlier, say)."""
@@ -72,20 +75,24 @@ class Chromium:
         return [c["name"] for c in await self.context.cookies(url)] if self else []
 
     async def visit(self, *urls: str, expression: str = "outcome", cookies: bool = False) -> None:
-        """Open each URL in a new page, wait for ``expression`` (a promise the page sets),
-        and print one line per page: where it came from and what it reported."""
+        """Open each URL in a new page, all at once, wait for ``expression`` (a promise the
+        page sets), and print one line per page, in order: where it came from and what it
+        reported."""
         if not self:
             print("skipped: no browser")
             return
-        for url in urls:
-            page = await self.context.new_page()
-            try:
-                await page.goto(url)
-                outcome = await page.evaluate(expression)
-            finally:
-                await page.close()
-            held = f" (cookies it holds for this host: {await self.cookie_names(url)})"
-            print(f"a page on {urlsplit(url).netloc}{held if cookies else ''}: {outcome}")
+        for line in await asyncio.gather(*(self._visit(url, expression, cookies) for url in urls)):
+            print(line)
+
+    async def _visit(self, url: str, expression: str, cookies: bool) -> str:
+        page = await self.context.new_page()
+        try:
+            await page.goto(url)
+            outcome = await page.evaluate(expression)
+        finally:
+            await page.close()
+        held = f" (cookies it holds for this host: {await self.cookie_names(url)})"
+        return f"a page on {urlsplit(url).netloc}{held if cookies else ''}: {outcome}"
 
     async def close(self) -> None:
         if self:
