@@ -91,7 +91,9 @@ def load_module(path: str | Path) -> ModuleType:
     """Import a Python file by path, under a module name unique to that path.
 
     Loading the same file again returns a fresh module (a fresh app, fresh state),
-    which is what a test or a notebook cell that restarts a server wants.
+    which is what a test or a notebook cell that restarts a server wants. While it
+    runs, its folder comes first on ``sys.path``, so that it imports a module beside
+    it (``from brokers import ...``) as ``uvicorn app:app`` run in that folder would.
     """
     path = Path(path).resolve()
     relative = path.relative_to(ROOT_DIR) if path.is_relative_to(ROOT_DIR) else path
@@ -101,9 +103,12 @@ def load_module(path: str | Path) -> ModuleType:
         raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
+    sys.path.insert(0, str(path.parent))
     try:
         spec.loader.exec_module(module)
     except BaseException:
         sys.modules.pop(name, None)
         raise
+    finally:
+        sys.path.remove(str(path.parent))
     return module
