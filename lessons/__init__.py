@@ -91,9 +91,9 @@ def load_module(path: str | Path) -> ModuleType:
     """Import a Python file by path, under a module name unique to that path.
 
     Loading the same file again returns a fresh module (a fresh app, fresh state),
-    which is what a test or a notebook cell that restarts a server wants. While it runs,
-    the file's folder is on ``sys.path``, so ``import sibling`` finds a module beside it
-    (imported once, like any module: keep state in the app, not in the sibling).
+    which is what a test or a notebook cell that restarts a server wants. The file may
+    import the modules beside it (``from accounts import ...``), as under uvicorn run in
+    its folder; those are fresh on each load too.
     """
     path = Path(path).resolve()
     relative = path.relative_to(ROOT_DIR) if path.is_relative_to(ROOT_DIR) else path
@@ -103,7 +103,8 @@ def load_module(path: str | Path) -> ModuleType:
         raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    sys.path.insert(0, str(path.parent))  # an app may import a module beside it, as uvicorn lets it
+    before = set(sys.modules)
+    sys.path.append(str(path.parent))  # after the libraries: a lesson file never shadows one
     try:
         spec.loader.exec_module(module)
     except BaseException:
@@ -111,4 +112,8 @@ def load_module(path: str | Path) -> ModuleType:
         raise
     finally:
         sys.path.remove(str(path.parent))
+        for sibling in set(sys.modules) - before:  # imported again by the next load
+            file = getattr(sys.modules[sibling], "__file__", None)
+            if "." not in sibling and file and Path(file).parent == path.parent:
+                del sys.modules[sibling]
     return module

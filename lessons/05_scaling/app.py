@@ -1,15 +1,15 @@
 """Scaling: heartbeats, limits, backpressure and Redis fan-out across processes.
 
 One chat room shared by every process. Each process keeps its own WebSockets and reads
-every event from the broker named by ``BROKER_URL``: ``memory://`` (this process only) or
-``redis://host:port/0`` (a Redis Stream, read by ONE reader per process). Run two::
+every event from the broker named by ``BROKER_URL`` (``brokers.py``, beside this file):
+``memory://`` (this process only) or ``redis://host:port/0`` (a Redis Stream, read by ONE
+reader per process). Run two, from this folder::
 
     BROKER_URL=redis://127.0.0.1:6379/0 uvicorn app:app --port 8001 --ws-max-size 65536
     BROKER_URL=redis://127.0.0.1:6379/0 uvicorn app:app --port 8002 --ws-max-size 65536
 """
 
 import asyncio
-import itertools
 import json
 import os
 import random
@@ -23,18 +23,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import redis.asyncio as aioredis
+from brokers import Event, MemoryBroker, RedisBroker, id_key, open_broker  # beside this file
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialWithJitterBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 BROKER_URL = os.environ.get("BROKER_URL", "memory://")  # or redis://host:port/0
 INSTANCE = os.environ.get("INSTANCE", f"pid{os.getpid()}")
-STREAM, HISTORY = "wslab:room", 1000  # the Redis Stream, and how many events it keeps
 MAX_MESSAGE_BYTES = int(os.environ.get("MAX_MESSAGE_BYTES", "4096"))  # bigger: close 1009
 RATE = float(os.environ.get("RATE", "20"))  # messages a client may send per second...
 BURST = int(os.environ.get("BURST", "40"))  # ...and at once; beyond that: close 1008
@@ -44,82 +39,6 @@ HEARTBEAT_TIMEOUT = float(os.environ.get("HEARTBEAT_TIMEOUT", "10"))  # then sil
 CLOSE_TIMEOUT = float(os.environ.get("CLOSE_TIMEOUT", "1"))  # then the socket is reset
 PEERS = [int(port) for port in os.environ.get("PEERS", "").split(",") if port.strip()]
 EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
-Event = dict[str, Any]
-
-
-def id_key(event_id: str) -> tuple[int, int]:
-    """Stream ids ``"<ms>-<seq>"`` compare as pairs of numbers."""
-    ms, seq = event_id.split("-")
-    return int(ms), int(seq)
-
-
-# A broker: publish(event) -> id, last_id(), read(after) waits for events after an id,
-# history(after) replays them, close(); ``errors`` is what an outage raises.
-
-
-class MemoryBroker:
-    """This process only: enough for one process, blind to every other one (P18)."""
-
-    errors: tuple[type[BaseException], ...] = ()
-
-    def __init__(self) -> None:
-        self.events: deque[tuple[str, Event]] = deque(maxlen=HISTORY)
-        self.seq = 0
-        self.published = asyncio.Event()
-
-    async def publish(self, event: Event) -> str:
-        self.seq += 1
-        self.events.append((f"0-{self.seq}", event))
-        self.published.set()
-        self.published = asyncio.Event()
-        return f"0-{self.seq}"
-
-    async def last_id(self) -> str:
-        return f"0-{self.seq}"
-
-    async def history(self, after: str) -> list[tuple[str, Event]]:
-        first = self.seq - len(self.events) + 1  # the events kept are numbered first..seq
-        return list(itertools.islice(self.events, max(0, id_key(after)[1] - first + 1), None))
-
-    async def read(self, after: str) -> list[tuple[str, Event]]:
-        published = self.published
-        if found := await self.history(after):
-            return found
-        await published.wait()
-        return await self.history(after)
-
-    async def close(self) -> None:
-        pass
-
-
-class RedisBroker:
-    """A Redis Stream: every process reads all of it; ids let a reader resume (P29)."""
-
-    errors = (RedisConnectionError, RedisTimeoutError, OSError)
-
-    def __init__(self, url: str) -> None:  # fail fast: pump() does its own reconnecting
-        retry = Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.1), 1)
-        self.redis = aioredis.Redis.from_url(
-            url, decode_responses=True, socket_connect_timeout=1, retry=retry
-        )
-
-    async def publish(self, event: Event) -> str:
-        return await self.redis.xadd(STREAM, {"event": json.dumps(event)}, maxlen=HISTORY)
-
-    async def last_id(self) -> str:
-        newest = await self.redis.xrevrange(STREAM, count=1)
-        return newest[0][0] if newest else "0-0"
-
-    async def history(self, after: str) -> list[tuple[str, Event]]:
-        entries = await self.redis.xrange(STREAM, min=f"({after}")
-        return [(event_id, json.loads(fields["event"])) for event_id, fields in entries]
-
-    async def read(self, after: str) -> list[tuple[str, Event]]:
-        reply = await self.redis.xread({STREAM: after}, block=1000, count=500)
-        return [(i, json.loads(fields["event"])) for i, fields in reply[0][1]] if reply else []
-
-    async def close(self) -> None:
-        await self.redis.aclose()
 
 
 class TokenBucket:
@@ -235,10 +154,7 @@ async def pump(last: str | None) -> None:
 @asynccontextmanager
 async def lifespan(_: FastAPI) -> AsyncIterator[None]:
     global broker
-    scheme = BROKER_URL.partition("://")[0]
-    if scheme not in {"memory", "redis", "rediss", "unix"}:
-        raise ValueError(f"BROKER_URL must be memory:// or redis://..., not {BROKER_URL!r}")
-    broker = MemoryBroker() if scheme == "memory" else RedisBroker(BROKER_URL)
+    broker = open_broker(BROKER_URL)
     try:  # read from here on: ready means subscribed (unless the broker is down)
         last = await broker.last_id()
     except broker.errors:

@@ -1,12 +1,13 @@
 """P36, fixed: a slow consumer dropped while its send buffer is full."""
 
 import asyncio
+import os
 import socket
 import struct
 
 from starlette.types import Receive, Scope, Send
 
-GIVE_UP = 0.5  # seconds a send may wait before the client counts as a slow consumer
+GIVE_UP = float(os.environ.get("GIVE_UP", "0.5"))  # seconds a send may wait: then, a slow consumer
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:  # plain ASGI, no framework
@@ -31,4 +32,4 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:  # plain ASGI
     linger = struct.pack("ii", 1, 0)  # on, 0 s: closing resets, dropping what is unsent
     transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
     transport.abort()
-    print("socket released", flush=True)
+    print("handler done", flush=True)

@@ -1,10 +1,11 @@
 """P36, broken: a slow consumer dropped while its send buffer is full."""
 
 import asyncio
+import os
 
 from starlette.types import Receive, Scope, Send
 
-GIVE_UP = 0.5  # seconds a send may wait before the client counts as a slow consumer
+GIVE_UP = float(os.environ.get("GIVE_UP", "0.5"))  # seconds a send may wait: then, a slow consumer
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:  # plain ASGI, no framework
@@ -25,3 +26,4 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:  # plain ASGI
             await send({"type": "websocket.close", "code": 1013, "reason": "slow consumer"})
     except TimeoutError:
         pass  # ...that cannot get through: the frame waits behind all that is unread
+    print("handler done", flush=True)

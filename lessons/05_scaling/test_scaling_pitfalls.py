@@ -26,7 +26,14 @@ from lessons.kit import (
     stalled_client,
 )
 from lessons.kit.guard import CLOSE_TIMEOUT
-from lessons.kit.peers import client_process, flood_reaching, released_after, removed_after
+from lessons.kit.peers import (
+    client_process,
+    flood_reaching,
+    load_with,
+    printed,
+    released_after,
+    removed_after,
+)
 from lessons.kit.redis_server import RedisServer
 from lessons.kit.sockets import HAVE_SS, server_sockets
 
@@ -58,6 +65,7 @@ async def subscribers(server: RedisServer, channel: str, wanted: int) -> None:
 # P26: a half-open peer (a SIGSTOPped client process).
 
 
+@pytest.mark.anyio
 @pytest.mark.parametrize(
     ("stem", "options", "removed"),
     [
@@ -67,14 +75,15 @@ async def subscribers(server: RedisServer, channel: str, wanted: int) -> None:
     ],
     ids=["no-heartbeat", "app-heartbeat", "protocol-ping"],
 )
-def test_half_open_peer_is_removed_only_with_a_heartbeat(
+async def test_half_open_peer_is_removed_only_with_a_heartbeat(
     stem: str, options: dict, removed: bool
 ) -> None:
     """A frozen client: kept for ever without heartbeat, removed within ~0.6 s with one."""
-    with SubprocessServer(path(stem), env={"HEARTBEAT": "0.3"}, **options) as server:
-        with client_process(path("client"), server.ws_url("/ws")) as client:
-            server.wait_for_output("joined: 1 clients")
-            seconds = removed_after(server, client, within=3.0 if removed else 2.0)
+    app = load_with(path(stem), HEARTBEAT="0.3").app
+    with printed() as out, LiveServer(app, **options) as live:
+        with client_process(path("client"), live.ws_url("/ws")) as client:
+            await out.wait_for("joined: 1 clients")
+            seconds = await removed_after(out, client, within=3.0 if removed else 2.0)
     assert (seconds is not None and seconds < 2.0) if removed else seconds is None
 
 
@@ -461,15 +470,13 @@ def test_a_dropped_slow_consumer_is_released_only_with_a_reset(stem: str) -> Non
     with SubprocessServer(path(stem), log_level="warning") as server:
         with stalled_client(server.ws_url("/ws")) as stalled:
             server.wait_for_output("slow consumer: dropped")
+            server.wait_for_output("handler done")
             port = stalled.getsockname()[1]
-            if stem.startswith("pitfall"):
-                with pytest.raises(TimeoutError):  # given up on, and yet...
-                    server.wait_for_output("socket released", timeout=2)
-                [held] = [s for s in server_sockets(server.port) if s.peer_port == port]
-                assert held.owned and held.unsent > 1_000_000  # ...kept, with MBs unsent
+            held = [s for s in server_sockets(server.port) if s.peer_port == port]
+            if stem.startswith("pitfall"):  # given up on, and yet kept, with MBs unsent
+                assert len(held) == 1 and held[0].owned and held[0].unsent > 1_000_000
             else:
-                server.wait_for_output("socket released")
-                assert not [s for s in server_sockets(server.port) if s.peer_port == port]
+                assert not held
             stalled.settimeout(5)
             received, ending = 0, ""
             try:  # the client reads again: never a 1013, the data it was sent, then the end

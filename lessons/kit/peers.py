@@ -5,26 +5,37 @@
   nothing. POSIX only (Linux, macOS): ``CAN_FREEZE`` says whether this system can.
 - ``released_after(port, process)``: freeze it, and measure how long the server on ``port``
   keeps a socket for it (read with ``ss``: Linux).
-- ``removed_after(server, process, within)``: freeze it; how long until the server says so.
+- ``removed_after(printed, process, within)``: freeze it; how long until the server says so.
 - ``flood_reaching(url)``: one client floods a room; how many of its messages reach another.
+
+And for running a lesson's server in this process rather than in a process of its own:
+
+- ``load_with(path, **env)``: load a lesson file that reads its settings from the
+  environment at import (``HEARTBEAT=0.2 uvicorn ...``), with those settings.
+- ``printed()``: capture what this process prints, an in-process server's ``print()``
+  included, and wait for a line.
 """
 
 from __future__ import annotations
 
+import asyncio
+import io
+import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
+from types import ModuleType
 
 from websockets.exceptions import ConnectionClosed
 
+from lessons import load_module
 from lessons.kit.client import LiveClient
-from lessons.kit.server import SubprocessServer
 from lessons.kit.sockets import server_sockets
-from lessons.kit.timing import eventually
+from lessons.kit.timing import eventually, scaled
 
 CAN_FREEZE = hasattr(signal, "SIGSTOP")
 
@@ -58,8 +69,8 @@ async def flood_reaching(url: str, count: int = 1000) -> tuple[int, tuple[int | 
     """A flooder sends ``count`` messages, then "end"; return how many flood messages reach a
     victim in the same room, and how the flooder's connection ended ((None, "") if open).
 
-    Messages from two clients interleave, so the victim's own "mine" proves nothing: it reads
-    until "end", or, once the flooder is closed (no "end" will come), until it is quiet."""
+    The victim reads until "end", or, once the flooder is closed (then no "end" comes), until
+    it has been quiet for 0.5 s."""
     async with (
         LiveClient(url, name="victim") as victim,
         LiveClient(url, name="flooder", max_queue=None) as flooder,  # it reads no reply: P38
@@ -70,36 +81,67 @@ async def flood_reaching(url: str, count: int = 1000) -> tuple[int, tuple[int | 
             await flooder.connection.send("end")
         except ConnectionClosed:
             pass  # a server with a rate limit closes it mid-flood
-        await victim.send("mine")
-        floods, closed = 0, False
-        while True:
-            try:  # once the flooder is closed, a quiet victim has had everything
-                text = await victim.receive(timeout=0.5 if closed else 10)
-            except TimeoutError:
-                if closed:
-                    break
-                raise
-            if text == "end":
-                break
-            if text == "mine":  # the pitfall relays on after it; the fix has closed the flooder
+        floods = 0
+        async with asyncio.timeout(scaled(10)):
+            while True:
                 try:
-                    await flooder.wait_closed(timeout=1)
-                    closed = True
+                    text = await victim.receive(timeout=0.5)
                 except TimeoutError:
-                    pass
-            floods += str(text).startswith("flood")
+                    if flooder.close_code is not None:
+                        break
+                    continue  # the flooder is open: its "end" is still to come
+                if text == "end":
+                    break
+                floods += str(text).startswith("flood")
         return floods, (flooder.close_code, flooder.close_reason or "")
 
 
-def removed_after(
-    server: SubprocessServer, process: subprocess.Popen[str], within: float
+async def removed_after(
+    printed: Printed, process: subprocess.Popen[str], within: float
 ) -> float | None:
-    """Freeze ``process``; seconds until ``server`` logs ``left: 0 clients`` (None: not within)."""
-    mark = len(server.lines)
+    """Freeze ``process``; seconds until the server prints ``left: 0 clients`` (None: not
+    within ``within`` seconds)."""
+    mark = len(printed.lines)
     process.send_signal(signal.SIGSTOP)
     frozen = time.monotonic()
     try:
-        server.wait_for_output("left: 0 clients", timeout=within, start=mark)
+        await printed.wait_for("left: 0 clients", within, start=mark)
     except TimeoutError:
         return None
     return time.monotonic() - frozen
+
+
+def load_with(path: str | Path, **env: str) -> ModuleType:
+    """Load the file at ``path`` (a fresh module) with ``env`` in the environment it reads
+    at import, as ``HEARTBEAT=0.2 uvicorn app:app`` would run it; restored afterwards."""
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        return load_module(path)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = value
+
+
+class Printed(io.StringIO):
+    """What this process printed while ``printed()`` captured it, line by line."""
+
+    @property
+    def lines(self) -> list[str]:
+        return self.getvalue().splitlines()
+
+    async def wait_for(self, text: str, timeout: float = 5.0, start: int = 0) -> None:
+        """Until a line from number ``start`` on contains ``text``; TimeoutError after
+        ``timeout`` seconds. (Printing notifies nobody: this polls.)"""
+        await eventually(lambda: any(text in line for line in self.lines[start:]), timeout)
+
+
+@contextmanager
+def printed() -> Iterator[Printed]:
+    """Capture this process's ``print()`` output, from every thread: an in-process server
+    prints into it instead of into the notebook cell that happens to run."""
+    with redirect_stdout(Printed()) as captured:
+        yield captured
