@@ -91,7 +91,9 @@ def load_module(path: str | Path) -> ModuleType:
     """Import a Python file by path, under a module name unique to that path.
 
     Loading the same file again returns a fresh module (a fresh app, fresh state),
-    which is what a test or a notebook cell that restarts a server wants.
+    which is what a test or a notebook cell that restarts a server wants. The file may
+    import the modules beside it (``from accounts import ...``), as under uvicorn run in
+    its folder; those are fresh on each load too.
     """
     path = Path(path).resolve()
     relative = path.relative_to(ROOT_DIR) if path.is_relative_to(ROOT_DIR) else path
@@ -101,9 +103,16 @@ def load_module(path: str | Path) -> ModuleType:
         raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
+    before = set(sys.modules)
+    sys.path.insert(0, str(path.parent))
     try:
         spec.loader.exec_module(module)
     except BaseException:
         sys.modules.pop(name, None)
         raise
+    finally:
+        sys.path.remove(str(path.parent))
+        for sibling in set(sys.modules) - before:  # imported again by the next load
+            if Path(getattr(sys.modules[sibling], "__file__", None) or "/").parent == path.parent:
+                del sys.modules[sibling]
     return module

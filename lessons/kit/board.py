@@ -70,11 +70,13 @@ class AppParts:
         return f"{text}\n\n# Your parts (from the notebook) ---\n\n{parts}" if parts else text
 
     def save(self, path: str | Path) -> Path:
-        """Write the whole app to ``path``, beside the skeleton's page files."""
+        """Write the whole app to ``path``, beside the skeleton's pages and the modules it
+        imports (``accounts.py``)."""
         path = Path(path).resolve()
-        for page in self.skeleton.parent.glob("*.*"):
-            if page.suffix in {".html", ".js"} and page.parent != path.parent:
-                shutil.copy(page, path.parent / page.name)
+        for file in self.skeleton.parent.glob("*.*"):
+            beside = file.suffix in {".html", ".js", ".py"} and file != self.skeleton
+            if beside and file.parent != path.parent:
+                shutil.copy(file, path.parent / file.name)
         path.write_text(self.source(), encoding="utf-8")
         return path
 
