@@ -104,7 +104,7 @@ def load_module(path: str | Path) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     before = set(sys.modules)
-    sys.path.insert(0, str(path.parent))
+    sys.path.append(str(path.parent))  # after the libraries: a lesson file never shadows one
     try:
         spec.loader.exec_module(module)
     except BaseException:
@@ -113,6 +113,7 @@ def load_module(path: str | Path) -> ModuleType:
     finally:
         sys.path.remove(str(path.parent))
         for sibling in set(sys.modules) - before:  # imported again by the next load
-            if Path(getattr(sys.modules[sibling], "__file__", None) or "/").parent == path.parent:
+            file = getattr(sys.modules[sibling], "__file__", None)
+            if "." not in sibling and file and Path(file).parent == path.parent:
                 del sys.modules[sibling]
     return module
