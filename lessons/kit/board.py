@@ -4,7 +4,7 @@
   ``%%add_to_app NAME`` makes its code the part called NAME (one per exercise; running the
   cell again replaces it), as if pasted at the end of the skeleton's ``app.py``: a later
   definition of a name replaces the skeleton's. ``board()`` writes that app to a temporary
-  folder and serves it as processes sharing one Redis.
+  folder and serves it as a ``Board``.
 - ``Board``: app servers over one Redis, under a board name of their own (so a check
   never sees another board's tasks or users), started side by side: processes, or servers
   in this process (quick to start), each on a fresh copy of the app's module, so that they
