@@ -278,7 +278,12 @@ def test_parts_replace_the_skeletons_functions_in_order(tmp_path: Path) -> None:
     assert parts.add("two", "async def online(store):\n    return ['x']\n") == ["online"]
     assert parts.add("one", "async def online(store):\n    return ['y']\n") == ["online"]
     saved = parts.save(tmp_path / "my_board.py")
-    assert {path.name for path in tmp_path.iterdir()} == {"my_board.py", "index.html", "page.js"}
+    assert {path.name for path in tmp_path.iterdir()} == {
+        "my_board.py",
+        "accounts.py",
+        "index.html",
+        "page.js",
+    }
     assert asyncio.run(load_module(saved).online(None)) == ["y"]  # the last part wins
     assert parts.add("one", "# not written yet\n") == []  # a stub empties its part
     assert asyncio.run(load_module(parts.save(saved)).online(None)) == ["x"]

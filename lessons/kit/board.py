@@ -4,9 +4,11 @@
   ``%%add_to_app NAME`` makes its code the part called NAME (one per exercise; running the
   cell again replaces it), as if pasted at the end of the skeleton's ``app.py``: a later
   definition of a name replaces the skeleton's. ``board()`` writes that app to a temporary
-  folder and serves it as processes sharing one Redis.
-- ``Board``: app processes over one Redis, under a board name of their own (so a check
-  never sees another board's tasks or users), started side by side.
+  folder and serves it as a ``Board``.
+- ``Board``: app servers over one Redis, under a board name of their own (so a check
+  never sees another board's tasks or users), started side by side: processes, or servers
+  in this process (quick to start), each on a fresh copy of the app's module, so that they
+  share no variable of the app, only Redis.
 - ``BoardClient``: a subscriber that authenticates with its first message and remembers the
   id of the last event it saw; ``log_in`` and ``call`` for the HTTP side.
 """
@@ -14,17 +16,23 @@
 from __future__ import annotations
 
 import ast
+import contextlib
+import os
 import secrets
 import shutil
 import tempfile
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Self
 
 import httpx
 
+from lessons import load_module
 from lessons.kit.client import LiveClient
-from lessons.kit.server import SubprocessServer
+from lessons.kit.server import LiveServer, SubprocessServer
+
+Server = SubprocessServer | LiveServer
 
 PASSWORDS = {"ada": "lovelace", "alan": "turing"}  # the skeleton's demo users
 MAGIC = "add_to_app"
@@ -62,18 +70,23 @@ class AppParts:
         return f"{text}\n\n# Your parts (from the notebook) ---\n\n{parts}" if parts else text
 
     def save(self, path: str | Path) -> Path:
-        """Write the whole app to ``path``, beside the skeleton's page files."""
+        """Write the whole app to ``path``, beside the skeleton's pages and the modules it
+        imports (``accounts.py``)."""
         path = Path(path).resolve()
-        for page in self.skeleton.parent.glob("*.*"):
-            if page.suffix in {".html", ".js"} and page.parent != path.parent:
-                shutil.copy(page, path.parent / page.name)
+        for file in self.skeleton.parent.glob("*.*"):
+            beside = file.suffix in {".html", ".js", ".py"} and file != self.skeleton
+            if beside and file.parent != path.parent:
+                shutil.copy(file, path.parent / file.name)
         path.write_text(self.source(), encoding="utf-8")
         return path
 
-    def board(self, redis_url: str, processes: int = 2, **env: str) -> Board:
-        """This app as ``processes`` processes on a new board (started on ``with``)."""
+    def board(
+        self, redis_url: str, processes: int = 2, *, in_process: bool = False, **env: str
+    ) -> Board:
+        """This app as ``processes`` servers on a new board (started on ``with``)."""
         folder = Path(tempfile.mkdtemp(prefix="wslab-board-"))
-        return Board(self.save(folder / "app.py"), redis_url, processes, env, folder)
+        app = self.save(folder / "app.py")
+        return Board(app, redis_url, processes, env, folder, in_process=in_process)
 
     def cell_magic(self, line: str, cell: str) -> None:
         """``%%add_to_app NAME``: the cell's code becomes part NAME; say what it replaces."""
@@ -97,8 +110,32 @@ class AppParts:
         return self
 
 
+@contextlib.contextmanager
+def _environment(settings: dict[str, str]) -> Iterator[None]:
+    """``os.environ`` with ``settings`` for the block (an app reads them when it is loaded)."""
+    saved = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _in_process(app: str | Path, settings: dict[str, str]) -> LiveServer:
+    """A server in this process for a fresh copy of the module at ``app``, loaded with
+    ``settings`` as its environment."""
+    with _environment(settings):
+        module = load_module(app)
+    return LiveServer(module.app)
+
+
 class Board:
-    """App processes sharing one Redis and one signing secret, under a fresh board name."""
+    """App servers sharing one Redis and one signing secret, under a fresh board name:
+    processes, or with ``in_process`` servers in this process, each on its own module."""
 
     def __init__(
         self,
@@ -107,6 +144,8 @@ class Board:
         processes: int = 2,
         env: dict[str, str] | None = None,
         folder: Path | None = None,
+        *,
+        in_process: bool = False,
     ) -> None:
         self.name = f"board-{secrets.token_hex(4)}"
         settings = {
@@ -115,7 +154,10 @@ class Board:
             "WSLAB_BOARD": self.name,
             **(env or {}),
         }
-        self.servers = [SubprocessServer(app, env=settings) for _ in range(processes)]
+        self.servers: list[Server] = [
+            _in_process(app, settings) if in_process else SubprocessServer(app, env=settings)
+            for _ in range(processes)
+        ]
         self.folder = folder
 
     def start(self) -> Self:
@@ -135,7 +177,7 @@ class Board:
         if self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)
 
-    def __enter__(self) -> list[SubprocessServer]:
+    def __enter__(self) -> list[Server]:
         self.start()
         return self.servers
 
@@ -144,7 +186,7 @@ class Board:
 
 
 async def call(
-    method: str, server: SubprocessServer, path: str, token: str | None = None, body: Any = None
+    method: str, server: Server, path: str, token: str | None = None, body: Any = None
 ) -> httpx.Response:
     """One HTTP request to ``server``, with the bearer token if given."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -152,7 +194,7 @@ async def call(
         return await http.request(method, path, json=body, headers=headers)
 
 
-async def log_in(server: SubprocessServer, user: str, password: str | None = None) -> str:
+async def log_in(server: Server, user: str, password: str | None = None) -> str:
     """Log in as a demo user over HTTP; the token."""
     credentials = {"username": user, "password": password or PASSWORDS[user]}
     reply = await call("POST", server, "/login", body=credentials)
@@ -163,7 +205,7 @@ async def log_in(server: SubprocessServer, user: str, password: str | None = Non
 class BoardClient(LiveClient):
     """A subscriber of ``/ws/tasks``: first-message auth, then events, each with its id."""
 
-    def __init__(self, server: SubprocessServer, *, name: str = "client", echo: bool = False):
+    def __init__(self, server: Server, *, name: str = "client", echo: bool = False):
         super().__init__(server.ws_url("/ws/tasks"), name=name, echo=echo)
         self.hello: dict[str, Any] = {}
         self.last_id: str | None = None
@@ -188,7 +230,7 @@ class BoardClient(LiveClient):
 
 
 async def follow(
-    server: SubprocessServer, token: str, *, since: str | None = None, name: str = "client"
+    server: Server, token: str, *, since: str | None = None, name: str = "client"
 ) -> BoardClient:
     """A ``BoardClient`` of ``server``, authenticated and past its hello."""
     return await BoardClient(server, name=name).follow(token, since)
