@@ -104,6 +104,16 @@ def test_learner_copy_of_the_workbook_keeps_the_capstone_app(tmp_path: Path) -> 
     )
 
 
+def test_student_copies_the_capstone_alone_and_says_how_to_open_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["student", str(tmp_path), "--lesson", "capstone"]) == 0
+    assert f"wslab open capstone --dir {tmp_path}" in capsys.readouterr().out
+    assert (tmp_path / "notebooks" / "capstone" / "app.py").is_file()
+    assert main(["open", "capstone", "--no-lab", "--dir", str(tmp_path / "open")]) == 0
+    assert "notebooks/capstone_task_board.ipynb" in capsys.readouterr().out
+
+
 def test_student_refuses_to_overwrite_a_learners_work(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -30,7 +30,7 @@ from typing import IO, Any
 from urllib.parse import quote, urlsplit
 
 from lessons import WORKBOOK_DIR
-from lessons.cli import lesson_named
+from lessons.cli.run import notebook_named
 from lessons.kit.cleanup import SHUTDOWN_SECONDS, end_process, stop_signals_interrupt
 from lessons.kit.timing import scaled
 
@@ -204,7 +204,7 @@ def cmd_open(args: argparse.Namespace) -> int:
     from lessons.kit.exercises import learner_path, working_copy
 
     root = Path(args.dir).resolve()
-    notebook = learner_path(root, lesson_named(args.lesson).notebook if args.lesson else START)
+    notebook = learner_path(root, notebook_named(args.lesson) if args.lesson else START)
     written = working_copy(root)
     if written:
         print(f"wslab: wrote {len(written)} notebooks (without outputs) to {root}")
@@ -242,7 +242,9 @@ def add(commands: Any) -> None:
         "open", help="copy the course for you to work in, and open a lesson in JupyterLab"
     )
     opener.add_argument(
-        "lesson", nargs="?", help="01, echo or 01_echo (default: the start-here notebook)"
+        "lesson",
+        nargs="?",
+        help="01, echo, 01_echo, capstone or testing (default: the start-here notebook)",
     )
     opener.add_argument("--dir", default=WORK_DIR, help=f"your working copy (default: {WORK_DIR})")
     opener.add_argument("--port", type=int, help="default: 8888 or the next free port")

@@ -25,7 +25,8 @@ def cmd_student(args: argparse.Namespace) -> int:
         raise UsageError(f"{dest} already holds learner notebooks; --force overwrites them")
     for path in learner_copies(lessons, workbook, dest):
         print(f"wrote {path}")
-    print(f"open them with: wslab open {lessons[0].number} --dir {dest}")
+    first = args.lessons[0] if args.lessons else lessons[0].number
+    print(f"open them with: wslab open {first} --dir {dest}")
     print(f"check your answers with: wslab check LESSON --dir {dest}")
     return 0
 
