@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
@@ -33,6 +34,8 @@ from lessons.kit.guard import GUARDED_HTTP, GUARDED_WS
 from lessons.kit.timing import scaled
 
 READY_LINE = "WSLAB READY"
+# A stopping server whose thread is still alive after this long gets its stragglers cancelled.
+STRAGGLER_SECONDS = 1.0
 # uvicorn's default protocols with the kit's guards (lessons.kit.guard), and its keepalive
 # ping every WSLAB_WS_PING seconds (uvicorn's 20 unless set), answered within as long.
 _PING = float(os.environ.get("WSLAB_WS_PING", "20"))
@@ -146,6 +149,20 @@ class _SignallingServer(uvicorn.Server):
             with contextlib.suppress(RuntimeError):  # its loop has closed: it is over
                 self._loop.call_soon_threadsafe(self._wake.set)
 
+    def cancel_stragglers(self) -> None:
+        """From any thread: cancel again every task already asked to stop that is still
+        waiting. Seen under load: a Redis client's read swallowed its cancellation and then
+        waited forever for a reply, which held the app's shutdown (and the thread) open."""
+
+        def cancel() -> None:
+            for task in asyncio.all_tasks():
+                if task.cancelling():
+                    task.cancel()
+
+        if self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # its loop has closed: it is over
+                self._loop.call_soon_threadsafe(cancel)
+
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if self.started:
@@ -242,9 +259,14 @@ class LiveServer(_Addresses, Managed):
         """Shut down gracefully (open WebSockets are closed with 1012), bounded in time."""
         if self._server is not None and self._thread is not None:
             self._server.stop_soon()
-            self._thread.join(scaled(timeout))
+            deadline = time.monotonic() + scaled(timeout)
+            self._thread.join(STRAGGLER_SECONDS)
+            while self._thread.is_alive() and time.monotonic() < deadline:
+                self._server.cancel_stragglers()
+                self._thread.join(STRAGGLER_SECONDS)
             if self._thread.is_alive():
                 self._server.force_exit = True
+                self._server.cancel_stragglers()
                 self._thread.join(scaled(timeout))
             if self._thread.is_alive():
                 raise RuntimeError(f"the server on port {self.port} did not stop")
