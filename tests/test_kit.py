@@ -230,3 +230,11 @@ def test_the_leak_guard_sees_a_thread_and_a_listening_socket() -> None:
         worker.join()
         listener.close()
     assert settle(before) == []
+
+
+def test_a_knock_ending_a_cell_adds_nothing_to_the_line_it_printed() -> None:
+    from IPython.core.formatters import DisplayFormatter
+
+    from lessons.kit.handshakes import Knock
+
+    assert DisplayFormatter().format(Knock(101)) == ({}, {})

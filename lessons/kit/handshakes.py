@@ -43,6 +43,9 @@ class Knock:
     def accepted(self) -> bool:
         return self.status == 101
 
+    def _ipython_display_(self) -> None:
+        """A cell ending in ``await knock(...)`` shows the line knock printed, not this too."""
+
 
 async def _knock(
     url: str, send: Message | None, wait: float, connect_options: dict[str, Any]
