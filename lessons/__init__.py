@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -117,3 +118,18 @@ def load_module(path: str | Path) -> ModuleType:
             if "." not in sibling and file and Path(file).parent == path.parent:
                 del sys.modules[sibling]
     return module
+
+
+def load_with(path: str | Path, **env: str) -> ModuleType:
+    """``load_module(path)`` with ``env`` in the environment the file reads at import, as
+    ``HEARTBEAT=0.2 uvicorn app:app`` would run it; the environment is restored afterwards."""
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        return load_module(path)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

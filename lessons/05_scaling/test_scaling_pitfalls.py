@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from lessons import find
+from lessons import find, load_with
 from lessons.kit import (
     LiveClient,
     LiveServer,
@@ -29,7 +29,6 @@ from lessons.kit.guard import CLOSE_TIMEOUT
 from lessons.kit.peers import (
     client_process,
     flood_reaching,
-    load_with,
     printed,
     released_after,
     removed_after,

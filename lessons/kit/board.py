@@ -16,21 +16,18 @@
 from __future__ import annotations
 
 import ast
-import contextlib
-import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Self
 
 import httpx
 
-from lessons import load_module
+from lessons import load_with
 from lessons.kit.client import LiveClient
-from lessons.kit.server import LiveServer, SubprocessServer
+from lessons.kit.server import LiveServer, SubprocessServer, start_together
 
 Server = SubprocessServer | LiveServer
 
@@ -110,27 +107,10 @@ class AppParts:
         return self
 
 
-@contextlib.contextmanager
-def _environment(settings: dict[str, str]) -> Iterator[None]:
-    """``os.environ`` with ``settings`` for the block (an app reads them when it is loaded)."""
-    saved = {name: os.environ.get(name) for name in settings}
-    os.environ.update(settings)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 def _in_process(app: str | Path, settings: dict[str, str]) -> LiveServer:
     """A server in this process for a fresh copy of the module at ``app``, loaded with
     ``settings`` as its environment."""
-    with _environment(settings):
-        module = load_module(app)
-    return LiveServer(module.app)
+    return LiveServer(load_with(app, **settings).app)
 
 
 class Board:
@@ -162,12 +142,11 @@ class Board:
 
     def start(self) -> Self:
         """Start every process side by side; return once all accept connections."""
-        with ThreadPoolExecutor(len(self.servers)) as pool:
-            started = [pool.submit(server.start) for server in self.servers]
-        problems = [future.exception() for future in started if future.exception()]
-        if problems:
-            self.stop()
-            raise RuntimeError(f"the board did not start: {problems[0]}")
+        try:
+            start_together(self.servers)
+        except Exception as exc:
+            self.stop()  # its folder too
+            raise RuntimeError(f"the board did not start: {exc}") from exc
         return self
 
     def stop(self) -> None:

@@ -27,7 +27,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,12 +34,12 @@ from typing import Any
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from lessons import load_module
+from lessons import load_with
 from lessons.kit.cleanup import end_process
 from lessons.kit.cluster import cluster
 from lessons.kit.leaks import alive
 from lessons.kit.proxy import Caddy, Nginx, find_nginx
-from lessons.kit.server import LiveServer, SubprocessServer
+from lessons.kit.server import LiveServer, SubprocessServer, start_together
 from lessons.kit.timing import scaled
 
 
@@ -55,17 +54,8 @@ def start_instances(
     fresh copy of its module (its own state) on its own port. ``settings`` replace the
     module's settings (``HEARTBEAT``...); ``options`` go to uvicorn."""
     servers = []
-    saved = os.environ.get("BROKER_URL")
     for letter in "ABCDEFGH"[:count]:
-        if broker_url:
-            os.environ["BROKER_URL"] = broker_url  # read when the module is loaded
-        try:
-            module = load_module(path)
-        finally:
-            if saved is None:
-                os.environ.pop("BROKER_URL", None)
-            else:
-                os.environ["BROKER_URL"] = saved
+        module = load_with(path, **({"BROKER_URL": broker_url} if broker_url else {}))
         module.INSTANCE = letter
         for name, value in (settings or {}).items():
             setattr(module, name, value)
@@ -329,8 +319,7 @@ def deployment(
     """
     servers = cluster(path, broker_url, instances=count, graceful_timeout=1, log_level="warning")
     try:
-        with ThreadPoolExecutor(count) as pool:
-            list(pool.map(SubprocessServer.start, servers))
+        start_together(servers)
         with Caddy([server.port for server in servers]) as proxy:
             yield servers, proxy
     finally:

@@ -8,10 +8,9 @@
 - ``removed_after(printed, process, within)``: freeze it; how long until the server says so.
 - ``flood_reaching(url)``: one client floods a room; how many of its messages reach another.
 
-And for running a lesson's server in this process rather than in a process of its own:
+And for running a lesson's server in this process rather than in a process of its own
+(loaded with its settings by ``lessons.load_with``):
 
-- ``load_with(path, **env)``: load a lesson file that reads its settings from the
-  environment at import (``HEARTBEAT=0.2 uvicorn ...``), with those settings.
 - ``printed()``: capture what this process prints, an in-process server's ``print()``
   included, and wait for a line.
 """
@@ -20,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
 import signal
 import subprocess
 import sys
@@ -28,11 +26,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
-from types import ModuleType
 
 from websockets.exceptions import ConnectionClosed
 
-from lessons import load_module
 from lessons.kit.client import LiveClient
 from lessons.kit.sockets import server_sockets
 from lessons.kit.timing import eventually, scaled
@@ -109,21 +105,6 @@ async def removed_after(
     except TimeoutError:
         return None
     return time.monotonic() - frozen
-
-
-def load_with(path: str | Path, **env: str) -> ModuleType:
-    """Load the file at ``path`` (a fresh module) with ``env`` in the environment it reads
-    at import, as ``HEARTBEAT=0.2 uvicorn app:app`` would run it; restored afterwards."""
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
-    try:
-        return load_module(path)
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                del os.environ[name]
-            else:
-                os.environ[name] = value
 
 
 class Printed(io.StringIO):

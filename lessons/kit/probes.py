@@ -52,7 +52,7 @@ async def received_within(client: LiveClient, seconds: float) -> list[Message]:
 
 def post(url: str) -> str:
     """POST ``url`` (no body); the status and the JSON answer, as ``200 {...}``."""
-    response = httpx.post(url, timeout=scaled(5), verify=False)  # plain HTTP: no TLS context
+    response = httpx.post(url, timeout=scaled(5), verify=False)  # plain HTTP: no CA bundle to load
     return f"{response.status_code} {response.json()}"
 
 

@@ -22,7 +22,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType
 from typing import Any, Self
@@ -470,3 +471,16 @@ def serve_forever(
     server = _SignallingServer(uvicorn.Config(app, **config), on_ready or (lambda: None))
     server.run(sockets=[sock])
     return server.stopped_by
+
+
+def start_together(servers: Sequence[LiveServer | SubprocessServer]) -> None:
+    """Start every server side by side (a new process spends about a second importing
+    FastAPI: started together, those seconds overlap); return once all accept connections.
+    If one fails, every one is stopped and the first error raised."""
+    with ThreadPoolExecutor(max(1, len(servers))) as pool:
+        started = [pool.submit(server.start) for server in servers]
+    problems = [error for future in started if (error := future.exception()) is not None]
+    if problems:
+        for server in servers:
+            server.stop()
+        raise problems[0]
