@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -86,12 +87,17 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture
-def browser() -> Iterator[Any]:
+_open_browsers: set[Path] = set()  # the test files whose browser is open
+
+
+@pytest.fixture(scope="module")
+def browser(request: pytest.FixtureRequest) -> Iterator[Any]:
     """Headless system Chromium driven by Playwright (never a downloaded browser).
 
-    One per test: while Playwright's sync API is open it keeps an event loop running on
-    the main thread, which would break every async test that ran after it.
+    One per test file (starting Playwright and Chromium takes about 1.5 s); each test gets
+    fresh contexts from ``new_page``. While Playwright's sync API is open it keeps an event
+    loop running on the main thread, which breaks any async test or ``asyncio.run`` run
+    meanwhile: the browser tests come last in their file (``_browser_tests_last`` says so).
     """
     executable = chromium_path()
     if executable is None:
@@ -105,8 +111,22 @@ def browser() -> Iterator[Any]:
         chromium = playwright.chromium.launch(
             executable_path=str(executable), headless=True, args=CHROMIUM_ARGS
         )
-        yield chromium
-        chromium.close()
+        _open_browsers.add(request.path)
+        try:
+            yield chromium
+        finally:
+            _open_browsers.discard(request.path)
+            chromium.close()
+
+
+@pytest.fixture(autouse=True)
+def _browser_tests_last(request: pytest.FixtureRequest) -> None:
+    if request.path in _open_browsers and "browser" not in request.fixturenames:
+        pytest.fail(
+            "a test after the browser tests of its file: move it above them (the browser's "
+            "sync Playwright holds an event loop on this thread until the file ends)",
+            pytrace=False,
+        )
 
 
 @pytest.fixture

@@ -213,6 +213,43 @@ async def test_the_finished_board_deletes_counts_and_resumes(
     await back.close()
 
 
+# The exercises ------------------------------------------------------------------------------
+
+
+def test_parts_replace_the_skeletons_functions_in_order(tmp_path: Path) -> None:
+    parts = AppParts(APP)
+    assert parts.add("two", "async def online(store):\n    return ['x']\n") == ["online"]
+    assert parts.add("one", "async def online(store):\n    return ['y']\n") == ["online"]
+    saved = parts.save(tmp_path / "my_board.py")
+    assert {path.name for path in tmp_path.iterdir()} == {
+        "my_board.py",
+        "accounts.py",
+        "index.html",
+        "page.js",
+    }
+    assert asyncio.run(load_module(saved).online(None)) == ["y"]  # the last part wins
+    assert parts.add("one", "# not written yet\n") == []  # a stub empties its part
+    assert asyncio.run(load_module(parts.save(saved)).online(None)) == ["x"]
+    assert parts.add("two", "# not written yet\n") == []
+    assert asyncio.run(load_module(parts.save(saved)).online(None)) == []  # the skeleton's
+
+
+def test_wslab_student_and_check_take_the_capstone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`wslab check capstone` finds the learner copy that `wslab student --lesson capstone` wrote
+    (the runs above check what it reports)."""
+    assert main(["check", "capstone", "--dir", str(tmp_path)]) == 2
+    assert str(tmp_path / "notebooks" / NOTEBOOK.name) in capsys.readouterr().err
+    assert main(["student", str(tmp_path), "--lesson", "capstone", "--lesson", "01"]) == 0
+    assert (tmp_path / "notebooks" / NOTEBOOK.name).is_file()
+    assert (tmp_path / "notebooks" / "capstone" / "app.py").is_file()
+    assert (tmp_path / "lessons" / "01_echo" / "lesson.ipynb").is_file()
+
+
+# The pages (last in the file: see the ``browser`` fixture) ----------------------------------
+
+
 def _ada_in_the_page_alan_over_http(
     first: SubprocessServer, second: SubprocessServer, new_page: Callable[[], Any]
 ) -> tuple[Any, dict[str, str]]:
@@ -268,37 +305,3 @@ def test_the_finished_page_deletes_shows_presence_and_survives_a_restart(
     expect(page.locator("#status")).to_have_text("live as ada")
     expect(page.locator("#activity")).to_contain_text('alan: task_created "while restarting"')
     expect(page.locator("#activity li", has_text="while restarting")).to_have_count(1)
-
-
-# The exercises ------------------------------------------------------------------------------
-
-
-def test_parts_replace_the_skeletons_functions_in_order(tmp_path: Path) -> None:
-    parts = AppParts(APP)
-    assert parts.add("two", "async def online(store):\n    return ['x']\n") == ["online"]
-    assert parts.add("one", "async def online(store):\n    return ['y']\n") == ["online"]
-    saved = parts.save(tmp_path / "my_board.py")
-    assert {path.name for path in tmp_path.iterdir()} == {
-        "my_board.py",
-        "accounts.py",
-        "index.html",
-        "page.js",
-    }
-    assert asyncio.run(load_module(saved).online(None)) == ["y"]  # the last part wins
-    assert parts.add("one", "# not written yet\n") == []  # a stub empties its part
-    assert asyncio.run(load_module(parts.save(saved)).online(None)) == ["x"]
-    assert parts.add("two", "# not written yet\n") == []
-    assert asyncio.run(load_module(parts.save(saved)).online(None)) == []  # the skeleton's
-
-
-def test_wslab_student_and_check_take_the_capstone(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """`wslab check capstone` finds the learner copy that `wslab student --lesson capstone` wrote
-    (the runs above check what it reports)."""
-    assert main(["check", "capstone", "--dir", str(tmp_path)]) == 2
-    assert str(tmp_path / "notebooks" / NOTEBOOK.name) in capsys.readouterr().err
-    assert main(["student", str(tmp_path), "--lesson", "capstone", "--lesson", "01"]) == 0
-    assert (tmp_path / "notebooks" / NOTEBOOK.name).is_file()
-    assert (tmp_path / "notebooks" / "capstone" / "app.py").is_file()
-    assert (tmp_path / "lessons" / "01_echo" / "lesson.ipynb").is_file()

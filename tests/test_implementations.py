@@ -4,6 +4,8 @@ true (for instance when uvicorn writes the refused handshake's answer itself).""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from lessons.kit.implementations import GUARDED_NAME, measure_one
@@ -11,7 +13,8 @@ from lessons.kit.implementations import GUARDED_NAME, measure_one
 
 @pytest.mark.timeout(180)
 def test_the_default_leaves_hostile_clients_unanswered_and_the_guard_answers_them() -> None:
-    plain, guarded = measure_one("websockets-sansio"), measure_one(GUARDED_NAME)
+    with ThreadPoolExecutor(2) as pool:  # side by side: each waits on its own deadlines
+        plain, guarded = pool.map(measure_one, ["websockets-sansio", GUARDED_NAME])
     assert plain.errors == guarded.errors == []
     # uvicorn's default: no answer, socket held, for oversized and unfinished handshakes
     assert (plain.long_query, plain.long_header, plain.oversized_released) == (None, None, False)

@@ -215,6 +215,18 @@ def test_the_student_book_leaves_the_solutions_out(
                 assert html.escape(line, quote=False) not in text, f"{source.name}: {line}"
 
 
+def test_book_refuses_nothing_silently_when_a_notebook_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A notebook that fails is reported, and no half-built book is written."""
+    broken = tmp_path / "broken.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 / 0")]), broken)
+    monkeypatch.setattr("lessons.kit.book.course_notebooks", lambda: [broken])
+    assert main(["book", str(tmp_path / "out")]) == 1
+    assert "ZeroDivisionError" in capsys.readouterr().out
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.slow
 @pytest.mark.browser
 @pytest.mark.timeout(900)
@@ -241,15 +253,3 @@ def test_the_diagrams_render_in_chromium(
         assert diagrams.count() >= 1
         for i in range(diagrams.count()):
             expect(diagrams.nth(i).locator("svg")).to_have_count(1)
-
-
-def test_book_refuses_nothing_silently_when_a_notebook_fails(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """A notebook that fails is reported, and no half-built book is written."""
-    broken = tmp_path / "broken.ipynb"
-    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 / 0")]), broken)
-    monkeypatch.setattr("lessons.kit.book.course_notebooks", lambda: [broken])
-    assert main(["book", str(tmp_path / "out")]) == 1
-    assert "ZeroDivisionError" in capsys.readouterr().out
-    assert not (tmp_path / "out").exists()

@@ -55,6 +55,41 @@ def connect(page: Any, transport: str, user: str) -> None:
     expect(page.locator("#status")).to_have_text(f"connected as {user}")
 
 
+@pytest.mark.anyio
+async def test_the_notebooks_async_chromium_shows_cookie_scope_and_the_fix(
+    serve: Serve, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Playwright's async API, as the notebook uses it: the same site (127.0.0.1, another
+    port) reads alice's inbox; localhost, another site, gets no cookie; the fix refuses.
+    (Above the browser tests: see the ``browser`` fixture.)"""
+    if chromium_path() is None and not os.environ.get(REQUIRE_BROWSER):
+        pytest.skip("Chromium not found")
+    browser = await Chromium.launch()
+    try:
+        attacker = serve(LESSON.app("attacker"), log_level="critical")
+        seen = {}
+        for stem in ["pitfall_no_origin_check", "fix_no_origin_check"]:
+            victim = serve(LESSON.app(stem), log_level="critical")
+            await browser.post(f"{victim.http_url}/login?user=alice")
+            target = victim.ws_url("/ws")
+            capsys.readouterr()
+            await browser.visit(
+                *[f"http://{host}:{attacker.port}/?target={target}" for host in HOSTS],
+                cookies=True,
+            )
+            seen[stem] = capsys.readouterr().out.splitlines()
+    finally:
+        await browser.close()
+    inbox = 'read: {"type":"inbox","user":"alice","messages":["private note"]}'
+    refused = "closed (1006), read nothing"
+    assert seen["pitfall_no_origin_check"] == [
+        f"a page on 127.0.0.1:{attacker.port} (cookies it holds for this host: ['session']): "
+        f"closed (1000), {inbox}",
+        f"a page on localhost:{attacker.port} (cookies it holds for this host: []): {refused}",
+    ]
+    assert [line.rsplit(": ", 1)[-1] for line in seen["fix_no_origin_check"]] == [refused] * 2
+
+
 def test_log_in_connect_and_chat(
     serve: Serve, new_page: Callable[[], Any], lesson: ModuleType
 ) -> None:
@@ -162,40 +197,6 @@ def test_p25_a_browser_cannot_send_an_authorization_header(
         server = serve(LESSON.app(stem))
         page.goto(server.http_url + "/openapi.json")  # any page of that origin
         assert page.evaluate(OPEN_SOCKET, server.ws_url("/ws?token=alice-token")) == seen
-
-
-@pytest.mark.anyio
-async def test_the_notebooks_async_chromium_shows_cookie_scope_and_the_fix(
-    serve: Serve, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """Playwright's async API, as the notebook uses it: the same site (127.0.0.1, another
-    port) reads alice's inbox; localhost, another site, gets no cookie; the fix refuses."""
-    if chromium_path() is None and not os.environ.get(REQUIRE_BROWSER):
-        pytest.skip("Chromium not found")
-    browser = await Chromium.launch()
-    try:
-        attacker = serve(LESSON.app("attacker"), log_level="critical")
-        seen = {}
-        for stem in ["pitfall_no_origin_check", "fix_no_origin_check"]:
-            victim = serve(LESSON.app(stem), log_level="critical")
-            await browser.post(f"{victim.http_url}/login?user=alice")
-            target = victim.ws_url("/ws")
-            capsys.readouterr()
-            await browser.visit(
-                *[f"http://{host}:{attacker.port}/?target={target}" for host in HOSTS],
-                cookies=True,
-            )
-            seen[stem] = capsys.readouterr().out.splitlines()
-    finally:
-        await browser.close()
-    inbox = 'read: {"type":"inbox","user":"alice","messages":["private note"]}'
-    refused = "closed (1006), read nothing"
-    assert seen["pitfall_no_origin_check"] == [
-        f"a page on 127.0.0.1:{attacker.port} (cookies it holds for this host: ['session']): "
-        f"closed (1000), {inbox}",
-        f"a page on localhost:{attacker.port} (cookies it holds for this host: []): {refused}",
-    ]
-    assert [line.rsplit(": ", 1)[-1] for line in seen["fix_no_origin_check"]] == [refused] * 2
 
 
 def test_a_browser_drops_a_socket_whose_server_picks_none_of_its_subprotocols(

@@ -194,13 +194,28 @@ def defined_names(source: str) -> list[str]:
     return sorted(set(names))
 
 
+PROBE_SCALE = 0.3
+_SHORTEN = f"""import os as _os
+_probe_scale = _os.environ.get("WSLAB_TIMEOUT_SCALE")
+_os.environ["WSLAB_TIMEOUT_SCALE"] = str(float(_probe_scale or 1) * {PROBE_SCALE})"""
+_RESTORE = """if _probe_scale is None:
+    _os.environ.pop("WSLAB_TIMEOUT_SCALE")
+else:
+    _os.environ["WSLAB_TIMEOUT_SCALE"] = _probe_scale"""
+
+
 async def probe_exercises(client: NotebookClient) -> list[Probe]:
     """After a notebook has run with its solutions, try each exercise again in the same kernel
     with no answer (the learner's stub) and with each plausible wrong answer from the
     solution cell's metadata (``wslab.wrong``): every one of them must make the check fail.
-    The solution is run again afterwards, so later exercises see the state they expect."""
+    The solution is run again afterwards, so later exercises see the state they expect.
+
+    Most wrong answers fail by waiting out a deadline (a message that never comes), so the
+    kit's timeouts are scaled by ``PROBE_SCALE`` meanwhile: a wrong answer fails sooner, and
+    a solution never runs its check under the shorter deadlines."""
     cells = client.nb.cells
     probes = []
+    await run_source(client, _SHORTEN)
     for number, (solution, check) in enumerate(exercises(client.nb), start=1):
         meta = cells[solution].metadata.get("wslab", {})
         answers = [("no answer", meta.get("stub", STUB))]
@@ -216,4 +231,5 @@ async def probe_exercises(client: NotebookClient) -> list[Probe]:
             shown = f"{errors[0].ename}: {errors[0].evalue}" if errors else "the check passed"
             probes.append(Probe(number, label, bool(errors), shown))
         await run_source(client, cells[solution].source)
+    await run_source(client, _RESTORE)
     return probes
