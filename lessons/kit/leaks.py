@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import re
+import socket
+import struct
 import threading
 from collections.abc import Iterator
 from collections.abc import Set as AbstractSet
@@ -105,7 +107,7 @@ def alive(pid: int) -> bool:
 
 def listening_anywhere(port: int) -> bool:
     """True if any process on this host listens on TCP ``port``."""
-    return any(fields[3] == "0A" and _port(fields[1]) == port for fields in _tcp_rows())
+    return any(row.local_port == port for row in _tcp_sockets(LISTEN))
 
 
 def _command(pid: int) -> str:
@@ -131,15 +133,81 @@ def _socket_inodes(pid: int) -> set[str]:
     return inodes
 
 
-def _tcp_rows() -> Iterator[list[str]]:
-    """The rows of /proc/net/tcp and tcp6, split into fields."""
+# TCP states by their number in the kernel (include/net/tcp_states.h), as /proc shows them.
+_STATES = {
+    1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5: "FIN_WAIT2",
+    6: "TIME_WAIT", 7: "CLOSE", 8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "LISTEN", 11: "CLOSING",
+}  # fmt: skip
+LISTEN = 1 << 10
+OWNED = sum(1 << state for state in _STATES) & ~(1 << 6)  # every state a process holds
+
+
+@dataclass(frozen=True)
+class _Row:
+    local_port: int
+    remote_port: int
+    state: int
+    unsent: int
+    inode: str
+
+
+def _tcp_sockets(states: int) -> list[_Row]:
+    """This host's TCP sockets (IPv4 and IPv6) in ``states`` (a bit mask of state numbers).
+
+    Asked of the kernel over netlink (sock_diag, as ``ss`` does), which filters by state:
+    reading /proc/net/tcp costs in proportion to every socket the suite has closed and
+    the kernel still remembers (thousands in TIME_WAIT), for every snapshot."""
+    try:
+        return [
+            row for family in (socket.AF_INET, socket.AF_INET6) for row in _diag(family, states)
+        ]
+    except (OSError, AttributeError):  # no netlink here (a sandbox, not Linux): /proc
+        return [row for row in _proc_rows() if states & (1 << row.state)]
+
+
+def _diag(family: int, states: int) -> Iterator[_Row]:
+    # struct inet_diag_req_v2: family, protocol, ext, pad, states, then a zeroed sockid.
+    request = struct.pack("=BBBxI", family, socket.IPPROTO_TCP, 0, states) + bytes(48)
+    header = struct.pack("=IHHII", 16 + len(request), _SOCK_DIAG_BY_FAMILY, _DUMP, 1, 0)
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, _NETLINK_SOCK_DIAG) as nl:
+        nl.sendall(header + request)
+        while True:
+            data, offset = nl.recv(1 << 16), 0
+            while offset < len(data):
+                length, kind = struct.unpack_from("=IH", data, offset)
+                if kind == _DONE:
+                    return
+                if kind == _ERROR:
+                    raise OSError("sock_diag refused the request")
+                # struct inet_diag_msg: family, state, timer, retrans, sockid (sport and
+                # dport big-endian, addresses, interface, cookie), expires, rqueue, wqueue,
+                # uid, inode.
+                state = data[offset + 17]
+                sport, dport = struct.unpack_from(">HH", data, offset + 20)
+                _, _, unsent, _, inode = struct.unpack_from("=5I", data, offset + 68)
+                # A listening socket's wqueue is its backlog: /proc shows 0 unsent.
+                yield _Row(sport, dport, state, 0 if state == 10 else unsent, str(inode))
+                offset += (length + 3) & ~3
+
+
+_NETLINK_SOCK_DIAG, _SOCK_DIAG_BY_FAMILY, _DUMP, _DONE, _ERROR = 4, 20, 0x301, 3, 2
+
+
+def _proc_rows() -> Iterator[_Row]:
     for table in ("tcp", "tcp6"):
         try:
             rows = (PROC / "net" / table).read_text().splitlines()[1:]
         except OSError:
             continue
         for row in rows:
-            yield row.split()
+            fields = row.split()
+            yield _Row(
+                _port(fields[1]),
+                _port(fields[2]),
+                int(fields[3], 16),
+                int(fields[4].split(":")[0], 16),
+                fields[9],
+            )
 
 
 def _port(address: str) -> int:
@@ -147,11 +215,7 @@ def _port(address: str) -> int:
 
 
 def _listening_ports(inodes: set[str]) -> set[int]:
-    return {
-        _port(fields[1])
-        for fields in _tcp_rows()
-        if fields[3] == "0A" and fields[9] in inodes  # 0A: LISTEN
-    }
+    return {row.local_port for row in _tcp_sockets(LISTEN) if row.inode in inodes}
 
 
 @dataclass(frozen=True)
@@ -164,25 +228,13 @@ class Connection:
     unsent: int
 
 
-_STATES = {
-    "01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV", "04": "FIN_WAIT1",
-    "05": "FIN_WAIT2", "06": "TIME_WAIT", "07": "CLOSE", "08": "CLOSE_WAIT",
-    "09": "LAST_ACK", "0A": "LISTEN", "0B": "CLOSING",
-}  # fmt: skip
-
-
 def connections(pid: int) -> list[Connection]:
     """Every TCP socket process ``pid`` holds open, as ``ss -tp`` would list it (Linux)."""
     inodes = _socket_inodes(pid)
     return [
-        Connection(
-            _port(fields[1]),
-            _port(fields[2]),
-            _STATES.get(fields[3], fields[3]),
-            int(fields[4].split(":")[0], 16),
-        )
-        for fields in _tcp_rows()
-        if fields[9] in inodes
+        Connection(row.local_port, row.remote_port, _STATES[row.state], row.unsent)
+        for row in _tcp_sockets(OWNED)
+        if row.inode in inodes
     ]
 
 
