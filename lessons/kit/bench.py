@@ -10,12 +10,14 @@ connection), the same over Redis with two processes, and each with one stalled c
 and behind nginx, as lesson 06 deploys it. Bounded in clients, messages and time; loopback
 only.
 
-The N clients live in this one process and share the machine's cores with the servers, so
-they are made cheap (``lessons.kit.fanout``: frames cut straight from the bytes read, no
-library client), so that the servers, not the clients, set the pace. Every scenario reports
+The N clients live in this one process and share the machine's cores with the servers:
+they are kept cheap (``lessons.kit.fanout``: frames cut straight from the bytes read, no
+library client) so that the servers, not the clients, set the pace. Every scenario reports
 the CPU time its server processes (app, Redis, proxy) spent per delivery, and beside it the
-clients' (this process's): a fair figure for what a design, Redis or a proxy costs, and a
-check that the clients were not the bottleneck.
+clients' (this process's). CPU per delivery is the fair figure for what a design, Redis or
+a proxy costs: it moves much less than the rate when other work shares the cores. A client
+that keeps up reads each write as it comes, so it costs about as much per delivery as a
+server that writes every frame on its own, and much less when frames arrive together.
 """
 
 from __future__ import annotations
