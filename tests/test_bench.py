@@ -120,3 +120,22 @@ async def test_the_client_refuses_a_server_that_refuses_the_handshake() -> None:
         port = server.sockets[0].getsockname()[1]
         with pytest.raises(ConnectionError, match="403"):
             await FanoutClient.connect(f"ws://127.0.0.1:{port}", {}, expected=1)
+
+
+@pytest.mark.anyio
+async def test_a_client_the_server_closes_answers_the_close_and_stops_waiting() -> None:
+    closed: list[int | None] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.close(1013, "slow consumer")  # waits for the client's answering close frame
+        closed.append(ws.close_code)
+
+    async with serve(handler, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        client = await FanoutClient.connect(f"ws://127.0.0.1:{port}", {}, expected=1)
+        try:
+            await asyncio.wait_for(client.done, 5)  # settled: nothing more will come
+            await asyncio.wait_for(client.closed, 5)
+        finally:
+            await client.close()
+    assert client.latencies == [] and closed == [1013]

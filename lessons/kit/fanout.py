@@ -82,7 +82,8 @@ class FanoutClient(asyncio.BufferedProtocol):
     each text message whose header ``n`` is in ``sent``, until it has ``expected`` of them.
 
     ``opened``: the server accepted the handshake. ``greeted``: the first text message came.
-    ``done``: ``expected`` latencies are in ``latencies``. ``closed``: the TCP connection ended.
+    ``done``: ``expected`` latencies are in ``latencies``, or the connection ended first.
+    ``closed``: the TCP connection ended.
     """
 
     def __init__(self, url: str, sent: Mapping[int, float], expected: int) -> None:
@@ -171,8 +172,10 @@ class FanoutClient(asyncio.BufferedProtocol):
         if not self.opened.done():
             ended = ConnectionError(f"{self.url}: the connection ended during the handshake")
             self.opened.set_exception(ended)
-        if not self.closed.done():
-            self.closed.set_result(None)
+        for future in (self.done, self.closed):  # nothing more will come
+            if not future.done():
+                future.set_result(None)
+        self.writable.set()  # nor wait to send
 
     def pause_writing(self) -> None:
         self.writable.clear()
