@@ -1,13 +1,22 @@
-"""`wslab bench`: every scenario side by side, bounded arguments, and its library parts."""
+"""`wslab bench`: every scenario side by side, bounded arguments, and its library parts:
+the measuring clients among them."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
+from http import HTTPStatus
 
 import pytest
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Request, Response
 
 from lessons.cli import main as wslab
 from lessons.kit.bench import LIMITS, check_limits, default_timeout
+from lessons.kit.fanout import FanoutClient, parse_frames
+from lessons.kit.wire import BINARY, TEXT
 
 
 def test_bench_prints_every_scenario_with_ratios_to_the_baseline(
@@ -49,3 +58,84 @@ def test_the_default_timeout_grows_with_the_load_within_its_limit() -> None:
     assert default_timeout(20, 300) == 5.0  # the default run: 6,000 deliveries
     assert default_timeout(500, 300) == 15.0  # 150,000 deliveries would be cut at 5 s
     assert default_timeout(500, 5000) == LIMITS["timeout"]
+
+
+# --- the measuring clients (lessons.kit.fanout) ---
+
+FRAMES = [(TEXT, True, b"@0:" + b"a" * 50), (TEXT, False, b"@1:" + b"b" * 300), (0, True, b"c")]
+FRAMES += [(BINARY, True, b"d" * 70_000)]  # lengths with a 2-byte, 4-byte and 10-byte header
+
+
+def test_frames_are_cut_from_the_bytes_however_the_reads_split_them() -> None:
+    stream = b"".join(
+        Frame(Opcode(op), data, fin).serialize(mask=False) for op, fin, data in FRAMES
+    )
+    for read in (1, 2, 3, 7, 125, 4096, len(stream)):
+        data, parsed = b"", []
+        for offset in range(0, len(stream), read):
+            data += stream[offset : offset + read]
+            frames, stop = parse_frames(data, 0, len(data))
+            parsed += frames
+            data = data[stop:]
+        assert parsed == FRAMES and data == b"", f"reads of {read} bytes"
+    assert parse_frames(stream, 0, 1 + 2) == ([], 0)  # a header still arriving: nothing yet
+
+
+def test_a_masked_frame_from_the_server_is_refused() -> None:
+    with pytest.raises(ValueError, match="masked"):
+        parse_frames(Frame(Opcode.TEXT, b"hi").serialize(mask=True), 0, 8)
+
+
+@pytest.mark.anyio
+async def test_the_client_answers_pings_reads_every_kind_of_message_and_closes_cleanly() -> None:
+    closed: list[int | None] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        await asyncio.wait_for(await ws.ping(), 5)  # answered, or the test fails here
+        await ws.send("@0:" + "x" * 300)
+        await ws.send("not published")  # no header: not counted
+        await ws.send("@1:" + "y" * 100_000)  # over the read buffer: it grows
+        await ws.send(["@2:", "in two fragments"])
+        await ws.wait_closed()
+        closed.append(ws.close_code)
+
+    sent = {0: time.perf_counter(), 1: time.perf_counter(), 2: time.perf_counter()}
+    async with serve(handler, "127.0.0.1", 0, max_size=None) as server:
+        port = server.sockets[0].getsockname()[1]
+        client = await FanoutClient.connect(f"ws://127.0.0.1:{port}", sent, expected=3)
+        try:
+            await asyncio.wait_for(client.done, 5)
+        finally:
+            await client.close()
+    assert len(client.latencies) == 3 and all(0 < t < 5 for t in client.latencies)
+    assert closed == [1000]
+
+
+@pytest.mark.anyio
+async def test_the_client_refuses_a_server_that_refuses_the_handshake() -> None:
+    def refuse(ws: ServerConnection, request: Request) -> Response:
+        return ws.respond(HTTPStatus.FORBIDDEN, "no\n")
+
+    async with serve(lambda ws: ws.wait_closed(), "127.0.0.1", 0, process_request=refuse) as server:
+        port = server.sockets[0].getsockname()[1]
+        with pytest.raises(ConnectionError, match="403"):
+            await FanoutClient.connect(f"ws://127.0.0.1:{port}", {}, expected=1)
+
+
+@pytest.mark.anyio
+async def test_a_client_the_server_closes_answers_the_close_and_stops_waiting() -> None:
+    closed: list[int | None] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.close(1013, "slow consumer")  # waits for the client's answering close frame
+        closed.append(ws.close_code)
+
+    async with serve(handler, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        client = await FanoutClient.connect(f"ws://127.0.0.1:{port}", {}, expected=1)
+        try:
+            await asyncio.wait_for(client.done, 5)  # settled: nothing more will come
+            await asyncio.wait_for(client.closed, 5)
+        finally:
+            await client.close()
+    assert client.latencies == [] and closed == [1013]

@@ -51,7 +51,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print(
         f"({time.perf_counter() - started:.1f}s; latency: publish to receive, same clock; "
         "a stalled run that times out shows what was delivered before the deadline;\n"
-        " CPU: the server processes' (app, Redis, proxy) user + system time per delivery)"
+        " CPU: the server processes' (app, Redis, proxy) user + system time per delivery;\n"
+        " clients: the same for this process, where every client runs)"
     )
     return 0
 

@@ -10,10 +10,14 @@ connection), the same over Redis with two processes, and each with one stalled c
 and behind nginx, as lesson 06 deploys it. Bounded in clients, messages and time; loopback
 only.
 
-Every scenario also reports the CPU time its server processes (app, Redis, proxy) spent
-per delivery. The clients share the machine's cores with the servers, so deliveries per
-second partly measure the clients; CPU per delivery is the fair figure for what Redis or a
-proxy costs.
+The N clients live in this one process and share the machine's cores with the servers:
+they are kept cheap (``lessons.kit.fanout``: frames cut straight from the bytes read, no
+library client) so that the servers, not the clients, set the pace. Every scenario reports
+the CPU time its server processes (app, Redis, proxy) spent per delivery, and beside it the
+clients' (this process's). CPU per delivery is the fair figure for what a design, Redis or
+a proxy costs: it moves much less than the rate when other work shares the cores. A client
+that keeps up reads each write as it comes, so it costs about as much per delivery as a
+server that writes every frame on its own, and much less when frames arrive together.
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import socket
 import ssl
 import time
@@ -31,18 +34,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
-from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from lessons import LESSONS_DIR, load_module
 from lessons.kit.client import stalled_client
+from lessons.kit.fanout import FanoutClient
 from lessons.kit.leaks import descendants
 from lessons.kit.proxy import Caddy, Nginx, find_nginx
 from lessons.kit.redis_server import RedisServer
 from lessons.kit.server import SubprocessServer
+from lessons.kit.timing import scaled
 
 LOOPBACK = "127.0.0.1"
-HEADER = re.compile(r"@(\d+):")  # each payload starts with @<sequence number>:
 PRODUCTION_APP = LESSONS_DIR / "05_scaling" / "app.py"
 # The production app with its limits opened up: the benchmark floods on purpose.
 PRODUCTION_ENV = {"RATE": "1e9", "BURST": "1000000000", "MAX_MESSAGE_BYTES": "16777216"}
@@ -124,10 +127,10 @@ class Result:
     latencies: list[float] = field(default_factory=list)
     seconds: float = 0.0
     cpu: float = 0.0  # seconds of CPU the server processes used meanwhile
+    client_cpu: float = 0.0  # and this process (the clients)
 
-    @property
-    def cpu_per_delivery(self) -> float:
-        return self.cpu / self.delivered if self.delivered else float("nan")
+    def per_delivery(self, seconds: float) -> float:
+        return seconds / self.delivered if self.delivered else float("nan")
 
     @property
     def delivered(self) -> int:
@@ -171,49 +174,29 @@ async def _fan_out(
     """Connect ``clients`` (spread over the urls); client 0 publishes ``messages``."""
     urls = target.urls
     result = Result(name, clients * messages)
-    sockets: list[ClientConnection] = []
+    sent: dict[int, float] = {}
+    connected: list[FanoutClient] = []
     try:
         for n in range(clients):
-            # No permessage-deflate: the padding would compress to nothing.
-            ws = await connect(
-                urls[n % len(urls)],
-                max_size=None,
-                max_queue=None,
-                compression=None,
-                ssl=target.ssl,
-            )
-            sockets.append(ws)
-        sent: dict[int, float] = {}
-        padding = "x" * max(0, size - 24)
-
-        async def receive(ws: ClientConnection) -> None:
-            got = 0
-            while got < messages:
-                data = await ws.recv()
-                match = HEADER.search(data[:200] if isinstance(data, str) else "")
-                if match and int(match[1]) in sent:
-                    result.latencies.append(time.perf_counter() - sent[int(match[1])])
-                    got += 1
-
-        async def publish() -> None:
-            for seq in range(messages):
-                text = f"@{seq}:{padding}"
-                sent[seq] = time.perf_counter()
-                await sockets[0].send(json.dumps({"type": "say", "text": text}) if say else text)
-
+            client = await FanoutClient.connect(urls[n % len(urls)], sent, messages, ssl=target.ssl)
+            connected.append(client)
         if say:  # the production app greets each client first: wait for every welcome
-            await asyncio.gather(*(ws.recv() for ws in sockets))
+            async with asyncio.timeout(scaled(5.0)):
+                await asyncio.gather(*(client.greeted for client in connected))
+        padding = "x" * max(0, size - 24)
         started, cpu = time.perf_counter(), cpu_seconds(target.pids)
-        receivers = [asyncio.create_task(receive(ws)) for ws in sockets]
-        await publish()
-        _, pending = await asyncio.wait(receivers, timeout=timeout)
+        client_cpu = time.process_time()
+        for seq in range(messages):
+            text = f"@{seq}:{padding}"
+            sent[seq] = time.perf_counter()
+            await connected[0].send_text(json.dumps({"type": "say", "text": text}) if say else text)
+        await asyncio.wait([client.done for client in connected], timeout=timeout)
         result.seconds = time.perf_counter() - started
         result.cpu = cpu_seconds(target.pids) - cpu
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*receivers, return_exceptions=True)
+        result.client_cpu = time.process_time() - client_cpu
+        result.latencies = [latency for client in connected for latency in client.latencies]
     finally:
-        await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+        await asyncio.gather(*(client.close() for client in connected), return_exceptions=True)
     return result
 
 
@@ -330,16 +313,18 @@ def table(results: list[Result]) -> str:
     base = results[0]
     lines = [
         f"{'scenario':<38} {'delivered':>13} {'deliv/s':>9} {'×base':>6} "
-        f"{'p50 ms':>8} {'×base':>6} {'p99 ms':>8} {'×base':>6} {'CPU µs/deliv':>12} {'×base':>6}"
+        f"{'p50 ms':>8} {'×base':>6} {'p99 ms':>8} {'×base':>6} {'CPU µs/deliv':>12} {'×base':>6} "
+        f"{'clients µs':>10}"
     ]
     for r in results:
         p50, p99 = r.percentile(50), r.percentile(99)
+        cpu, clients = r.per_delivery(r.cpu), r.per_delivery(r.client_cpu)
         lines.append(
             f"{r.name:<38} {r.delivered:>6}/{r.expected:<6} {r.per_second:>9.0f} "
             f"{_ratio(r.per_second, base.per_second):>6} {p50 * 1000:>8.1f} "
             f"{_ratio(p50, base.percentile(50)):>6} {p99 * 1000:>8.1f} "
-            f"{_ratio(p99, base.percentile(99)):>6} {r.cpu_per_delivery * 1e6:>12.1f} "
-            f"{_ratio(r.cpu_per_delivery, base.cpu_per_delivery):>6}"
+            f"{_ratio(p99, base.percentile(99)):>6} {cpu * 1e6:>12.1f} "
+            f"{_ratio(cpu, base.per_delivery(base.cpu)):>6} {clients * 1e6:>10.1f}"
         )
     return "\n".join(lines)
 
