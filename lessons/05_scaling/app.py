@@ -3,7 +3,8 @@
 One chat room shared by every process. Each process keeps its own WebSockets and reads
 every event from the broker named by ``BROKER_URL`` (``brokers.py``, beside this file):
 ``memory://`` (this process only) or ``redis://host:port/0`` (a Redis Stream, read by ONE
-reader per process). Run two, from this folder::
+reader per process). ``client_guards.py`` holds the rate limit and the close that cannot
+hang. Run two, from this folder::
 
     BROKER_URL=redis://127.0.0.1:6379/0 uvicorn app:app --port 8001 --ws-max-size 65536
     BROKER_URL=redis://127.0.0.1:6379/0 uvicorn app:app --port 8002 --ws-max-size 65536
@@ -14,8 +15,6 @@ import json
 import os
 import random
 import re
-import socket
-import struct
 import time
 from collections import deque
 from collections.abc import AsyncIterator
@@ -24,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from brokers import Event, MemoryBroker, RedisBroker, id_key, open_broker  # beside this file
+from client_guards import KeepTransport, TokenBucket, close
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 BROKER_URL = os.environ.get("BROKER_URL", "memory://")  # or redis://host:port/0
 INSTANCE = os.environ.get("INSTANCE", f"pid{os.getpid()}")
@@ -39,23 +38,6 @@ HEARTBEAT_TIMEOUT = float(os.environ.get("HEARTBEAT_TIMEOUT", "10"))  # then sil
 CLOSE_TIMEOUT = float(os.environ.get("CLOSE_TIMEOUT", "1"))  # then the socket is reset
 PEERS = [int(port) for port in os.environ.get("PEERS", "").split(",") if port.strip()]
 EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
-
-
-class TokenBucket:
-    """``rate`` tokens per second, at most ``burst`` saved up; each message takes one."""
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate, self.capacity, self.tokens = rate, burst, float(burst)
-        self.stamp = time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
 
 
 class Connection:
@@ -168,20 +150,6 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await broker.close()
 
 
-class KeepTransport:
-    """ASGI has no "abort": with uvicorn, ``send`` is a method of the connection's protocol
-    object, which holds the transport. Keep it in the scope so that a handler can reset a
-    connection its peer no longer reads (P36); elsewhere it is None: a bounded close only."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket":
-            scope["transport"] = getattr(getattr(send, "__self__", None), "transport", None)
-        await self.app(scope, receive, send)
-
-
 app = FastAPI(title="wslab 05: scaling", lifespan=lifespan)
 app.add_middleware(KeepTransport)
 
@@ -202,7 +170,6 @@ async def stats() -> dict[str, Any]:
         "instance": INSTANCE,
         "broker": BROKER_URL.partition("://")[0],
         "clients": len(hub.connections),
-        "queued": max((len(c.queue) for c in hub.connections), default=0),
         "peak_queue": hub.peak_queue,
         "dropped": hub.dropped,
     }
@@ -230,42 +197,21 @@ async def room(websocket: WebSocket, last_id: str | None = None) -> None:
         pass  # the client left during the welcome or the replay
     finally:
         hub.connections.discard(conn)
-    if conn.close_code is not None:
-        await close(conn)
-
-
-async def close(conn: Connection) -> None:
-    """A bounded close; then, for a peer that does not read (P36) or answer (P37), a reset."""
-    try:
-        async with asyncio.timeout(CLOSE_TIMEOUT):
-            await conn.websocket.close(conn.close_code or 1000, conn.close_reason)
-    except (TimeoutError, WebSocketDisconnect, RuntimeError):
-        pass  # the close frame could not be written: the peer stopped reading
-    transport = conn.websocket.scope.get("transport")
-    if conn.close_code in {1011, 1013} and transport is not None:
-        sock = transport.get_extra_info("socket")
-        try:  # linger 0: closing resets the connection and drops what is still unsent
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        except OSError:
-            pass  # already closed
-        transport.abort()
+    if conn.close_code is not None:  # a peer that does not read or answer is reset (P36, P37)
+        reset = conn.close_code in {1011, 1013}
+        await close(websocket, conn.close_code, conn.close_reason, CLOSE_TIMEOUT, reset)
 
 
 async def replay(conn: Connection, last_id: str | None) -> None:
     """Send what was published after ``last_id`` (a reconnecting client's resume point)."""
     if last_id is None:
         return
-    error = None
     if not EVENT_ID.match(last_id):
-        error = "bad last_id"
-    else:
-        try:
-            missed = await broker.history(last_id)
-        except broker.errors:
-            error = "cannot replay now"
-    if error is not None:
-        await conn.websocket.send_json({"type": "error", "error": error})
-        return
+        return await conn.websocket.send_json({"type": "error", "error": "bad last_id"})
+    try:
+        missed = await broker.history(last_id)
+    except broker.errors:
+        return await conn.websocket.send_json({"type": "error", "error": "cannot replay now"})
     for event_id, event in missed:
         await conn.websocket.send_json({**event, "id": event_id})
         conn.sent = id_key(event_id)
@@ -298,21 +244,23 @@ async def handle(conn: Connection, text: str) -> None:
         kind = message.get("type")
     except (ValueError, AttributeError):
         kind = None
-    if kind == "pong":
-        return
-    if kind != "say" or not isinstance(message.get("text"), str):
-        error = {"type": "error", "error": 'send {"type": "say", "text": "..."}'}
-        hub.offer(conn, (None, json.dumps(error)))
-        return
-    event = {"type": "message", "text": message["text"], "instance": INSTANCE}
-    try:
-        await broker.publish(event)
-    except broker.errors:
-        hub.offer(conn, (None, json.dumps({"type": "error", "error": "broker down: not sent"})))
+    if kind == "say" and isinstance(message.get("text"), str):
+        event = {"type": "message", "text": message["text"], "instance": INSTANCE}
+        try:
+            await broker.publish(event)
+        except broker.errors:
+            tell(conn, {"type": "error", "error": "broker down: not sent"})
+    elif kind != "pong":
+        tell(conn, {"type": "error", "error": 'send {"type": "say", "text": "..."}'})
+
+
+def tell(conn: Connection, event: Event) -> None:
+    """Queue ``event`` for this client only (an error, a ping): its sender sends it."""
+    hub.offer(conn, (None, json.dumps(event)))
 
 
 async def heartbeat(conn: Connection) -> None:
     """An application ping that browsers can answer (they cannot send protocol pings)."""
     while True:
         await asyncio.sleep(HEARTBEAT_INTERVAL)
-        hub.offer(conn, (None, json.dumps({"type": "ping", "t": time.time()})))
+        tell(conn, {"type": "ping", "t": time.time()})

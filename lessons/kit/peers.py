@@ -66,7 +66,7 @@ async def flood_reaching(url: str, count: int = 1000) -> tuple[int, tuple[int | 
     victim in the same room, and how the flooder's connection ended ((None, "") if open).
 
     The victim reads until "end", or, once the flooder is closed (then no "end" comes), until
-    it has been quiet for 0.5 s."""
+    it has been quiet for 0.3 s."""
     async with (
         LiveClient(url, name="victim") as victim,
         LiveClient(url, name="flooder", max_queue=None) as flooder,  # it reads no reply: P38
@@ -81,7 +81,7 @@ async def flood_reaching(url: str, count: int = 1000) -> tuple[int, tuple[int | 
         async with asyncio.timeout(scaled(10)):
             while True:
                 try:
-                    text = await victim.receive(timeout=0.5)
+                    text = await victim.receive(timeout=0.3)
                 except TimeoutError:
                     if flooder.close_code is not None:
                         break
