@@ -239,8 +239,9 @@ async def test_reconnect_attempts_of_clients_that_lost_their_server_together(
     stem: str, storm: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """20 clients, server down: without jitter they retry in the same 0.1 s, round after round
-    (with full jitter the first retries spread over 0.5 s, the next over 1 s)."""
-    monkeypatch.setenv("BACKOFF_BASE", "0.5")
+    (with full jitter the first retries spread over 1 s, the next over 2 s)."""
+    monkeypatch.setenv("BACKOFF_BASE", "1")  # the app's own (at 0.5 the spread is too narrow
+    # for the fix to stay clear of the limit when a loaded machine wakes retries late)
     module = LESSON.module(stem)
     if hasattr(module, "random"):  # the jitter's draws, fixed: a spread, not a lucky one
         monkeypatch.setattr(module, "random", random.Random(6))
@@ -265,9 +266,9 @@ async def test_reconnect_attempts_of_clients_that_lost_their_server_together(
     retries = sorted(attempts[clients:])
     busiest = max(sum(1 for t in retries if start <= t < start + 0.1) for start in retries)
     if storm:
-        assert busiest >= clients * 0.9
+        assert busiest >= clients * 0.9, busiest
     else:
-        assert busiest <= clients * 0.5
+        assert busiest <= clients * 0.5, busiest
 
 
 # P31: unbounded queues.
