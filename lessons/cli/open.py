@@ -71,7 +71,8 @@ def lab_environment(state: Path) -> dict[str, str]:
     }
 
 
-# `jupyter lab`, after `import lessons`: that spares JupyterLab 2 s of start (see there).
+# `jupyter lab`, after `import lessons`: that spares JupyterLab 2 s of start (lessons/__init__.py
+# says why).
 LAB_MAIN = "import sys, lessons, jupyterlab.labapp as lab; sys.exit(lab.main())"
 
 

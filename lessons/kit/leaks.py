@@ -107,7 +107,7 @@ def alive(pid: int) -> bool:
 
 def listening_anywhere(port: int) -> bool:
     """True if any process on this host listens on TCP ``port``."""
-    return any(row.local_port == port for row in _tcp_sockets(LISTEN))
+    return any(socket_.local_port == port for socket_, _ in _tcp_sockets(_LISTEN))
 
 
 def _command(pid: int) -> str:
@@ -133,39 +133,40 @@ def _socket_inodes(pid: int) -> set[str]:
     return inodes
 
 
+@dataclass(frozen=True)
+class Connection:
+    """One TCP socket a process holds: its ports, its state, the bytes it has not sent."""
+
+    local_port: int
+    remote_port: int
+    state: str  # "ESTABLISHED", "LISTEN", "CLOSE_WAIT", ...
+    unsent: int
+
+
 # TCP states by their number in the kernel (include/net/tcp_states.h), as /proc shows them.
 _STATES = {
     1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5: "FIN_WAIT2",
     6: "TIME_WAIT", 7: "CLOSE", 8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "LISTEN", 11: "CLOSING",
 }  # fmt: skip
-LISTEN = 1 << 10
-OWNED = sum(1 << state for state in _STATES) & ~(1 << 6)  # every state a process holds
+_LISTEN = 1 << 10  # state masks, as sock_diag takes them
+_HELD = sum(1 << state for state in _STATES) & ~(1 << 6)  # every state but TIME_WAIT
+_NETLINK_SOCK_DIAG, _SOCK_DIAG_BY_FAMILY, _DUMP, _DONE, _ERROR = 4, 20, 0x301, 3, 2
 
 
-@dataclass(frozen=True)
-class _Row:
-    local_port: int
-    remote_port: int
-    state: int
-    unsent: int
-    inode: str
-
-
-def _tcp_sockets(states: int) -> list[_Row]:
-    """This host's TCP sockets (IPv4 and IPv6) in ``states`` (a bit mask of state numbers).
+def _tcp_sockets(states: int) -> list[tuple[Connection, str]]:
+    """This host's TCP sockets (IPv4 and IPv6) in ``states`` (a mask of state numbers), each
+    with its inode.
 
     Asked of the kernel over netlink (sock_diag, as ``ss`` does), which filters by state:
     reading /proc/net/tcp costs in proportion to every socket the suite has closed and
     the kernel still remembers (thousands in TIME_WAIT), for every snapshot."""
     try:
-        return [
-            row for family in (socket.AF_INET, socket.AF_INET6) for row in _diag(family, states)
-        ]
+        return [*_diag(socket.AF_INET, states), *_diag(socket.AF_INET6, states)]
     except (OSError, AttributeError):  # no netlink here (a sandbox, not Linux): /proc
-        return [row for row in _proc_rows() if states & (1 << row.state)]
+        return list(_proc_rows(states))
 
 
-def _diag(family: int, states: int) -> Iterator[_Row]:
+def _diag(family: int, states: int) -> Iterator[tuple[Connection, str]]:
     # struct inet_diag_req_v2: family, protocol, ext, pad, states, then a zeroed sockid.
     request = struct.pack("=BBBxI", family, socket.IPPROTO_TCP, 0, states) + bytes(48)
     header = struct.pack("=IHHII", 16 + len(request), _SOCK_DIAG_BY_FAMILY, _DUMP, 1, 0)
@@ -182,18 +183,16 @@ def _diag(family: int, states: int) -> Iterator[_Row]:
                 # struct inet_diag_msg: family, state, timer, retrans, sockid (sport and
                 # dport big-endian, addresses, interface, cookie), expires, rqueue, wqueue,
                 # uid, inode.
-                state = data[offset + 17]
+                state = _STATES[data[offset + 17]]
                 sport, dport = struct.unpack_from(">HH", data, offset + 20)
                 _, _, unsent, _, inode = struct.unpack_from("=5I", data, offset + 68)
-                # A listening socket's wqueue is its backlog: /proc shows 0 unsent.
-                yield _Row(sport, dport, state, 0 if state == 10 else unsent, str(inode))
+                if state == "LISTEN":  # its wqueue is its backlog: /proc shows 0 unsent
+                    unsent = 0
+                yield Connection(sport, dport, state, unsent), str(inode)
                 offset += (length + 3) & ~3
 
 
-_NETLINK_SOCK_DIAG, _SOCK_DIAG_BY_FAMILY, _DUMP, _DONE, _ERROR = 4, 20, 0x301, 3, 2
-
-
-def _proc_rows() -> Iterator[_Row]:
+def _proc_rows(states: int) -> Iterator[tuple[Connection, str]]:
     for table in ("tcp", "tcp6"):
         try:
             rows = (PROC / "net" / table).read_text().splitlines()[1:]
@@ -201,13 +200,11 @@ def _proc_rows() -> Iterator[_Row]:
             continue
         for row in rows:
             fields = row.split()
-            yield _Row(
-                _port(fields[1]),
-                _port(fields[2]),
-                int(fields[3], 16),
-                int(fields[4].split(":")[0], 16),
-                fields[9],
-            )
+            state = int(fields[3], 16)
+            if states & (1 << state):
+                unsent = int(fields[4].split(":")[0], 16)
+                connection = Connection(_port(fields[1]), _port(fields[2]), _STATES[state], unsent)
+                yield connection, fields[9]
 
 
 def _port(address: str) -> int:
@@ -215,27 +212,13 @@ def _port(address: str) -> int:
 
 
 def _listening_ports(inodes: set[str]) -> set[int]:
-    return {row.local_port for row in _tcp_sockets(LISTEN) if row.inode in inodes}
-
-
-@dataclass(frozen=True)
-class Connection:
-    """One TCP socket a process holds: its ports, its state, the bytes it has not sent."""
-
-    local_port: int
-    remote_port: int
-    state: str  # "ESTABLISHED", "LISTEN", "CLOSE_WAIT", ...
-    unsent: int
+    return {socket_.local_port for socket_, inode in _tcp_sockets(_LISTEN) if inode in inodes}
 
 
 def connections(pid: int) -> list[Connection]:
     """Every TCP socket process ``pid`` holds open, as ``ss -tp`` would list it (Linux)."""
     inodes = _socket_inodes(pid)
-    return [
-        Connection(row.local_port, row.remote_port, _STATES[row.state], row.unsent)
-        for row in _tcp_sockets(OWNED)
-        if row.inode in inodes
-    ]
+    return [socket_ for socket_, inode in _tcp_sockets(_HELD) if inode in inodes]
 
 
 def holds_peer(pid: int, remote_port: int) -> bool:
