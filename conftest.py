@@ -12,10 +12,16 @@ import pytest
 
 from lessons.kit import LiveServer, SubprocessServer, scaled
 from lessons.kit.browser import CHROMIUM_ARGS, chromium_path
+from lessons.kit.forkserver import ENABLE as ENABLE_FORK_SERVER
 from lessons.kit.leaks import settle, snapshot
 from lessons.kit.redis_server import RedisServer
 
 REQUIRE_BROWSER = "WSLAB_REQUIRE_BROWSER"
+# Server processes are forked from a warm parent (lessons.kit.forkserver): the suite starts
+# over a hundred, and each spends most of a second of CPU importing the same libraries.
+# Inherited by the notebooks' kernels and the commands the tests start; tests of stop
+# signals remove it, to stop what learners run.
+os.environ.setdefault(ENABLE_FORK_SERVER, "1")
 
 
 @pytest.fixture

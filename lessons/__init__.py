@@ -119,7 +119,7 @@ def load_module(path: str | Path) -> ModuleType:
         sys.modules.pop(name, None)
         raise
     finally:
-        sys.path.remove(str(path.parent))
+        del sys.path[len(sys.path) - 1 - sys.path[::-1].index(str(path.parent))]  # ours: the last
         for sibling in set(sys.modules) - before:  # imported again by the next load
             file = getattr(sys.modules[sibling], "__file__", None)
             if "." not in sibling and file and Path(file).parent == path.parent:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 from starlette.testclient import TestClient
 
-from lessons import ROOT_DIR, Lesson, UnknownLessonError, discover, find
+from lessons import ROOT_DIR, Lesson, UnknownLessonError, discover, find, load_module
 
 LESSONS = discover()
 IDS = [lesson.name for lesson in LESSONS]
@@ -25,6 +26,16 @@ def test_lessons_are_discovered_in_order() -> None:
 @pytest.mark.parametrize("name", ["01", "1", "echo", "01_echo", "lessons/01_echo/", "ECHO"])
 def test_find_accepts_number_slug_and_folder(name: str) -> None:
     assert find(name).name == "01_echo"
+
+
+def test_loading_a_file_leaves_sys_path_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "app.py").write_text("x = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))  # its folder is on the path already
+    before = list(sys.path)
+    assert load_module(tmp_path / "app.py").x == 1
+    assert sys.path == before
 
 
 def test_find_names_the_known_lessons_when_it_fails() -> None:

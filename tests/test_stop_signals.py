@@ -8,6 +8,7 @@ opened is listening, and it has said so and exited 0.
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -19,6 +20,7 @@ from contextlib import contextmanager
 import pytest
 
 from lessons.kit import scaled
+from lessons.kit.forkserver import ENABLE as ENABLE_FORK_SERVER
 from lessons.kit.leaks import alive, descendants, listening_anywhere
 
 SIGNALS = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
@@ -34,6 +36,7 @@ def wslab(*args: str, until: str) -> Iterator[tuple[subprocess.Popen[str], list[
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         text=True,
+        env={**os.environ, ENABLE_FORK_SERVER: "0"},  # servers spawned, as learners run them
     )
     try:
         assert process.stdout is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import signal
 import subprocess
@@ -16,6 +17,7 @@ import websockets
 
 from lessons.kit import scaled
 from lessons.kit.deploy import tls
+from lessons.kit.forkserver import ENABLE as ENABLE_FORK_SERVER
 from lessons.kit.leaks import alive, descendants, listening_anywhere
 
 
@@ -27,6 +29,7 @@ def serve(*args: str) -> tuple[subprocess.Popen[str], str]:
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         text=True,
+        env={**os.environ, ENABLE_FORK_SERVER: "0"},  # servers spawned, as learners run them
     )
     assert process.stdout is not None
     lines = []

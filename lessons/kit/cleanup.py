@@ -22,7 +22,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from types import FrameType
-from typing import Any, Protocol, Self
+from typing import Protocol, Self
 
 from lessons.kit.timing import scaled
 
@@ -36,6 +36,15 @@ SHUTDOWN_SECONDS = 20.0
 
 class Stoppable(Protocol):
     def stop(self) -> object: ...
+
+
+class Process(Protocol):
+    """What ``end_process`` needs of a process: a ``subprocess.Popen`` has it."""
+
+    def poll(self) -> int | None: ...
+    def wait(self, timeout: float | None = None) -> int: ...
+    def send_signal(self, sig: int) -> None: ...
+    def kill(self) -> None: ...
 
 
 _running: set[Stoppable] = set()
@@ -131,7 +140,7 @@ def stop_signals_interrupt() -> Iterator[None]:
 
 
 def end_process(
-    process: subprocess.Popen[Any], sig: signal.Signals = signal.SIGTERM, timeout: float = 10.0
+    process: Process, sig: signal.Signals = signal.SIGTERM, timeout: float = 10.0
 ) -> int:
     """Send ``sig`` to a running ``process``, wait ``timeout`` seconds for it to end, then
     SIGKILL it and wait again; returns its exit status."""

@@ -17,6 +17,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 
+from lessons.kit.forkserver import THREAD_NAME, warm_parents
 from lessons.kit.timing import scaled
 
 PROC = Path("/proc")
@@ -35,10 +36,11 @@ class Snapshot:
         processes, started lazily) belongs to that older process, not to the test.
         """
         found = [f"thread {t.name!r}" for t in self.threads - before.threads]
+        warm = warm_parents()  # it lives as long as this process; its servers do not
         found += [
             f"child process {pid}: {_command(pid)}"
-            for pid in self.children.keys() - before.children.keys()
-            if not self._descends_from(pid, before.children.keys())
+            for pid in self.children.keys() - before.children.keys() - warm
+            if not self._descends_from(pid, before.children.keys() - warm)
         ]
         found += [f"listening socket on port {port}" for port in self.listening - before.listening]
         return sorted(found)
@@ -53,7 +55,8 @@ class Snapshot:
 
 
 def snapshot() -> Snapshot:
-    threads = frozenset(t for t in threading.enumerate() if t.is_alive())
+    # the fork server's reader lives as long as this process, as its warm parent does
+    threads = frozenset(t for t in threading.enumerate() if t.is_alive() and t.name != THREAD_NAME)
     if not PROC.is_dir():
         return Snapshot(threads, {}, frozenset())
     children = _children(os.getpid())

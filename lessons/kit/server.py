@@ -19,7 +19,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -31,6 +30,7 @@ from typing import Any, Self
 import uvicorn
 
 from lessons.kit.cleanup import STOP_SIGNALS, Managed, end_process, track, untrack
+from lessons.kit.forkserver import ForkedProcess, start_child
 from lessons.kit.guard import GUARDED_HTTP, GUARDED_WS
 from lessons.kit.timing import scaled
 
@@ -316,7 +316,7 @@ class SubprocessServer(_Addresses, Managed):
             **config,
         }
         self.lines: list[str] = []
-        self.process: subprocess.Popen[str] | None = None
+        self.process: subprocess.Popen[str] | ForkedProcess | None = None
         self._socket: socket.socket | None = None
         self._changed = threading.Condition()
         self._reader: threading.Thread | None = None
@@ -352,25 +352,10 @@ class SubprocessServer(_Addresses, Managed):
         self.bind()
         sock, self._socket = self._socket, None
         assert sock is not None
-        command = [
-            sys.executable,
-            "-m",
-            "lessons.kit.child",
-            str(sock.fileno()),
-            f"{self.path}:{self.attribute}",
-            json.dumps(self.options),
-        ]
+        args = [f"{self.path}:{self.attribute}", json.dumps(self.options)]
         with sock:
-            self.process = subprocess.Popen(
-                command,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                text=True,
-                bufsize=1,
-                pass_fds=[sock.fileno()],
-                env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
-                start_new_session=True,
+            self.process = start_child(
+                sock, args, env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
             )
         track(self)
         self.lines = []
