@@ -24,6 +24,42 @@ REQUIRE_BROWSER = "WSLAB_REQUIRE_BROWSER"
 os.environ.setdefault(ENABLE_FORK_SERVER, "1")
 
 
+# Units of work for the xdist workers: a test file, except each notebook's run, a unit of its
+# own so that the notebooks spread over the workers (the book reads their runs: see
+# tests/conftest.py). xdist's own `loadgroup` cannot say this on pytest 9 (its group suffix
+# never reaches the node ids), so the scheduler below does.
+NOTEBOOK_RUNS = "tests/test_notebooks.py::test_notebook_runs_headless"
+
+
+def unit_of(nodeid: str) -> str:
+    return nodeid if nodeid.startswith(NOTEBOOK_RUNS) else nodeid.split("::")[0]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Units(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return unit_of(nodeid)
+
+    return Units(config, log)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The units in the order the workers take them (``--no-loadscope-reorder``): those that
+    execute notebooks first, the longest; then files with more tests before files with
+    fewer, as xdist orders files itself. Each unit's tests keep their order."""
+    units: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        units.setdefault(unit_of(item.nodeid), []).append(item)
+    ordered = sorted(
+        units.values(),
+        key=lambda unit: (not any("executed" in item.fixturenames for item in unit), -len(unit)),
+    )
+    items[:] = [item for unit in ordered for item in unit]
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
+import pickle
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from lessons import ROOT_DIR
 from lessons.kit.exercises import Probe, probe_exercises
 from lessons.kit.notebooks import NotebookClient, NotebookResult, run_notebook
 
@@ -21,19 +25,38 @@ class Execution:
 
 
 @pytest.fixture(scope="session")
-def executed() -> Callable[[Path], Execution]:
-    """``executed(path)`` runs the notebook the first time it is asked for, then remembers:
-    the notebook tests and the book share one run of each notebook."""
+def executed(
+    tmp_path_factory: pytest.TempPathFactory, worker_id: str
+) -> Callable[[Path], Execution]:
+    """``executed(path)`` runs the notebook the first time any test asks for it, then
+    remembers: the notebook tests and the book share one run of each notebook, across the
+    xdist workers too (the first worker to ask runs it holding a file lock; the others wait
+    for the lock, then read the run)."""
+    shared = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        shared = shared.parent  # this session's directory, above each worker's own
+    shared /= "executed"
+    shared.mkdir(exist_ok=True)
     runs: dict[Path, Execution] = {}
 
     def run(path: Path) -> Execution:
         if path not in runs:
-            probes: list[Probe] = []
-
-            async def probe(client: NotebookClient) -> None:
-                probes.extend(await probe_exercises(client))
-
-            runs[path] = Execution(run_notebook(path, cell_timeout=180, after=probe), probes)
+            name = re.sub(r"\W", "_", str(path.relative_to(ROOT_DIR)))
+            saved = shared / f"{name}.pickle"
+            with open(shared / f"{name}.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if not saved.exists():
+                    saved.write_bytes(pickle.dumps(_execute(path)))
+                runs[path] = pickle.loads(saved.read_bytes())
         return runs[path]
 
     return run
+
+
+def _execute(path: Path) -> Execution:
+    probes: list[Probe] = []
+
+    async def probe(client: NotebookClient) -> None:
+        probes.extend(await probe_exercises(client))
+
+    return Execution(run_notebook(path, cell_timeout=180, after=probe), probes)
