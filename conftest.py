@@ -47,17 +47,19 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The units in the order the workers take them (``--no-loadscope-reorder``): those that
-    execute notebooks first, the longest; then files with more tests before files with
-    fewer, as xdist orders files itself. Each unit's tests keep their order."""
+    """The units in the order the workers take them (``--no-loadscope-reorder``), the
+    longest first as far as markers tell: those that execute notebooks; then by their
+    number of slow and browser tests; then by their number of tests. Each unit's tests keep
+    their order."""
     units: dict[str, list[pytest.Item]] = {}
     for item in items:
         units.setdefault(unit_of(item.nodeid), []).append(item)
-    ordered = sorted(
-        units.values(),
-        key=lambda unit: (not any("executed" in item.fixturenames for item in unit), -len(unit)),
-    )
-    items[:] = [item for unit in ordered for item in unit]
+
+    def length(unit: list[pytest.Item]) -> tuple[bool, int, int]:
+        heavy = sum(any(item.get_closest_marker(m) for m in ("slow", "browser")) for item in unit)
+        return not any("executed" in item.fixturenames for item in unit), -heavy, -len(unit)
+
+    items[:] = [item for unit in sorted(units.values(), key=length) for item in unit]
 
 
 @pytest.fixture

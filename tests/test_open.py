@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -130,20 +131,30 @@ def _api(base: str, token: str, path: str, method: str = "GET") -> dict:
         return json.loads(response.read())
 
 
+# Ctrl-C: see test_jupyterlab.py. SIGKILL: `wslab open` cannot clean up, the kernel must.
+STOPS = [sig for sig in STOP_SIGNALS if sig != signal.SIGINT] + (
+    [signal.SIGKILL] if sys.platform.startswith("linux") else []
+)
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the process table in /proc")
-@pytest.mark.parametrize(
-    "stop",
-    [sig for sig in STOP_SIGNALS if sig != signal.SIGINT]  # Ctrl-C: see test_jupyterlab.py
-    + ([signal.SIGKILL] if sys.platform.startswith("linux") else []),
-    ids=lambda sig: sig.name,
-)
 def test_open_serves_jupyterlab_with_our_kernel_and_no_news_and_stops_on_a_signal(
-    stop: signal.Signals, tmp_path: Path
+    tmp_path: Path,
 ) -> None:
     """SIGTERM and SIGHUP (the terminal closed) stop JupyterLab cleanly, and its kernels
-    with it; even when ``wslab open`` is killed, JupyterLab gets SIGTERM and stops."""
-    command = [sys.executable, "-m", "lessons", "open", "01", "--dir", str(tmp_path), "--port", "0"]
+    with it; even when ``wslab open`` is killed, JupyterLab gets SIGTERM and stops. One
+    `wslab open` per signal, side by side (each spends its time waiting on JupyterLab)."""
+    with ThreadPoolExecutor(len(STOPS)) as pool:
+        runs = {stop: pool.submit(_open_then_stop, stop, tmp_path / stop.name) for stop in STOPS}
+    for stop, run in runs.items():
+        if (error := run.exception()) is not None:
+            raise AssertionError(f"`wslab open` stopped by {stop.name}: {error}") from error
+
+
+def _open_then_stop(stop: signal.Signals, folder: Path) -> None:
+    folder.mkdir()
+    command = [sys.executable, "-m", "lessons", "open", "01", "--dir", str(folder), "--port", "0"]
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
         try:
             assert process.stdout is not None
