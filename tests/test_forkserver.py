@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from lessons import find
-from lessons.kit import SubprocessServer, eventually, scaled
+from lessons.kit import SubprocessServer, eventually, forkserver, scaled
 from lessons.kit.forkserver import ENABLE, ForkedProcess, warm_parents
 from lessons.kit.leaks import alive, settle, snapshot
 
@@ -91,6 +91,20 @@ def test_servers_of_a_killed_warm_parent_are_killed_and_it_is_replaced() -> None
         server.stop()
     with SubprocessServer(ECHO_APP) as again:
         assert isinstance(again.process, ForkedProcess) and warm_parents() != {warm}
+
+
+def test_a_warm_parent_that_stops_answering_is_ended_and_replaced(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with SubprocessServer(ECHO_APP):
+        (warm,) = warm_parents()
+    os.kill(warm, signal.SIGSTOP)  # as a stuck one looks
+    with monkeypatch.context() as patch, pytest.raises(RuntimeError, match="no answer within"):
+        patch.setattr(forkserver, "ANSWER_SECONDS", 0.5)
+        SubprocessServer(ECHO_APP).start()
+    with SubprocessServer(ECHO_APP) as again:
+        assert isinstance(again.process, ForkedProcess) and warm not in warm_parents()
+    assert not alive(warm)
 
 
 STARTER = """

@@ -31,6 +31,8 @@ import time
 import traceback
 from typing import IO, Any
 
+from lessons.kit.timing import scaled
+
 ENABLE = "WSLAB_FORK_SERVER"
 THREAD_NAME = "wslab-fork-server"
 CHILD = "lessons.kit.child"
@@ -53,6 +55,8 @@ PRELOAD = (
 READ_AT_IMPORT = ("PYTHON", "WEBSOCKETS_")
 # How long servers left behind by an ended parent get to stop before SIGKILL, seconds.
 GRACE = 5.0
+# How long a request may wait for the warm parent (its first one waits for its imports).
+ANSWER_SECONDS = 30.0
 
 
 class ForkedProcess:
@@ -134,8 +138,15 @@ class _WarmParent:
         finally:
             os.close(write_end)
         with self.changed:
-            self.changed.wait_for(lambda: request in self.started or self.gone)
+            answered = self.changed.wait_for(
+                lambda: request in self.started or self.gone, scaled(ANSWER_SECONDS)
+            )
             started = self.started.pop(request, "the warm parent ended")
+        if not answered:  # stuck: end it (and whatever it started), say so
+            self.process.kill()
+            with self.changed:
+                self.gone = True  # the next server gets a new one
+            started = f"no answer within {ANSWER_SECONDS} s"
         if isinstance(started, str):
             stdout.close()
             raise RuntimeError(f"the fork server could not start a server: {started}")
@@ -176,15 +187,21 @@ _lock = threading.Lock()
 _parent: _WarmParent | None = None
 
 
+def _running() -> _WarmParent | None:
+    if _parent is None or _parent.gone or _parent.process.poll() is not None:
+        return None
+    return _parent
+
+
 def warm_parents() -> set[int]:
     """The pid of this process's warm parent, if one is running."""
-    return {_parent.process.pid} if _parent is not None and not _parent.gone else set()
+    return {parent.process.pid} if (parent := _running()) else set()
 
 
 def _can_fork(env: dict[str, str]) -> bool:
     if os.environ.get(ENABLE) != "1" or not hasattr(os, "pidfd_open"):
         return False
-    base = _parent.env if _parent is not None and not _parent.gone else os.environ
+    base = parent.env if (parent := _running()) else os.environ
     changed = {k for k in env.keys() | base.keys() if env.get(k) != base.get(k)}
     return not any(name.startswith(READ_AT_IMPORT) for name in changed - {"PYTHONUNBUFFERED"})
 
@@ -197,9 +214,7 @@ def start_child(
     global _parent
     if _can_fork(env):
         with _lock:
-            if _parent is None or _parent.gone:
-                _parent = _WarmParent()
-            parent = _parent
+            parent = _parent = _running() or _WarmParent()
         return parent.fork(sock.fileno(), args, env)
     return subprocess.Popen(
         [sys.executable, "-m", CHILD, str(sock.fileno()), *args],
@@ -244,11 +259,17 @@ def serve_forks(fd: str) -> None:
                     _stop(children)
                     return
                 request = json.loads(data)
-                pid = os.fork()
+                try:
+                    pid = os.fork()
+                except OSError as exc:  # out of processes or memory: say so, go on
+                    _send(control, request=request["request"], error=str(exc))
+                    pid = None
                 if pid == 0:
                     _child(request, fds, [control.fileno(), selector.fileno(), *children])
                 for fd in fds:
                     os.close(fd)
+                if pid is None:
+                    continue
                 pidfd = os.pidfd_open(pid)
                 children[pidfd] = pid
                 selector.register(pidfd, selectors.EVENT_READ, pid)
