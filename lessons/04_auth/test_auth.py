@@ -6,7 +6,6 @@ import asyncio
 import base64
 import json
 import logging
-import statistics
 import threading
 import time
 from collections import defaultdict
@@ -121,7 +120,8 @@ def test_passwords_are_stored_salted_and_hashed(lesson: ModuleType) -> None:
 
 
 def test_an_unknown_name_costs_the_same_time_as_a_known_one(lesson: ModuleType) -> None:
-    """Side by side, so both see the same load: the medians stay within a factor of 2.
+    """Side by side, so both see the same load; the fastest of each (what a hash costs,
+    without the waits a busy machine adds) stay within a factor of 2.
 
     Without the dummy hash an unknown name answers about a thousand times faster."""
     auth = lesson.app.state.auth
@@ -133,10 +133,10 @@ def test_an_unknown_name_costs_the_same_time_as_a_known_one(lesson: ModuleType) 
         return time.perf_counter() - started
 
     known, unknown = [], []
-    for _ in range(5):
+    for _ in range(7):
         known.append(seconds("alice"))
         unknown.append(seconds("mallory"))
-    ratio = statistics.median(unknown) / statistics.median(known)
+    ratio = min(unknown) / min(known)
     assert 0.5 < ratio < 2, f"unknown/known = {ratio:.2f}"
 
 
