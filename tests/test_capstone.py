@@ -6,6 +6,7 @@ every plausible wrong answer.)"""
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -182,13 +183,17 @@ async def test_a_login_does_not_stall_other_clients(redis_server: RedisServer) -
             during = await _round_trips(other, lambda _: all(login.done() for login in logins))
             assert all(login.result().status_code == 200 for login in logins)
         await other.close()
+    typical = statistics.median(during)
     print(
-        f"round trip: idle {max(idle) * 1000:.1f} ms, during 4 logins {max(during) * 1000:.1f} ms;"
-        f" one login {one_login * 1000:.1f} ms"
+        f"round trip: idle {statistics.median(idle) * 1000:.1f} ms, during 4 logins"
+        f" {typical * 1000:.1f} ms ({len(during)} pings); one login {one_login * 1000:.1f} ms"
     )
-    # On the event loop, a hash would hold back every pong that arrives while it runs, and
-    # four logins one after the other hold some pong for about a hash or more.
-    assert max(during) < one_login, (max(during), max(idle), one_login)
+    # On the event loop, the hashes run one after the other and every ping waits for one:
+    # 3-5 pings, their median 33-61 ms for 64-69 ms logins (measured with the hash moved onto
+    # the loop). In a thread, hundreds of pings come back at once; a busy machine delays a
+    # few, not the typical one (the longest, 44-79 ms under the suite's load, can pass a
+    # login, and so can the longest on the loop: it was 67 ms for a 68 ms login once).
+    assert typical < one_login / 4, (typical, len(during), one_login)
 
 
 # The finished board: the skeleton with the notebook's solutions -----------------------------

@@ -7,6 +7,7 @@ threads are compared.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -74,7 +75,36 @@ def settle(before: Snapshot, timeout: float = 3.0) -> list[str]:
 
 
 def _children(root: int) -> dict[int, int]:
-    """Every live descendant of ``root``, mapped to its parent."""
+    """Every live descendant of ``root``, mapped to its parent.
+
+    Read down the tree from ``root`` (each thread's ``children`` file), in proportion to the
+    descendants rather than to every process on the machine: a test suite takes two
+    snapshots per test. Without those files (a kernel built without them), every
+    process's parent is read instead.
+    """
+    if not (PROC / str(root) / "task" / str(root) / "children").exists():
+        return _children_by_parent(root)
+    found: dict[int, int] = {}
+    frontier = [root]
+    while frontier:
+        parent = frontier.pop()
+        for child in _direct_children(parent):
+            if child not in found and alive(child):
+                found[child] = parent
+                frontier.append(child)
+    return found
+
+
+def _direct_children(pid: int) -> list[int]:
+    children: list[int] = []
+    with contextlib.suppress(OSError):  # it ended meanwhile: no children to read
+        for task in (PROC / str(pid) / "task").iterdir():
+            with contextlib.suppress(OSError):
+                children += map(int, (task / "children").read_text().split())
+    return children
+
+
+def _children_by_parent(root: int) -> dict[int, int]:
     parents = {}
     for stat in PROC.glob("[0-9]*/stat"):
         try:
