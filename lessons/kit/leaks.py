@@ -69,7 +69,10 @@ def snapshot() -> Snapshot:
 
 def settle(before: Snapshot, timeout: float = 3.0) -> list[str]:
     """The leaks since ``before``, after giving new threads ``timeout`` to finish."""
-    for thread in snapshot().threads - before.threads:
+    now = snapshot()
+    if not now.threads - before.threads:
+        return now.leaks_since(before)
+    for thread in now.threads - before.threads:
         thread.join(scaled(timeout))
     return snapshot().leaks_since(before)
 
