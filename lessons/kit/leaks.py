@@ -8,12 +8,13 @@ threads are compared.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import socket
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,14 +86,15 @@ def _children(root: int) -> dict[int, int]:
     snapshots per test. Without those files (a kernel built without them), every
     process's parent is read instead.
     """
+    children_of: Callable[[int], list[int]] = _direct_children
     if not (PROC / str(root) / "task" / str(root) / "children").exists():
-        return _children_by_parent(root)
+        children_of = functools.partial(_children_in, _live_parents())
     found: dict[int, int] = {}
     frontier = [root]
     while frontier:
         parent = frontier.pop()
-        for child in _direct_children(parent):
-            if child not in found and alive(child):
+        for child in children_of(parent):
+            if child not in found:
                 found[child] = parent
                 frontier.append(child)
     return found
@@ -104,10 +106,15 @@ def _direct_children(pid: int) -> list[int]:
         for task in (PROC / str(pid) / "task").iterdir():
             with contextlib.suppress(OSError):
                 children += map(int, (task / "children").read_text().split())
-    return children
+    return [child for child in children if alive(child)]
 
 
-def _children_by_parent(root: int) -> dict[int, int]:
+def _children_in(parents: dict[int, int], parent: int) -> list[int]:
+    return [pid for pid, ppid in parents.items() if ppid == parent]
+
+
+def _live_parents() -> dict[int, int]:
+    """Every live process on this machine, mapped to its parent."""
     parents = {}
     for stat in PROC.glob("[0-9]*/stat"):
         try:
@@ -116,15 +123,7 @@ def _children_by_parent(root: int) -> dict[int, int]:
             continue
         if fields[0] != "Z":
             parents[int(stat.parent.name)] = int(fields[1])
-    found: dict[int, int] = {}
-    frontier = [root]
-    while frontier:
-        parent = frontier.pop()
-        for pid, ppid in parents.items():
-            if ppid == parent:
-                found[pid] = ppid
-                frontier.append(pid)
-    return found
+    return parents
 
 
 def descendants(pid: int) -> set[int]:
