@@ -10,6 +10,7 @@ JupyterLab.
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -116,16 +117,22 @@ def execute(
     and it stops every server the notebook left running (the kit does at exit); it gets
     ``SHUTDOWN_SECONDS`` for that before it is terminated.
     """
-    client = _Client(
-        notebook,
-        timeout=int(cell_timeout),
-        kernel_name="python3",
-        resources={"metadata": {"path": str(folder)}},
-        config=Config({"KernelManager": {"shutdown_wait_time": SHUTDOWN_SECONDS}}),
-        **options,
-    )
-    client.after = after
-    with tempfile.TemporaryFile("w+") as kernel_log:
+    manager: dict[str, Any] = {"shutdown_wait_time": SHUTDOWN_SECONDS}
+    with (
+        tempfile.TemporaryDirectory(prefix="wslab-kernel-") as sockets,
+        tempfile.TemporaryFile("w+") as kernel_log,
+    ):
+        if os.name == "posix":  # Unix sockets: TCP ports chosen free can be taken before use
+            manager |= {"transport": "ipc", "ip": str(Path(sockets) / "kernel")}
+        client = _Client(
+            notebook,
+            timeout=int(cell_timeout),
+            kernel_name="python3",
+            resources={"metadata": {"path": str(folder)}},
+            config=Config({"KernelManager": manager}),
+            **options,
+        )
+        client.after = after
         try:
             client.execute(stderr=kernel_log)
         except DeadKernelError as exc:
