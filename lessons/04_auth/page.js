@@ -37,6 +37,7 @@ async function socketUrl(transport) {
 $("connect").onsubmit = async (event) => {
   event.preventDefault();
   if (ws) ws.close();
+  $("status").textContent = "connecting…";  // until this socket's welcome
   const transport = $("transport").value;
   try {
     ws = new WebSocket(await socketUrl(transport));
