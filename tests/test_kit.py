@@ -6,6 +6,8 @@ import contextlib
 import re
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -238,3 +240,36 @@ def test_a_knock_ending_a_cell_adds_nothing_to_the_line_it_printed() -> None:
     from lessons.kit.handshakes import Knock
 
     assert DisplayFormatter().format(Knock(101)) == ({}, {})
+
+
+ELDER = """
+import socket, subprocess, sys
+sys.stdin.readline()  # started before the snapshot; its helper only after it
+helper = subprocess.Popen([sys.executable, "-c",
+    "import socket, sys; s = socket.create_server(('127.0.0.1', 0)); "
+    "print(s.getsockname()[1], flush=True); sys.stdin.read()"], stdout=subprocess.PIPE, text=True)
+print(helper.stdout.readline(), end="", flush=True)
+sys.stdin.read()
+helper.kill()
+"""
+
+
+def test_the_leak_guard_leaves_an_older_process_its_helpers_and_their_sockets() -> None:
+    elder = subprocess.Popen(
+        [sys.executable, "-c", ELDER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        before = snapshot()
+        assert elder.stdin is not None and elder.stdout is not None
+        elder.stdin.write("start your helper\n")
+        elder.stdin.flush()
+        port = int(elder.stdout.readline())
+        assert settle(before, timeout=0.1) == []  # JupyterLab's kernel, started lazily, is this
+        mine = socket.create_server(("127.0.0.1", 0))
+        with mine:
+            assert settle(before, timeout=0.1) == [
+                f"listening socket on port {mine.getsockname()[1]}"
+            ], port
+    finally:
+        elder.kill()
+        elder.communicate()

@@ -29,22 +29,25 @@ PROC = Path("/proc")
 class Snapshot:
     threads: frozenset[threading.Thread]
     children: dict[int, int]  # descendant pid -> its parent's pid
-    listening: frozenset[int]
+    listening: dict[int, int]  # listening port -> the pid that holds it
 
     def leaks_since(self, before: Snapshot) -> list[str]:
         """Readable descriptions of what is here now and was not ``before``.
 
         A new process under a process that was already running (a browser's helper
-        processes, started lazily) belongs to that older process, not to the test.
+        processes, or JupyterLab's kernel, started lazily) belongs to that older process,
+        not to the test, and so do the sockets it listens on.
         """
         found = [f"thread {t.name!r}" for t in self.threads - before.threads]
         warm = warm_parents()  # it lives as long as this process; its servers do not
+        new = self.children.keys() - before.children.keys() - warm
+        theirs = {pid for pid in new if self._descends_from(pid, before.children.keys() - warm)}
+        found += [f"child process {pid}: {_command(pid)}" for pid in new - theirs]
         found += [
-            f"child process {pid}: {_command(pid)}"
-            for pid in self.children.keys() - before.children.keys() - warm
-            if not self._descends_from(pid, before.children.keys() - warm)
+            f"listening socket on port {port}"
+            for port, pid in self.listening.items()
+            if port not in before.listening and pid not in theirs
         ]
-        found += [f"listening socket on port {port}" for port in self.listening - before.listening]
         return sorted(found)
 
     def _descends_from(self, pid: int, elders: AbstractSet[int]) -> bool:
@@ -60,12 +63,10 @@ def snapshot() -> Snapshot:
     # the fork server's reader lives as long as this process, as its warm parent does
     threads = frozenset(t for t in threading.enumerate() if t.is_alive() and t.name != THREAD_NAME)
     if not PROC.is_dir():
-        return Snapshot(threads, {}, frozenset())
+        return Snapshot(threads, {}, {})
     children = _children(os.getpid())
-    inodes = set()
-    for pid in (os.getpid(), *children):
-        inodes |= _socket_inodes(pid)
-    return Snapshot(threads, children, frozenset(_listening_ports(inodes)))
+    owners = {inode: pid for pid in (os.getpid(), *children) for inode in _socket_inodes(pid)}
+    return Snapshot(threads, children, _listening_ports(owners))
 
 
 def settle(before: Snapshot, timeout: float = 3.0) -> list[str]:
@@ -246,8 +247,13 @@ def _port(address: str) -> int:
     return int(address.rsplit(":", 1)[1], 16)
 
 
-def _listening_ports(inodes: set[str]) -> set[int]:
-    return {socket_.local_port for socket_, inode in _tcp_sockets(_LISTEN) if inode in inodes}
+def _listening_ports(owners: dict[str, int]) -> dict[int, int]:
+    """The TCP ports listened on by sockets of ``owners`` (inode -> pid), with their pid."""
+    return {
+        socket_.local_port: owners[inode]
+        for socket_, inode in _tcp_sockets(_LISTEN)
+        if inode in owners
+    }
 
 
 def connections(pid: int) -> list[Connection]:
