@@ -71,7 +71,11 @@ async def stats() -> dict[str, int]:
 class BoundedClose(WebSocketsSansIOProtocol):
     async def run_asgi(self) -> None:
         await super().run_asgi()  # the handler returned: its close gets CLOSE_TIMEOUT more
-        self.loop.call_later(CLOSE_TIMEOUT, self.transport.abort)
+        self.loop.call_later(CLOSE_TIMEOUT, self.abort_if_open)
+
+    def abort_if_open(self) -> None:
+        if not self.disconnected:  # asyncio's abort() raises on a connection it has closed
+            self.transport.abort()
 
 
 if __name__ == "__main__":

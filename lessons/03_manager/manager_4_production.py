@@ -106,7 +106,11 @@ class BoundedClose(WebSocketsSansIOProtocol):
 
     async def run_asgi(self) -> None:
         await super().run_asgi()  # the handler returned: its close gets CLOSE_TIMEOUT more
-        self.loop.call_later(CLOSE_TIMEOUT, self.transport.abort)
+        self.loop.call_later(CLOSE_TIMEOUT, self.abort_if_open)
+
+    def abort_if_open(self) -> None:
+        if not self.disconnected:  # asyncio's abort() raises on a connection it has closed
+            self.transport.abort()
 
 
 app = FastAPI()

@@ -63,6 +63,13 @@ def _source_head(cell: nbformat.NotebookNode, lines: int = 3) -> str:
     return "\n".join("    " + line for line in cell.source.splitlines()[:lines])
 
 
+def _ends(text: str, head: int = 300, tail: int = 1500) -> str:
+    """``text``, or its start and its end when long: a traceback's cause is at its end."""
+    if len(text) <= head + tail:
+        return text
+    return f"{text[:head]}\n    [...]\n{text[-tail:]}"
+
+
 After = Callable[[NotebookClient], Awaitable[None]]
 
 
@@ -204,7 +211,7 @@ def run_notebook(
             result.failing_cell = index
             result.error = (
                 f"cell {index} wrote to stderr (tag it {SHOWS_LOG!r} if the log is the lesson):\n"
-                f"    {text.strip()[:500]}\n  in:\n{_source_head(cells[index - 1])}"
+                f"    {_ends(text.strip())}\n  in:\n{_source_head(cells[index - 1])}"
             )
     result.seconds = time.perf_counter() - started
     result.notebook = notebook

@@ -15,7 +15,7 @@ import os
 import shutil
 import socket
 import subprocess
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -26,7 +26,7 @@ from websockets.exceptions import ConnectionClosed
 from lessons.kit.client import LiveClient
 from lessons.kit.observe import server_log
 from lessons.kit.server import LiveServer
-from lessons.kit.timing import scaled
+from lessons.kit.timing import eventually, scaled
 
 CLIENT = {"compression": None, "max_queue": None}  # real bytes; the library never pauses itself
 
@@ -132,13 +132,19 @@ class StalledRoom:
         print("the server's end of slow's connection:", *(held or ["gone"]))
         return held
 
-    async def drop(self, wait: float) -> None:
-        """Flood until the server lets go of ``slow``, wait ``wait`` s, then show what
-        ``ss`` lists for it and what ``slow`` sees when it reads again."""
+    async def drop(self, within: float) -> None:
+        """Flood until the server lets go of ``slow``, give its process up to ``within`` s
+        to release the socket, then show what ``ss`` lists for it and what ``slow`` sees
+        when it reads again."""
         await self.flood(messages=200)
-        await asyncio.sleep(wait)
+        with suppress(TimeoutError):  # still held: server_side() shows it
+            await eventually(self.released, timeout=within, interval=0.05)
         self.server_side()
         await self.read_again()
+
+    def released(self) -> bool:
+        """No socket of the server's process is left for ``slow``."""
+        return not any(held.owned for held in sockets(self.server.port, self.slow_port))
 
     async def read_again(self, timeout: float = 5.0) -> tuple[int, int | None]:
         """``slow`` reads again until its connection ends (or ``timeout`` s pass); prints
