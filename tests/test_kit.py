@@ -72,6 +72,24 @@ async def test_stopping_a_live_server_closes_open_websockets_with_1012() -> None
         server.stop()
 
 
+def test_stopping_a_live_server_with_no_connection_left_still_ends_its_lifespan() -> None:
+    """With no connection left, the kit skips uvicorn's pause before the close (the 1012
+    above), nothing else: the app's lifespan still ends."""
+    from contextlib import asynccontextmanager
+
+    events = []
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+        events.append("started")
+        yield
+        events.append("stopped")
+
+    with LiveServer(FastAPI(lifespan=lifespan)):
+        assert events == ["started"]
+    assert events == ["started", "stopped"]
+
+
 def test_live_server_reports_a_failing_startup() -> None:
     from contextlib import asynccontextmanager
 
@@ -244,17 +262,18 @@ def test_a_knock_ending_a_cell_adds_nothing_to_the_line_it_printed() -> None:
 
 ELDER = """
 import socket, subprocess, sys
-sys.stdin.readline()  # started before the snapshot; its helper only after it
+sys.stdin.readline()  # started before the snapshot; its socket and its helper only after it
+own = socket.create_server(("127.0.0.1", 0))
 helper = subprocess.Popen([sys.executable, "-c",
     "import socket, sys; s = socket.create_server(('127.0.0.1', 0)); "
     "print(s.getsockname()[1], flush=True); sys.stdin.read()"], stdout=subprocess.PIPE, text=True)
-print(helper.stdout.readline(), end="", flush=True)
+print(own.getsockname()[1], helper.stdout.readline(), end="", flush=True)
 sys.stdin.read()
 helper.kill()
 """
 
 
-def test_the_leak_guard_leaves_an_older_process_its_helpers_and_their_sockets() -> None:
+def test_the_leak_guard_leaves_an_older_process_its_sockets_its_helpers_and_theirs() -> None:
     elder = subprocess.Popen(
         [sys.executable, "-c", ELDER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
@@ -263,13 +282,13 @@ def test_the_leak_guard_leaves_an_older_process_its_helpers_and_their_sockets() 
         assert elder.stdin is not None and elder.stdout is not None
         elder.stdin.write("start your helper\n")
         elder.stdin.flush()
-        port = int(elder.stdout.readline())
-        assert settle(before, timeout=0.1) == []  # JupyterLab's kernel, started lazily, is this
-        mine = socket.create_server(("127.0.0.1", 0))
+        ports = elder.stdout.readline().split()
+        assert settle(before, timeout=0.1) == []  # JupyterLab's kernel binding its ports late,
+        mine = socket.create_server(("127.0.0.1", 0))  # or started lazily, is this
         with mine:
             assert settle(before, timeout=0.1) == [
                 f"listening socket on port {mine.getsockname()[1]}"
-            ], port
+            ], ports
     finally:
         elder.kill()
         elder.communicate()

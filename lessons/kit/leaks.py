@@ -36,17 +36,19 @@ class Snapshot:
 
         A new process under a process that was already running (a browser's helper
         processes, or JupyterLab's kernel, started lazily) belongs to that older process,
-        not to the test, and so do the sockets it listens on.
+        not to the test; so do the sockets they listen on, as do those an older process
+        opens itself (a kernel that binds its ports after the snapshot).
         """
         found = [f"thread {t.name!r}" for t in self.threads - before.threads]
         warm = warm_parents()  # it lives as long as this process; its servers do not
         new = self.children.keys() - before.children.keys() - warm
         theirs = {pid for pid in new if self._descends_from(pid, before.children.keys() - warm)}
         found += [f"child process {pid}: {_command(pid)}" for pid in new - theirs]
+        mine = {os.getpid(), *(new - theirs)}
         found += [
             f"listening socket on port {port}"
             for port, pid in self.listening.items()
-            if port not in before.listening and pid not in theirs
+            if port not in before.listening and pid in mine
         ]
         return sorted(found)
 

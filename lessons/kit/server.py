@@ -164,6 +164,25 @@ class _SignallingServer(uvicorn.Server):
             with contextlib.suppress(RuntimeError):  # its loop has closed: it is over
                 self._loop.call_soon_threadsafe(cancel)
 
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's shutdown, less its fixed 0.1 s pause when no connection is left to
+        take the close it sends (23 servers stopped by lesson 05's notebook paid 2.3 s)."""
+        if self.server_state.connections:
+            await super().shutdown(sockets)
+            return
+        for server in self.servers:
+            server.close()  # no await since the check: no connection came in between
+        for sock in sockets or []:
+            sock.close()
+        try:
+            async with asyncio.timeout(self.config.timeout_graceful_shutdown):
+                await self._wait_tasks_to_complete()
+        except TimeoutError:
+            for task in self.server_state.tasks:
+                task.cancel(msg="Task cancelled, timeout graceful shutdown exceeded")
+        if not self.force_exit:
+            await self.lifespan.shutdown()
+
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if self.started:
