@@ -22,6 +22,7 @@ from lessons import WORKBOOK_DIR, load_module
 from lessons.cli import main
 from lessons.kit import LiveClient, SubprocessServer
 from lessons.kit.board import MAGIC, AppParts, Board, call, follow, log_in
+from lessons.kit.cleanup import leaves_promptly
 from lessons.kit.exercises import SOLUTION
 from lessons.kit.notebooks import code_cells
 from lessons.kit.redis_server import RedisServer
@@ -135,6 +136,18 @@ async def test_the_skeleton_leaves_the_exercises_to_the_learner(
     watcher = await follow(first, ada)
     assert (await watcher.next_event("presence"))["online"] == []
     await watcher.close()
+
+
+@pytest.mark.anyio
+async def test_the_lifespan_ends_when_redis_py_swallows_the_relays_cancellation(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped at once after starting: redis-py can swallow a cancellation that lands while
+    it connects; a lifespan that cancelled its relay once, then waited, never ended."""
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    monkeypatch.setenv("WSLAB_JWT_SECRET", SECRET)
+    module = load_module(APP)
+    await leaves_promptly(lambda: module.lifespan(module.app))
 
 
 def test_in_process_tier(redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -154,8 +154,9 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        reader.cancel()
-        await asyncio.wait([reader])
+        while not reader.done():  # redis-py can swallow a cancellation: ask until it ends
+            reader.cancel()
+            await asyncio.wait([reader], timeout=0.1)
         await broker.close()
 
 

@@ -55,5 +55,5 @@ async def close(websocket: WebSocket, code: int, reason: str, timeout: float, re
         try:  # linger 0: closing resets the connection and drops what is still unsent
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         except OSError:
-            pass  # already closed
+            return  # already closed (and asyncio's abort() raises on some closed connections)
         transport.abort()

@@ -14,6 +14,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from lessons import find
 from lessons.kit import LiveClient, LiveServer, SubprocessServer, eventually, stalled_client
+from lessons.kit.cleanup import leaves_promptly
 from lessons.kit.redis_server import RedisServer
 from lessons.kit.sockets import HAVE_SS, server_sockets
 
@@ -165,6 +166,17 @@ async def test_redis_broker_reaches_the_clients_of_every_process(redis_url: str)
         finally:
             await alice.close()
             await bob.close()
+
+
+@pytest.mark.anyio
+async def test_the_lifespan_ends_when_redis_py_swallows_the_pumps_cancellation(
+    make_app: Callable[..., ModuleType], redis_url: str
+) -> None:
+    """Stopped at once after starting: a cancellation that lands while redis-py connects can
+    be swallowed, and a lifespan that cancelled its pump once, then waited, never ended
+    (the process was SIGKILLed after its 10 s)."""
+    module = make_app(BROKER_URL=redis_url)
+    await leaves_promptly(lambda: module.lifespan(module.app))
 
 
 @pytest.mark.anyio

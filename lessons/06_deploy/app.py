@@ -135,9 +135,10 @@ async def receive(websocket: WebSocket, room: str) -> None:
 @contextlib.asynccontextmanager
 async def lifespan(_: FastAPI) -> AsyncIterator[None]:
     yield
-    for task in readers.values():
-        task.cancel()
-    await asyncio.gather(*readers.values(), return_exceptions=True)
+    while running := [task for task in readers.values() if not task.done()]:
+        for task in running:  # redis-py can swallow a cancellation: ask until they end
+            task.cancel()
+        await asyncio.wait(running, timeout=0.1)
     readers.clear()
     await redis.aclose()
 

@@ -13,6 +13,7 @@ blocks, ``finally``, ``atexit``) runs whichever of them stops it.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import os
@@ -20,7 +21,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Protocol, Self
 
@@ -151,3 +152,26 @@ def end_process(
     except subprocess.TimeoutExpired:
         process.kill()
         return process.wait(scaled(5.0))
+
+
+async def leaves_promptly(
+    context: Callable[[], contextlib.AbstractAsyncContextManager[object]],
+    times: int = 40,
+    timeout: float = 5.0,
+) -> None:
+    """Enter ``context()`` (an app's lifespan) and leave it again ``times`` times, from 0 to
+    10 ms after entering: wherever a cancellation then lands in the tasks it started.
+    TimeoutError if one is not left within ``timeout`` s (it is then cancelled until it is)."""
+
+    async def cycle(delay: float) -> None:
+        async with context():
+            await asyncio.sleep(delay)
+
+    for step in range(times):
+        task = asyncio.create_task(cycle(step * 0.01 / times))
+        if not (await asyncio.wait([task], timeout=scaled(timeout)))[0]:
+            while not task.done():
+                task.cancel()
+                await asyncio.wait([task], timeout=0.1)
+            raise TimeoutError(f"the context was not left within {timeout} s (cycle {step})")
+        task.result()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import re
 import signal
@@ -170,6 +171,7 @@ class _SignallingServer(uvicorn.Server):
         if self.server_state.connections:
             await super().shutdown(sockets)
             return
+        logging.getLogger("uvicorn.error").info("Shutting down")  # as uvicorn's says
         for server in self.servers:
             server.close()  # no await since the check: no connection came in between
         for sock in sockets or []:

@@ -104,9 +104,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.store = redis.from_url(REDIS_URL, decode_responses=True)
     relay = asyncio.create_task(relay_events(app.state.store))
     yield
-    relay.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await relay
+    while not relay.done():  # redis-py can swallow a cancellation: ask until it ends
+        relay.cancel()
+        await asyncio.wait([relay], timeout=0.1)
     await app.state.store.aclose()
 
 
