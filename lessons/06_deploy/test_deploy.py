@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -16,6 +17,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from lessons import load_module
 from lessons.kit import scaled
+from lessons.kit.cleanup import leaves_promptly
 from lessons.kit.cluster import cluster
 from lessons.kit.redis_server import RedisServer
 from lessons.kit.server import SubprocessServer, free_port
@@ -92,6 +94,22 @@ def test_a_message_that_is_not_json_gets_an_error_event(app_module: ModuleType) 
         welcome(ws)
         ws.send_text("not json")
         assert next_of(ws, "error")["error"]
+
+
+@pytest.mark.anyio
+async def test_the_lifespan_ends_when_redis_py_swallows_a_readers_cancellation(
+    app_module: ModuleType,
+) -> None:
+    """A room's reader stopped at once after it starts: redis-py can swallow a cancellation
+    that lands while it reads; a lifespan that cancelled once, then waited, never ended."""
+
+    @contextlib.asynccontextmanager
+    async def a_room_read() -> AsyncIterator[None]:
+        async with app_module.lifespan(app_module.app):
+            await app_module.join("lobby", None)
+            yield
+
+    await leaves_promptly(a_room_read)
 
 
 def test_without_redis_the_page_loads_and_a_client_is_told_to_retry_later(
