@@ -207,9 +207,11 @@ def test_redis_server_runner_starts_pings_and_stops() -> None:
 
 
 def test_heartbeat_pings_then_closes_a_silent_client(make_app: Callable[..., ModuleType]) -> None:
-    app = make_app(HEARTBEAT_INTERVAL=0.05, HEARTBEAT_TIMEOUT=0.05).app
+    """Pings every 0.05 s; silent for 0.55 s (interval + timeout: room for a busy machine
+    to answer the first ping), the client is closed."""
+    app = make_app(HEARTBEAT_INTERVAL=0.05, HEARTBEAT_TIMEOUT=0.5).app
     with TestClient(app) as test_client, test_client.websocket_connect("/ws") as ws:
-        assert ws.receive_json()["heartbeat"] == pytest.approx(0.1)
+        assert ws.receive_json()["heartbeat"] == pytest.approx(0.55)
         assert ws.receive_json()["type"] == "ping"
         ws.send_text('{"type": "pong"}')
         assert ws.receive_json()["type"] == "ping"
