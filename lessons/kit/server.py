@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import os
 import re
 import signal
@@ -29,6 +28,7 @@ from types import FrameType
 from typing import Any, Self
 
 import uvicorn
+import uvicorn.server
 
 from lessons.kit.cleanup import STOP_SIGNALS, Managed, end_process, track, untrack
 from lessons.kit.forkserver import ForkedProcess, start_child
@@ -171,7 +171,7 @@ class _SignallingServer(uvicorn.Server):
         if self.server_state.connections:
             await super().shutdown(sockets)
             return
-        logging.getLogger("uvicorn.error").info("Shutting down")  # as uvicorn's says
+        uvicorn.server.logger.info("Shutting down")  # as uvicorn's own shutdown says
         for server in self.servers:
             server.close()  # no await since the check: no connection came in between
         for sock in sockets or []:
