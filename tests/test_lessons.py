@@ -55,11 +55,12 @@ def _imports(path: Path) -> set[str]:
 
 
 def _app_files(lesson: Lesson) -> list[Path]:
-    """Files a learner may copy alone: the app, pitfalls, fixes and manager steps."""
+    """Files a learner may copy alone: the app, pitfalls, fixes and manager steps (not the
+    tests, nor ``experiments.py``: the notebook's clients, which run on the kit)."""
     return [
         path
         for path in sorted(lesson.path.glob("*.py"))
-        if not path.name.startswith(("test_", "conftest"))
+        if not path.name.startswith(("test_", "conftest", "experiments"))
     ]
 
 

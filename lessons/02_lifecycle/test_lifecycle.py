@@ -17,6 +17,7 @@ from lessons.kit import (
     handshake_status,
     server_log,
 )
+from lessons.kit.versions import CLAIMS
 from lessons.kit.wire import TEXT, accept_key, raw_handshake
 
 LESSON = find("02_lifecycle")
@@ -260,7 +261,9 @@ async def test_graceful_stop_closes_with_1012_and_the_server_records_it() -> Non
         async with LiveClient(live.ws_url("/ws/ada?name=Ada")) as ws:
             await ws.receive_json()
             live.stop()
-            assert await ws.wait_closed() == (1012, "")
+            code, reason = await ws.wait_closed()
+            assert reason == ""
+            CLAIMS["shutdown-close-code"].expect(f"{code} (service restart)")
     finally:
         live.stop()
     last = live.app.state.events[-1]

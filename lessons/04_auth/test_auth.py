@@ -6,7 +6,6 @@ import asyncio
 import base64
 import json
 import logging
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -25,6 +24,8 @@ from lessons import find
 from lessons.kit import LiveClient, LiveServer, SubprocessServer, scaled
 from lessons.kit.chromium import REQUIRE_BROWSER, Chromium
 from lessons.kit.handshakes import knock
+from lessons.kit.probes import denial_log
+from lessons.kit.versions import CLAIMS
 
 LESSON = find("04_auth")
 SECRET = "a-test-secret-that-is-at-least-32-bytes-long"
@@ -479,33 +480,12 @@ async def test_every_transport_closes_4001_when_the_token_expires(
 # P09 on the app: the denial response, real server versus TestClient.
 
 
-class LogWatch(logging.Handler):
-    """Sets ``seen`` once a record whose message contains ``text`` is emitted."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.text, self.seen = text, threading.Event()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if self.text in record.getMessage():
-            self.seen.set()
-
-
 @pytest.mark.anyio
-async def test_refusal_is_a_401_denial_response_and_uvicorn_logs_a_spurious_error(
-    server: LiveServer,
-) -> None:
-    """Measured on uvicorn 0.54 (websockets-sansio): after a complete denial response it still
-    logs "ASGI callable returned without completing handshake." at ERROR; the client gets its
-    401. Kludex/uvicorn#3138 (open) fixes it: when this fails, update the notebook's P09."""
-    watch = LogWatch("ASGI callable returned without completing handshake.")
-    logger = logging.getLogger("uvicorn.error")
-    logger.addHandler(watch)
-    try:
-        assert await refusal(server.ws_url("/ws/query")) == (401, "missing token")
-        assert await asyncio.to_thread(watch.seen.wait, scaled(5))
-    finally:
-        logger.removeHandler(watch)
+async def test_refusal_is_a_401_denial_response_and_its_log(server: LiveServer) -> None:
+    """The client gets its 401 with the reason; what uvicorn logs after it depends on its
+    version (claim ``denial-response-log``: an ERROR up to 0.54, nothing on 0.55)."""
+    assert await refusal(server.ws_url("/ws/query")) == (401, "missing token")
+    CLAIMS["denial-response-log"].expect(await denial_log(LESSON.app(), "/ws/query"))
 
 
 # P20 on the app: transport 1 puts the token in uvicorn's log; transport 2 only a spent ticket.

@@ -1,4 +1,4 @@
-"""P35, broken: a handshake too big to parse (a 10 kB token in the URL)."""
+"""P35, broken: a handshake too big to parse (a 10 kB token in the URL), up to uvicorn 0.54."""
 
 import uvicorn
 from fastapi import FastAPI, WebSocket

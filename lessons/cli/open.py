@@ -33,6 +33,7 @@ from lessons import WORKBOOK_DIR
 from lessons.cli.run import notebook_named
 from lessons.kit.cleanup import SHUTDOWN_SECONDS, end_process, stop_signals_interrupt
 from lessons.kit.timing import scaled
+from lessons.kit.versions import unpinned
 
 WORK_DIR = "wslab-work"
 STATE_DIR = ".wslab"
@@ -215,6 +216,10 @@ def cmd_open(args: argparse.Namespace) -> int:
         print(f"wslab: wrote {len(written)} notebooks (without outputs) to {root}")
     print(f"wslab: your working copy is {root}: files already there are never overwritten")
     print(f"  {notebook.relative_to(root)}")
+    differ = unpinned()
+    if differ:  # the lessons' outputs were written on the pinned releases
+        print(f"wslab: not the releases the course pins: {', '.join(differ)}")
+        print('  to see what the lessons show: pip install -c constraints.txt -e ".[dev]"')
     if args.no_lab:
         return 0
     lab = JupyterLab(root, args.port)

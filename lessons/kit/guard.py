@@ -1,13 +1,11 @@
 """The protocols every kit server runs: uvicorn's defaults, with bounds added.
 
-uvicorn's default implementation (``websockets-sansio``) hands the handshake to the
-``websockets`` parser once its own HTTP parser has accepted the request. When that parser
-refuses it (a request line over 8 KiB: 414; a header over 8 KiB: 431), it queues the
-answer, but uvicorn 0.54 never writes it: the client waits for an answer that never comes
-and the server holds the socket until the client gives up. The guard writes the answer
-and closes the connection.
+(uvicorn 0.54 and older never wrote the answer to a handshake that the ``websockets`` parser
+refused as too big, 414 or 431, and held the socket: the guard used to write it. uvicorn 0.55,
+the oldest release this project supports, writes it itself; claim ``oversized-handshake`` in
+``lessons/kit/versions.py``.)
 
-uvicorn also waits a fixed 10 s for the peer's reply to a close frame; the guard waits
+uvicorn waits a fixed 10 s for the peer's reply to a close frame; the guard waits
 ``CLOSE_TIMEOUT``. And uvicorn waits forever for a request that never finishes (a client
 that connects and sends half a handshake, or nothing): ``GuardedHTTP`` answers 408 and
 closes when the first request's head is not complete within ``HEAD_TIMEOUT``. (A peer
@@ -38,19 +36,12 @@ REQUEST_TIMEOUT = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnect
 
 
 class GuardedProtocol(WebSocketsSansIOProtocol):
-    """``websockets-sansio`` that answers the handshakes its parser refuses, and waits at
-    most ``CLOSE_TIMEOUT`` seconds for a closing handshake."""
+    """``websockets-sansio`` that waits at most ``CLOSE_TIMEOUT`` seconds for a closing
+    handshake (claim ``close-timeout``: uvicorn's own is a fixed 10 s)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.close_timeout = CLOSE_TIMEOUT
-
-    def handle_events(self) -> None:
-        super().handle_events()
-        if self.conn.handshake_exc is not None and not self.handshake_initiated:
-            self.handshake_initiated = self.handshake_complete = self.close_sent = True
-            self.transport.write(b"".join(self.conn.data_to_send()))
-            self.transport.close()
 
 
 class GuardedHTTP(H11Protocol):

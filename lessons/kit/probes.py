@@ -6,7 +6,8 @@ and does the waiting, the timeouts and the cleanup itself:
 - ``received_within(client, seconds)``: every message that arrives within a window.
 - ``post(url)``: one HTTP POST, answered as ``200 {...}``.
 - ``handshake_answer(app, path)`` / ``in_process_answer(app, path)``: how a handshake is
-  answered, to a real client on a real server, and to Starlette's ``TestClient``.
+  answered, to a real client on a real server, and to Starlette's ``TestClient``;
+  ``denial_log(app, path)``: what uvicorn logs after a denial response (by version).
 - ``echo_delay_during_report(server)``: an unrelated client's round trip while a report runs.
 - ``leave_then_ask(url)``: one client sends a bad message and leaves; does the server
   still answer another?
@@ -35,6 +36,9 @@ from lessons.kit.client import LiveClient, Message, stalled_client
 from lessons.kit.observe import server_log
 from lessons.kit.server import LiveServer, SubprocessServer, bind_socket
 from lessons.kit.timing import eventually, scaled
+from lessons.kit.versions import CLAIMS
+
+SPURIOUS = "ASGI callable returned without completing handshake."
 
 
 async def received_within(client: LiveClient, seconds: float) -> list[Message]:
@@ -60,20 +64,38 @@ def _body(body: bytes) -> str:
     return f"body {body.decode()}" if body else "an empty body"
 
 
-async def handshake_answer(app: Any, path: str, log: bool = False) -> str:
-    """How a real server answers a real client's handshake on ``path``: ``HTTP 403,
-    an empty body`` or ``101, accepted``. The server's log is captured, not printed; with
-    ``log=True`` its warnings and errors are printed after the answer."""
+async def _handshake(app: Any, path: str) -> tuple[str, list[str]]:
+    """A real client's handshake on ``path`` against a real server: the answer, and the
+    warnings and errors the server logged meanwhile."""
     with server_log() as records, LiveServer(app, log_level="info") as live:
         try:
             async with connect(live.ws_url(path), open_timeout=scaled(5)):
                 answer = "101, accepted"
         except InvalidStatus as refused:
             answer = f"HTTP {refused.response.status_code}, {_body(refused.response.body)}"
+    return answer, [line for line in records.lines if not line.startswith(("INFO", "DEBUG"))]
+
+
+async def handshake_answer(app: Any, path: str, log: bool = False) -> str:
+    """How a real server answers a real client's handshake on ``path``: ``HTTP 403,
+    an empty body`` or ``101, accepted``. The server's log is captured, not printed; with
+    ``log=True`` its warnings and errors are printed after the answer."""
+    answer, warnings = await _handshake(app, path)
     if log:
-        warnings = [line for line in records.lines if not line.startswith(("INFO", "DEBUG"))]
         answer += "; server log: " + ("; ".join(warnings) if warnings else "nothing")
     return answer
+
+
+async def denial_log(app: Any, path: str) -> str:
+    """What uvicorn logs when ``app`` sends a denial response on ``path``, in the words of
+    the claim ``denial-response-log`` (``lessons.kit.versions``): it changed in uvicorn 0.55."""
+    logs, quiet = (era.behaviour for era in CLAIMS["denial-response-log"].eras)
+    answer, warnings = await _handshake(app, path)
+    if answer.startswith(("101", "HTTP 403")):
+        return f"no denial response: {answer}"
+    if any(line.startswith("ERROR") and SPURIOUS in line for line in warnings):
+        return logs
+    return "; ".join(warnings) if warnings else quiet
 
 
 def in_process_answer(app: Any, path: str) -> str:
