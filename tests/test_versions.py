@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from pathlib import Path
 
 import pytest
 import redis.asyncio
@@ -15,7 +16,16 @@ from uvicorn.server import ServerState
 from websockets.asyncio.client import connect
 
 from lessons import ROOT_DIR
-from lessons.kit.versions import CLAIMS, Claim, Era, UnknownVersion, catalogue_rows, installed
+from lessons.cli.drift import table
+from lessons.kit.versions import (
+    CLAIMS,
+    Claim,
+    Era,
+    UnknownVersion,
+    catalogue_rows,
+    installed,
+    unpinned,
+)
 
 CATALOGUE = ROOT_DIR / "docs" / "versions.md"
 
@@ -83,3 +93,26 @@ def test_uvicorns_defaults() -> None:
 def test_redis_pys_pool_size() -> None:
     pool = redis.asyncio.ConnectionPool()  # makes no connection
     CLAIMS["redis-pool-size"].expect(str(pool.max_connections))
+
+
+def test_unpinned_names_each_release_that_differs_from_the_pins(tmp_path: Path) -> None:
+    pins = tmp_path / "constraints.txt"
+    pins.write_text(
+        f"uvicorn=={installed('uvicorn')}    # via wslab\n"
+        "websockets==1.0\n"
+        'no-such-package==1.0\npytest==1.0 ; python_version < "3"\n',
+        encoding="utf-8",
+    )
+    assert unpinned(pins) == [f"websockets {installed('websockets')} (the course pins 1.0)"]
+    assert unpinned(tmp_path / "missing.txt") == []
+
+
+def test_the_drift_table_says_which_claims_hold() -> None:
+    key, other = "oversized-handshake", "client-defaults"
+    pinned = {key: {"seen": "a", "version": "1", "holds": True}}
+    newest = {key: {"seen": "b", "version": "2", "holds": False}}
+    lines = table(pinned, newest, "newest")
+    assert lines[0] == "| claim | pinned | newest | holds? |"
+    assert f"| {key} | a [1] | b [2] | NO |" in lines
+    assert any(line.startswith(f"| {other} |") and line.endswith("| ? |") for line in lines)
+    assert len(lines) == 2 + len(CLAIMS)

@@ -20,6 +20,7 @@ from websockets.exceptions import InvalidStatus
 
 from lessons import find
 from lessons.kit import LiveClient, LiveServer, SubprocessServer, handshake_status, scaled
+from lessons.kit.versions import CLAIMS
 
 LESSON = find("04_auth")
 SECRET = "a-test-secret-that-is-at-least-32-bytes-long"
@@ -335,8 +336,11 @@ async def test_p23_a_bare_except_hides_every_cause_the_fix_names_each(
 async def test_p23_whoever_reads_the_source_can_sign_tokens(serve: Serve) -> None:
     module = LESSON.module("pitfall_jwt_secret_in_source")
     live = serve(module.app, log_level="critical")
-    with pytest.warns(jwt.InsecureKeyLengthWarning):  # PyJWT: 21 bytes, below 32
+    with warnings.catch_warnings(record=True) as caught:  # 21 bytes, below 32
+        warnings.simplefilter("always")
         forged = token(sub="bob", secret="your-secret-key-here-")
+    warned = sorted({w.category.__name__ for w in caught})
+    CLAIMS["short-hmac-key"].expect(f"warns {', '.join(warned)}" if warned else "no warning")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", jwt.InsecureKeyLengthWarning)  # the server's decode
         async with LiveClient(live.ws_url(f"/ws?token={forged}")) as ws:

@@ -150,7 +150,8 @@ CLAIMS: dict[str, Claim] = {
         Claim(
             "oversized-handshake",
             "uvicorn",
-            "websockets-sansio, uvicorn's default, and a request line or header over 8 KiB",
+            "websockets-sansio, uvicorn's default, and a request line or header over 8 KiB "
+            "(with websockets 17; with websockets 16, uvicorn 0.55 answers 400)",
             (
                 Era("0.54.0", "0.54.0", _SANSIO_SILENT, ("0.54.0",)),
                 Era("0.55.0", "0.55.0", _SANSIO_ANSWERS, ("0.55.0",)),
@@ -264,10 +265,20 @@ CLAIMS: dict[str, Claim] = {
             ("tests/test_versions.py::test_redis_pys_pool_size",),
         ),
         Claim(
+            "short-hmac-key",
+            "pyjwt",
+            "what PyJWT does when it signs with an HMAC key shorter than 32 bytes",
+            (Era("2.11.0", "2.15.1", "warns InsecureKeyLengthWarning", ("2.11.0", "2.15.1")),),
+            (
+                "lessons/04_auth/test_auth_pitfalls.py::"
+                "test_p23_whoever_reads_the_source_can_sign_tokens",
+            ),
+        ),
+        Claim(
             "client-defaults",
             "websockets",
             "the asyncio client's defaults: messages it buffers unread, and its close timeout",
-            (Era("16.0", "17.4", "max_queue 16, close_timeout 10 s", ("16.0", "17.4")),),
+            (Era("17.0", "17.4", "max_queue 16, close_timeout 10 s", ("17.0", "17.4")),),
             ("tests/test_versions.py::test_the_websockets_clients_defaults",),
         ),
     )
