@@ -253,7 +253,9 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
                 )
                 if not bucket.take():
                     raise Closing(1008, f"rate limit: {settings.rate:g} messages/s")
-                await websocket.send_json(learner_message(room, name, text))
+                reply = learner_message(room, name, text)
+                if reply is not None:
+                    await websocket.send_json(reply)
         except WebSocketDisconnect:
             pass
         except Closing as closing:
@@ -292,15 +294,15 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def learner_message(room: Classroom, name: str, text: str) -> dict[str, Any]:
-    """Handle one message from learner ``name``; the reply: an ack with the event's id, or
-    an error that says what to send instead."""
+def learner_message(room: Classroom, name: str, text: str) -> dict[str, Any] | None:
+    """Handle one message from learner ``name``; the reply: an ack with the event's id, an
+    error that says what to send instead, or none (to a pong)."""
     try:
         message = LEARNER_MESSAGE.validate_json(text)
     except ValidationError as exc:
         return {"type": "error", "error": f"bad message: {exc.errors()[0]['msg']}"}
     if isinstance(message, Pong):
-        return {"type": "pong"}
+        return None
     if isinstance(message, Hand):
         hand = room.store.open_hand(name, message.kind)
         if hand is None:

@@ -1,0 +1,217 @@
+"""Classroom mode without a browser: what a learner's report becomes, across a restart; every
+attack refused; and ``wslab classroom`` as a user runs it (its three lines, its signals, its
+file). The instructor's page in Chromium: ``test_classroom_page.py``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import HTTPException
+
+from lessons.classroom.app import Settings, Tickets, create_app
+from lessons.classroom.client import ClassroomError, Learner
+from lessons.classroom.store import Store
+from lessons.cli.classroom import report_checks
+from lessons.kit import LiveClient, LiveServer, handshake_status, scaled
+from lessons.kit.exercises import CheckResult
+from lessons.kit.forkserver import ENABLE as ENABLE_FORK_SERVER
+from lessons.kit.leaks import listening_anywhere
+
+Serve = Callable[..., LiveServer]
+QUICK = Settings(heartbeat=0.3, silence=0.3, rate=5, burst=8, max_bytes=512)
+
+
+def ticket(server: LiveServer, body: dict[str, str], path: str = "/ticket") -> httpx.Response:
+    return httpx.post(server.http_url + path, json=body, timeout=scaled(5))
+
+
+def learner_ticket(server: LiveServer, store: Store, name: str = "bob") -> str:
+    body = {"code": store.code, "name": name, "secret": f"{name}-secret-of-16-chars"}
+    return str(ticket(server, body).json()["ticket"])
+
+
+async def instructor(server: LiveServer, store: Store, last: int = 0) -> LiveClient:
+    """The instructor's socket, as the page opens it: a ticket, its own Origin, ``last``."""
+    held = ticket(server, {"secret": store.instructor_secret}, "/instructor/ticket").json()
+    url = server.ws_url(f"/ws/instructor?ticket={held['ticket']}&last={last}")
+    client = await LiveClient(url, name="instructor", origin=server.http_url).connect()
+    assert (await client.receive_json())["type"] == "welcome"
+    return client
+
+
+@pytest.mark.anyio
+async def test_reports_reach_the_instructor_once_and_a_restart_loses_nothing(
+    serve: Serve, tmp_path: Path
+) -> None:
+    data = tmp_path / "classroom.sqlite3"
+    store = Store(data)
+    first = serve(create_app(store))
+    ada = Learner(first.http_url, store.code.lower(), "ada", tmp_path / "ada")  # any case
+    page = await instructor(first, store)
+    assert await ada.send([{"type": "result", "lesson": "01_echo", "exercise": 1,
+                            "passed": False, "hint": "send JSON"}]) == [1]  # fmt: skip
+    hand = (await ada.send([{"type": "hand", "kind": "stuck"}]))[0]
+    assert (await ada.send([{"type": "hand", "kind": "stuck"}]))[0] == hand  # raised once
+    seen = [await page.receive_json() for _ in range(2)]
+    assert [(e["id"], e["type"], e["name"]) for e in seen] == [
+        (1, "result", "ada"),
+        (2, "hand", "ada"),
+    ]
+    assert seen[0]["hint"] == "send JSON" and seen[1]["kind"] == "stuck"
+    await page.send_json({"type": "clear", "hand": hand})
+    assert (await page.receive_json())["type"] == "cleared"
+    first.stop()
+    assert await page.wait_closed() == (1012, "")
+    store.close()
+
+    again = Store(data)  # a second classroom on the same file carries on
+    assert (again.code, again.instructor_secret) == (store.code, store.instructor_secret)
+    second = serve(create_app(again), port=first.port)
+    page = await instructor(second, again, last=2)  # the page resumes after what it saw
+    assert (await page.receive_json())["type"] == "cleared"
+    ada = Learner(second.http_url, again.code, "ada", tmp_path / "ada")  # the same secret
+    assert await ada.send([{"type": "hand", "kind": "stuck"}]) == [4]  # a new hand
+    assert (await page.receive_json())["id"] == 4
+    await page.receive_nothing(within=0.1)
+    await page.close()
+    again.close()
+
+
+@pytest.mark.anyio
+async def test_every_attack_is_refused(serve: Serve, tmp_path: Path) -> None:
+    store = Store(tmp_path / "classroom.sqlite3")
+    server = serve(create_app(store, QUICK), log_level="critical")
+    url = server.http_url
+    refused = {  # a wrong code, somebody else's name, a name a page could misread
+        "wrong join code": Learner(url, "WRONG", "ada", tmp_path / "mallory"),
+        "'ada' is taken": Learner(url, store.code, "ada", tmp_path / "mallory"),
+        "a name is 1 to 40": Learner(url, store.code, "<script>", tmp_path / "mallory"),
+        "cannot reach": Learner(f"http://127.0.0.1:{server.port + 1}", "X", "ada", tmp_path),
+    }
+    assert await Learner(url, store.code, "ada", tmp_path / "ada").send([]) == []  # ada's now
+    for reason, learner in refused.items():
+        with pytest.raises(ClassroomError, match=reason):
+            await learner.send([{"type": "hand", "kind": "stuck"}])
+    wrong_secret = ticket(server, {"secret": "guess"}, "/instructor/ticket")
+    assert (wrong_secret.status_code, wrong_secret.json()) == (
+        403,
+        {"detail": "wrong instructor secret"},
+    )
+
+    # the sockets: no ticket, a used ticket, a learner's ticket for the instructor's socket,
+    # another site's page (Origin)
+    learners, instructors = server.ws_url("/ws/learner"), server.ws_url("/ws/instructor")
+    used = learner_ticket(server, store)
+    assert await handshake_status(f"{learners}?ticket={used}") == 101
+    for attempt in [
+        learners,
+        f"{learners}?ticket={used}",
+        f"{instructors}?ticket={learner_ticket(server, store)}",
+    ]:
+        assert await handshake_status(attempt) == 403, attempt
+    own = ticket(server, {"secret": store.instructor_secret}, "/instructor/ticket").json()["ticket"]
+    assert (
+        await handshake_status(f"{instructors}?ticket={own}", origin="http://evil.example") == 403
+    )
+    assert (
+        await handshake_status(
+            f"{learners}?ticket={learner_ticket(server, store)}", origin="http://evil.example"
+        )
+        == 403
+    )
+    with pytest.raises(HTTPException, match="expired"):
+        expired = Tickets(seconds=0)
+        expired.redeem(expired.issue("learner", "ada"), "learner")
+
+    # what a learner sends: only its own results and hands, within the limits
+    errors = [
+        {"type": "clear", "hand": 1},  # only the instructor clears hands
+        {"type": "result", "lesson": "99_nowhere", "exercise": 1, "passed": True},
+        {"type": "result", "lesson": "01_echo", "exercise": 9, "passed": True},
+        {"type": "hand", "kind": "bored"},
+    ]
+    async with LiveClient(f"{learners}?ticket={learner_ticket(server, store)}") as client:
+        for message in [*errors, "not json"]:
+            await client.send(message if isinstance(message, str) else json.dumps(message))
+            assert (await client.receive_json())["type"] == "error", message
+    for message, close in [("x" * 600, 1009), (b"\x00", 1003)]:
+        async with LiveClient(f"{learners}?ticket={learner_ticket(server, store)}") as client:
+            await client.send(message)
+            assert (await client.wait_closed())[0] == close
+    async with LiveClient(f"{learners}?ticket={learner_ticket(server, store)}") as flood:
+        for _ in range(QUICK.burst + 1):
+            await flood.send('{"type": "pong"}')
+        assert await flood.wait_closed() == (1008, "rate limit: 5 messages/s")
+    async with LiveClient(f"{learners}?ticket={learner_ticket(server, store)}") as silent:
+        assert await silent.receive_json() == {"type": "ping"}  # never answered
+        assert await silent.wait_closed(timeout=2) == (1011, "heartbeat timeout")
+    assert store.after(0) == []  # nothing of it was stored
+    store.close()
+
+
+def test_check_without_a_classroom_is_one_line_and_status_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    nowhere = Learner("http://127.0.0.1:9", "CODE", "ada", tmp_path)
+    results = [CheckResult(1, True), CheckResult(2, False, "AssertionError", "hint")]
+    assert report_checks(nowhere, "01_echo", results, 1) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "wslab: classroom: cannot reach the classroom at http://127.0.0.1:9:"
+        " [Errno 111] Connection refused"
+    ]
+    assert report_checks(None, "01_echo", results, 1) == 1
+
+
+@contextmanager
+def classroom(data: Path) -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
+    """``wslab classroom --port 0 --data DATA`` in its own process, once it printed its
+    three lines; killed on the way out if it is still running."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lessons", "classroom", "--port", "0", "--data", str(data)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, ENABLE_FORK_SERVER: "0"},
+    )
+    try:
+        assert process.stdout is not None
+        yield process, [process.stdout.readline().rstrip("\n") for _ in range(3)]
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(scaled(5))
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def test_the_command_prints_three_lines_stops_on_every_signal_and_keeps_its_file(
+    tmp_path: Path,
+) -> None:
+    data, seen = tmp_path / "room.sqlite3", []
+    for sig in [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]:
+        with classroom(data) as (process, lines):
+            code, learners, instructor_url = (line.split(": ", 1) for line in lines)
+            assert [code[0], learners[0], instructor_url[0]] == [
+                "join code",
+                "learners",
+                "instructor",
+            ]
+            assert instructor_url[1].startswith(learners[1] + "instructor#"), lines
+            port = int(learners[1].rsplit(":", 1)[1].strip("/"))
+            assert httpx.get(learners[1], timeout=scaled(5)).json()["classroom"] == "wslab"
+            seen.append((code[1], instructor_url[1].split("#")[1]))
+            process.send_signal(sig)
+            output, _ = process.communicate(timeout=scaled(10))
+        assert (process.returncode, output) == (0, "wslab: stopped\n"), sig
+        assert not listening_anywhere(port)
+    assert len(set(seen)) == 1, "a classroom on the same file has the same code and secret"
