@@ -5,12 +5,7 @@ file). The instructor's page in Chromium: ``test_classroom_page.py``."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -23,8 +18,6 @@ from lessons.classroom.store import Store
 from lessons.cli.classroom import report_checks
 from lessons.kit import LiveClient, LiveServer, handshake_status, scaled
 from lessons.kit.exercises import CheckResult
-from lessons.kit.forkserver import ENABLE as ENABLE_FORK_SERVER
-from lessons.kit.leaks import listening_anywhere
 
 Serve = Callable[..., LiveServer]
 QUICK = Settings(heartbeat=0.3, silence=0.3, rate=5, burst=8, max_bytes=512)
@@ -169,49 +162,3 @@ def test_check_without_a_classroom_is_one_line_and_status_2(
         " [Errno 111] Connection refused"
     ]
     assert report_checks(None, "01_echo", results, 1) == 1
-
-
-@contextmanager
-def classroom(data: Path) -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
-    """``wslab classroom --port 0 --data DATA`` in its own process, once it printed its
-    three lines; killed on the way out if it is still running."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lessons", "classroom", "--port", "0", "--data", str(data)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, ENABLE_FORK_SERVER: "0"},
-    )
-    try:
-        assert process.stdout is not None
-        yield process, [process.stdout.readline().rstrip("\n") for _ in range(3)]
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(scaled(5))
-        if process.stdout is not None:
-            process.stdout.close()
-
-
-def test_the_command_prints_three_lines_stops_on_every_signal_and_keeps_its_file(
-    tmp_path: Path,
-) -> None:
-    data, seen = tmp_path / "room.sqlite3", []
-    for sig in [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]:
-        with classroom(data) as (process, lines):
-            code, learners, instructor_url = (line.split(": ", 1) for line in lines)
-            assert [code[0], learners[0], instructor_url[0]] == [
-                "join code",
-                "learners",
-                "instructor",
-            ]
-            assert instructor_url[1].startswith(learners[1] + "instructor#"), lines
-            port = int(learners[1].rsplit(":", 1)[1].strip("/"))
-            assert httpx.get(learners[1], timeout=scaled(5)).json()["classroom"] == "wslab"
-            seen.append((code[1], instructor_url[1].split("#")[1]))
-            process.send_signal(sig)
-            output, _ = process.communicate(timeout=scaled(10))
-        assert (process.returncode, output) == (0, "wslab: stopped\n"), sig
-        assert not listening_anywhere(port)
-    assert len(set(seen)) == 1, "a classroom on the same file has the same code and secret"
