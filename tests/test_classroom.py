@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import nbformat
 import pytest
 from fastapi import HTTPException
 
@@ -16,8 +17,10 @@ from lessons.classroom.app import Settings, Tickets, create_app
 from lessons.classroom.client import ClassroomError, Learner
 from lessons.classroom.store import Store
 from lessons.cli.classroom import report_checks
+from lessons.cli.open import lab_environment
 from lessons.kit import LiveClient, LiveServer, handshake_status, scaled
 from lessons.kit.exercises import CheckResult
+from lessons.kit.notebooks import execute
 
 Serve = Callable[..., LiveServer]
 QUICK = Settings(heartbeat=0.3, silence=0.3, rate=5, burst=8, max_bytes=512)
@@ -162,3 +165,43 @@ def test_check_without_a_classroom_is_one_line_and_status_2(
         " [Errno 111] Connection refused"
     ]
     assert report_checks(None, "01_echo", results, 1) == 1
+
+
+def test_a_notebooks_check_cells_report_as_they_run(
+    serve: Serve, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What ``wslab open --report`` arranges: the kernel loads the extension (here by
+    ``%load_ext``, as its ``--ext`` option does), with the learner in its environment."""
+    store = Store(tmp_path / "classroom.sqlite3")
+    server = serve(create_app(store))
+    ada = Learner(server.http_url, store.code, "ada", tmp_path)
+    for key, value in ada.environment().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    lab_environment(tmp_path / "state")  # the kernel spec `wslab open` writes
+    spec = json.loads((tmp_path / "state/jupyter/kernels/python3/kernel.json").read_text())
+    assert spec["argv"][-1] == "--ext=lessons.classroom.notebook"
+    checks = [
+        nbformat.v4.new_code_cell(f"assert {passed}", metadata={"tags": ["check"]})
+        for passed in [True, False]
+    ]
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell("%load_ext lessons.classroom.notebook"),
+        checks[0],
+        nbformat.v4.new_code_cell("from lessons.classroom import hand\nhand('stuck')"),
+        checks[1],
+    ]
+    folder = tmp_path / "lessons" / "02_lifecycle"
+    folder.mkdir(parents=True)
+    nbformat.write(notebook, folder / "lesson.ipynb")
+    execute(notebook, folder, cell_timeout=30, allow_errors=True)
+    printed = ["".join(o.get("text", "") for o in cell.outputs) for cell in notebook.cells[1:]]
+    assert printed == [
+        "classroom: reported exercise 1 passed\n",
+        "classroom: your hand is up (stuck)\n",
+        "classroom: reported exercise 2 failed\n",
+    ]
+    seen = [(e["type"], e.get("exercise"), e.get("passed")) for e in store.after(0)]
+    assert seen == [("result", 1, True), ("hand", None, None), ("result", 2, False)]
+    store.close()
