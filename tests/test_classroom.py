@@ -24,7 +24,7 @@ from lessons.kit.exercises import CheckResult
 from lessons.kit.notebooks import execute
 
 Serve = Callable[..., LiveServer]
-QUICK = Settings(heartbeat=0.3, silence=0.3, rate=5, burst=8, max_bytes=512)
+QUICK = Settings(heartbeat=0.3, silence=0.3, rate=5, burst=8, max_bytes=512, learners=2)
 
 
 def ticket(server: LiveServer, body: dict[str, str], path: str = "/ticket") -> httpx.Response:
@@ -151,6 +151,8 @@ async def test_every_attack_is_refused(serve: Serve, tmp_path: Path) -> None:
     async with LiveClient(f"{learners}?ticket={learner_ticket(server, store)}") as silent:
         assert await silent.receive_json() == {"type": "ping"}  # never answered
         assert await silent.wait_closed(timeout=2) == (1011, "heartbeat timeout")
+    with pytest.raises(ClassroomError, match=r"the classroom is full \(2\)"):
+        await Learner(url, store.code, "carol", tmp_path / "carol").send([])  # ada, bob: 2
     assert store.after(0) == []  # nothing of it was stored
     store.close()
 

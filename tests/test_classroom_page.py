@@ -48,17 +48,14 @@ def spawn(*args: str) -> subprocess.Popen[str]:
 def classroom(data: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
     """``wslab classroom --port 0 --data DATA``, once it printed its three lines (returned as
     a dict); killed on the way out if it is still running."""
-    process = spawn("classroom", "--port", "0", "--data", str(data))
-    try:
-        assert process.stdout is not None
-        lines = [process.stdout.readline().rstrip("\n") for _ in range(3)]
-        yield process, dict(line.split(": ", 1) for line in lines)
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(scaled(5))
-        if process.stdout is not None:
-            process.stdout.close()
+    with spawn("classroom", "--port", "0", "--data", str(data)) as process:  # then waited
+        try:
+            assert process.stdout is not None
+            lines = [process.stdout.readline().rstrip("\n") for _ in range(3)]
+            yield process, dict(line.split(": ", 1) for line in lines)
+        finally:
+            if process.poll() is None:
+                process.kill()
 
 
 def test_the_command_prints_three_lines_stops_on_every_signal_and_keeps_its_file(
@@ -181,7 +178,7 @@ def test_forty_learners_at_once_across_a_restart_each_shown_once(
     data = tmp_path / "room.sqlite3"
     store = Store(data)
     zed = Learner("", store.code, "zed", tmp_path)  # reported an hour ago, nothing since
-    store.claim("zed", zed.secret())
+    store.claim("zed", zed.secret(), most=1)
     store.db.execute("UPDATE events SET body = json_set(body, '$.at', ?)", (time.time() - 3600,))
     old = store.add("result", "zed", lesson="01_echo", exercise=1, passed=False, hint="")
     store.db.execute("UPDATE events SET body = json_set(body, '$.at', ?) WHERE id = ?",

@@ -35,11 +35,11 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError, field_valid
 
 from lessons import find, load_module
 from lessons.classroom.checks import exercise_counts
-from lessons.classroom.store import Event, NameTaken, Store
+from lessons.classroom.store import Event, Full, NameTaken, Store
 
 HERE = Path(__file__).parent
 GUARDS = load_module(find("05").path / "client_guards.py")  # lesson 05's, as learners saw it
-HAND_KINDS = ("stuck", "done")
+GONE = (WebSocketDisconnect, RuntimeError, OSError)  # the peer left while we sent (lesson 05)
 NAME = re.compile(r"^[^\x00-\x1f<>&\"']{1,40}$")  # short, printable, plain text on any page
 
 
@@ -53,6 +53,8 @@ class Settings:
     burst: int = 40  # ...and at once; beyond: 1008
     queue: int = 2048  # events a page may fall behind before 1013 (it then resumes)
     quiet_after: float = 600.0  # the page shows a learner as gone quiet after this long
+    learners: int = 500  # names a classroom takes; then 403
+    tickets: int = 10_000  # tickets outstanding at once; then 503
     close_seconds: float = 1.0  # a close not taken within this resets the connection
 
 
@@ -104,11 +106,14 @@ class Tickets:
     """Single-use tickets: ticket -> (role, learner name, valid until)."""
 
     seconds: float
+    most: int = 10_000
     held: dict[str, tuple[str, str, float]] = field(default_factory=dict)
 
     def issue(self, role: str, name: str) -> str:
         now = time.monotonic()
         self.held = {t: held for t, held in self.held.items() if held[2] > now}
+        if len(self.held) >= self.most:  # bounded, whoever asks
+            raise HTTPException(503, "too many tickets outstanding: try again in a minute")
         ticket = secrets.token_urlsafe(24)
         self.held[ticket] = (role, name, now + self.seconds)
         return ticket
@@ -208,7 +213,9 @@ def instructor_access(websocket: WebSocket, ticket: str = "") -> str:
 def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
     """The classroom's ASGI app on ``store`` (the caller opens it and closes it)."""
     settings = settings or Settings()
-    room = Classroom(store, settings, exercise_counts(), Tickets(settings.ticket_seconds))
+    room = Classroom(
+        store, settings, exercise_counts(), Tickets(settings.ticket_seconds, settings.tickets)
+    )
     app = FastAPI(title="wslab classroom", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(GUARDS.KeepTransport)
     app.state.classroom = room
@@ -226,10 +233,12 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
         if not store.code_matches(request.code):
             raise HTTPException(403, "wrong join code")
         try:
-            store.claim(request.name, request.secret)
+            store.claim(request.name, request.secret, settings.learners)
         except NameTaken:
             taken = f"the name {request.name!r} is taken by another learner"
             raise HTTPException(409, taken) from None
+        except Full:
+            raise HTTPException(403, f"the classroom is full ({settings.learners})") from None
         ticket = room.tickets.issue("learner", request.name)
         return {"ticket": ticket, "expires_in": settings.ticket_seconds}
 
@@ -256,7 +265,7 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
                 reply = learner_message(room, name, text)
                 if reply is not None:
                     await websocket.send_json(reply)
-        except WebSocketDisconnect:
+        except GONE:
             pass
         except Closing as closing:
             await finish(websocket, room, closing)
@@ -265,9 +274,9 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
     async def instructor(
         websocket: WebSocket, _: Annotated[str, Depends(instructor_access)], last: int = 0
     ) -> None:
+        await websocket.accept()
         queue: asyncio.Queue[Event | None] = asyncio.Queue(settings.queue)
         room.pages.add(queue)  # from now on live events queue up for this page
-        await websocket.accept()
         welcome = {
             "type": "welcome",
             "lessons": room.lessons,
@@ -286,7 +295,7 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
             problem = next((t.exception() for t in done if t.exception()), None)
             if isinstance(problem, Closing):
                 await finish(websocket, room, problem)
-            elif problem is not None and not isinstance(problem, WebSocketDisconnect):
+            elif problem is not None and not isinstance(problem, GONE):
                 raise problem
         finally:
             room.pages.discard(queue)

@@ -43,6 +43,10 @@ class NameTaken(Exception):
     """Another client already took this name (its secret differs)."""
 
 
+class Full(Exception):
+    """The classroom has as many learners as it takes."""
+
+
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -76,12 +80,15 @@ class Store:
     def instructor_matches(self, secret: str) -> bool:
         return hmac.compare_digest(secret.encode(), self.instructor_secret.encode())
 
-    def claim(self, name: str, secret: str) -> None:
+    def claim(self, name: str, secret: str, most: int) -> None:
         """Give ``name`` to the client holding ``secret``, or check that it is that client's
-        already; raises NameTaken otherwise."""
-        self.db.execute("INSERT OR IGNORE INTO learners VALUES (?, ?)", (name, _hash(secret)))
-        row = self.db.execute("SELECT secret_hash FROM learners WHERE name = ?", (name,))
-        if not hmac.compare_digest(row.fetchone()[0], _hash(secret)):
+        already; raises NameTaken if it is another's, Full if ``most`` names are taken."""
+        row = self.db.execute("SELECT secret_hash FROM learners WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            if self.db.execute("SELECT count(*) FROM learners").fetchone()[0] >= most:
+                raise Full(name)
+            self.db.execute("INSERT INTO learners VALUES (?, ?)", (name, _hash(secret)))
+        elif not hmac.compare_digest(row[0], _hash(secret)):
             raise NameTaken(name)
 
     def add(self, event_type: str, name: str, **fields: Any) -> Event:

@@ -53,9 +53,13 @@ def cmd_classroom(args: argparse.Namespace) -> int:
             print(f"join code: {store.code}")
             print(f"learners: {url}")
             print(f"instructor: {url}instructor#{store.instructor_secret}", flush=True)
-            app = create_app(store, Settings(quiet_after=args.quiet * 60))
+            settings = Settings(quiet_after=args.quiet * 60)
             serve_forever(
-                app, sock, log_level=args.log_level, timeout_graceful_shutdown=GRACEFUL_SECONDS
+                create_app(store, settings),
+                sock,
+                log_level=args.log_level,
+                timeout_graceful_shutdown=GRACEFUL_SECONDS,
+                ws_max_size=4 * settings.max_bytes,  # uvicorn's own bound, past the app's 1009
             )
         except KeyboardInterrupt:  # a signal while starting or stopping
             pass
