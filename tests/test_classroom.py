@@ -229,3 +229,10 @@ def test_bad_input_is_one_line_and_exit_status_2(
     assert main(args) == 2
     out, err = capsys.readouterr()
     assert out == "" and len(err.splitlines()) == 1 and message in err, err
+
+
+def test_a_broken_secrets_file_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / ".wslab").mkdir()
+    (tmp_path / ".wslab" / "classroom.json").write_text("{not json")
+    with pytest.raises(ClassroomError, match=r"cannot keep your name's secret in .*classroom.json"):
+        Learner("http://127.0.0.1:9", "CODE", "ada", tmp_path).hand("stuck")

@@ -62,12 +62,15 @@ class Learner:
     def secret(self) -> str:
         """This name's secret in this working copy, made (and kept) the first time."""
         path = self.home / SECRETS_FILE
-        known = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-        if self.name not in known:
-            known[self.name] = secrets.token_urlsafe(24)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(known, indent=2) + "\n", encoding="utf-8")
-            path.chmod(0o600)
+        try:
+            known = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+            if self.name not in known:
+                known[self.name] = secrets.token_urlsafe(24)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(json.dumps(known, indent=2) + "\n", encoding="utf-8")
+                path.chmod(0o600)
+        except (OSError, ValueError, TypeError) as exc:
+            raise ClassroomError(f"cannot keep your name's secret in {path}: {exc}") from None
         return str(known[self.name])
 
     def _ticket(self) -> str:
