@@ -5,6 +5,7 @@ instructor's page in Chromium, and 40 learners reporting at once across a restar
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import statistics
@@ -21,15 +22,17 @@ import httpx
 import nbformat
 import pytest
 
-from lessons.classroom.app import Settings, create_app
+from lessons.classroom import app as classroom_app
+from lessons.classroom.app import DATA_ENV
 from lessons.classroom.client import Learner
 from lessons.classroom.store import Store
-from lessons.kit import LiveServer, scaled
+from lessons.kit import SubprocessServer, scaled
 from lessons.kit.forkserver import ENABLE as ENABLE_FORK_SERVER
 from lessons.kit.leaks import listening_anywhere
 
 WSLAB = [sys.executable, "-m", "lessons"]
 CROWD = 40
+APP = classroom_app.__file__
 
 
 def spawn(*args: str) -> subprocess.Popen[str]:
@@ -176,14 +179,16 @@ def test_forty_learners_at_once_across_a_restart_each_shown_once(
     from playwright.sync_api import expect
 
     data = tmp_path / "room.sqlite3"
-    store = Store(data)
-    zed = Learner("", store.code, "zed", tmp_path)  # reported an hour ago, nothing since
-    store.claim("zed", zed.secret(), most=1)
-    store.db.execute("UPDATE events SET body = json_set(body, '$.at', ?)", (time.time() - 3600,))
-    old = store.add("result", "zed", lesson="01_echo", exercise=1, passed=False, hint="")
-    store.db.execute("UPDATE events SET body = json_set(body, '$.at', ?) WHERE id = ?",
-                     (time.time() - 3600, old["id"]))  # fmt: skip
-    server = LiveServer(create_app(store, Settings(quiet_after=600))).start()
+    with contextlib.closing(Store(data)) as store:  # zed reported an hour ago, nothing since
+        store.claim("zed", Learner("", store.code, "zed", tmp_path).secret(), most=1)
+        old = store.add("result", "zed", lesson="01_echo", exercise=1, passed=False, hint="")
+        store.db.execute("UPDATE events SET body = json_set(body, '$.at', ?) WHERE id = ?",
+                         (time.time() - 3600, old["id"]))  # fmt: skip
+    # The classroom in its own process, as in a room: the learners' side is this one.
+    server = SubprocessServer(
+        f"{APP}:from_environment", env={DATA_ENV: str(data)}, factory=True, log_level="warning"
+    ).start()
+    store = Store(data)  # a reader beside the server, as a second process may be (SQLite WAL)
     try:
         wrong = new_page()
         wrong.goto(f"{server.http_url}/instructor#not-the-secret")
@@ -207,9 +212,7 @@ def test_forty_learners_at_once_across_a_restart_each_shown_once(
         }
 
         server.stop()  # a restart in the middle: the page reconnects and resumes
-        store.close()
-        store = Store(data)
-        server = LiveServer(create_app(store), port=server.port).start()
+        server.start()
 
         def second(i: int) -> list[Any]:
             hands = [{"type": "hand", "kind": "stuck" if i < CROWD // 4 else "done"}]

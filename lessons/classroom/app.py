@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -38,6 +39,7 @@ from lessons.classroom.checks import exercise_counts
 from lessons.classroom.store import Event, Full, NameTaken, Store
 
 HERE = Path(__file__).parent
+DATA_ENV, DATA_FILE = "WSLAB_CLASSROOM_DATA", "wslab-classroom.sqlite3"
 GUARDS = load_module(find("05").path / "client_guards.py")  # lesson 05's, as learners saw it
 GONE = (WebSocketDisconnect, RuntimeError, OSError)  # the peer left while we sent (lesson 05)
 NAME = re.compile(r"^[^\x00-\x1f<>&\"']{1,40}$")  # short, printable, plain text on any page
@@ -210,13 +212,31 @@ def instructor_access(websocket: WebSocket, ticket: str = "") -> str:
     return redeem(websocket, ticket, "instructor")
 
 
-def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
-    """The classroom's ASGI app on ``store`` (the caller opens it and closes it)."""
+def from_environment() -> FastAPI:
+    """The classroom on the SQLite file named by ``WSLAB_CLASSROOM_DATA`` (default: the one
+    ``wslab classroom`` uses), closed when the server stops: what
+    ``uvicorn --factory lessons.classroom.app:from_environment`` serves."""
+    store = Store(os.environ.get(DATA_ENV, DATA_FILE))
+
+    @contextlib.asynccontextmanager
+    async def closing(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            store.close()
+
+    return create_app(store, lifespan=closing)
+
+
+def create_app(store: Store, settings: Settings | None = None, **fastapi: Any) -> FastAPI:
+    """The classroom's ASGI app on ``store`` (the caller opens it and closes it, unless a
+    ``lifespan`` given here does)."""
     settings = settings or Settings()
-    room = Classroom(
-        store, settings, exercise_counts(), Tickets(settings.ticket_seconds, settings.tickets)
+    tickets = Tickets(settings.ticket_seconds, settings.tickets)
+    room = Classroom(store, settings, exercise_counts(), tickets)
+    app = FastAPI(
+        title="wslab classroom", docs_url=None, redoc_url=None, openapi_url=None, **fastapi
     )
-    app = FastAPI(title="wslab classroom", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(GUARDS.KeepTransport)
     app.state.classroom = room
 
