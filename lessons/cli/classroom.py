@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sqlite3
 import sys
 from pathlib import Path
@@ -24,11 +25,19 @@ KERNEL_EXTENSION = "--ext=lessons.classroom.notebook"
 
 
 def learner_url(host: str, port: int) -> str:
-    """The URL to give learners: for a wildcard host, this machine's address on the network."""
+    """The URL to give learners: for a wildcard host, the address this machine reaches the
+    network with (a UDP socket "connected" to a documentation address: no packet is sent,
+    the routing table picks the address), else the kit's page URL."""
     from lessons.kit.server import page_urls
 
-    urls = page_urls(host, port)
-    return next((url for url in urls if "//127.0.0.1:" not in url), urls[0])
+    if host in {"0.0.0.0", "::", ""}:
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                probe.connect(("192.0.2.1", 9))
+                return f"http://{probe.getsockname()[0]}:{port}/"
+        except OSError:  # no route: loopback only
+            pass
+    return page_urls(host, port)[-1]
 
 
 def cmd_classroom(args: argparse.Namespace) -> int:
