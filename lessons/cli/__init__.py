@@ -35,7 +35,7 @@ def cmd_list(_: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    from lessons.cli import bench, book, drift, open, run, serve, student
+    from lessons.cli import bench, book, classroom, drift, open, run, serve, student
 
     top = argparse.ArgumentParser(
         prog="wslab", description="wslab: a runnable, tested course on real-time WebSockets."
@@ -43,7 +43,7 @@ def parser() -> argparse.ArgumentParser:
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     listing = commands.add_parser("list", help="list the lessons")
     listing.set_defaults(handler=cmd_list)
-    for module in (open, serve, bench, run, student, book, drift):
+    for module in (open, serve, bench, run, student, book, classroom, drift):
         module.add(commands)
     return top
 

@@ -30,6 +30,7 @@ from typing import IO, Any
 from urllib.parse import quote, urlsplit
 
 from lessons import WORKBOOK_DIR
+from lessons.cli.classroom import add_report_options, kernel_options, report_from_notebooks
 from lessons.cli.run import notebook_named
 from lessons.kit.cleanup import SHUTDOWN_SECONDS, end_process, stop_signals_interrupt
 from lessons.kit.timing import scaled
@@ -57,7 +58,14 @@ def lab_environment(state: Path) -> dict[str, str]:
     kernel = state / "jupyter" / "kernels" / "python3" / "kernel.json"
     kernel.parent.mkdir(parents=True, exist_ok=True)
     spec = {
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "argv": [
+            sys.executable,
+            "-m",
+            "ipykernel_launcher",
+            "-f",
+            "{connection_file}",
+            *kernel_options(),
+        ],
         "display_name": "Python 3 (wslab)",
         "language": "python",
     }
@@ -211,6 +219,7 @@ def cmd_open(args: argparse.Namespace) -> int:
 
     root = Path(args.dir).resolve()
     notebook = learner_path(root, notebook_named(args.lesson) if args.lesson else START)
+    report_from_notebooks(args, root)
     written = working_copy(root)
     if written:
         print(f"wslab: wrote {len(written)} notebooks (without outputs) to {root}")
@@ -260,4 +269,5 @@ def add(commands: Any) -> None:
     opener.add_argument("--port", type=int, help="default: 8888 or the next free port")
     opener.add_argument("--browser", action="store_true", help="also open it in your web browser")
     opener.add_argument("--no-lab", action="store_true", help="only make the copy")
+    add_report_options(opener)
     opener.set_defaults(handler=cmd_open)

@@ -8,6 +8,7 @@ from typing import Any
 
 from lessons import WORKBOOK_DIR, discover
 from lessons.cli import STUDENT_DIR, UsageError
+from lessons.cli.classroom import add_report_options
 from lessons.cli.run import notebook_named
 
 
@@ -32,9 +33,12 @@ def cmd_student(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from lessons.classroom.checks import lesson_key
+    from lessons.cli.classroom import learner_from, report_checks
     from lessons.kit.exercises import check_answers, learner_path
 
     path = learner_path(Path(args.dir), notebook_named(args.lesson))
+    learner = learner_from(args, args.dir)
     if not path.is_file():
         raise UsageError(f"no learner notebook at {path}: run `wslab student {args.dir}` first")
     print(f"checking {path} (this runs the whole notebook)…", flush=True)
@@ -46,7 +50,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"✗ exercise {result.exercise}: {result.problem}\n  hint: {result.hint}")
     failed = sum(not result.passed for result in results)
     print(f"{len(results) - failed} passed, {failed} failed")
-    return 1 if failed else 0
+    return report_checks(learner, lesson_key(path), results, 1 if failed else 0)
 
 
 def add(commands: Any) -> None:
@@ -68,4 +72,5 @@ def add(commands: Any) -> None:
     )
     check.add_argument("--dir", default=STUDENT_DIR, help=f"default: {STUDENT_DIR}")
     check.add_argument("--cell-timeout", type=float, default=180, help="seconds per cell")
+    add_report_options(check)
     check.set_defaults(handler=cmd_check)

@@ -1,0 +1,158 @@
+"""``wslab classroom``, ``wslab hand``, and the ``--report`` options of check and open.
+
+``wslab classroom`` serves ``lessons/classroom`` until Ctrl-C, SIGTERM or SIGHUP (a
+graceful stop, as ``wslab serve``), on the state in ``--data`` (SQLite): started again on
+the same file, it has the same join code, the same instructor URL and every event.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from lessons.classroom.client import ClassroomError, Learner
+from lessons.cli import STUDENT_DIR, UsageError
+
+DATA_FILE = "wslab-classroom.sqlite3"
+PORT = 8800
+KERNEL_EXTENSION = "--ext=lessons.classroom.notebook"
+
+
+def learner_url(host: str, port: int) -> str:
+    """The URL to give learners: for a wildcard host, the address this machine reaches the
+    network with (a UDP socket "connected" to a documentation address: no packet is sent,
+    the routing table picks the address), else the kit's page URL."""
+    from lessons.kit.server import page_urls
+
+    if host in {"0.0.0.0", "::", ""}:
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                probe.connect(("192.0.2.1", 9))
+                return f"http://{probe.getsockname()[0]}:{port}/"
+        except OSError:  # no route: loopback only
+            pass
+    return page_urls(host, port)[-1]
+
+
+def cmd_classroom(args: argparse.Namespace) -> int:
+    from lessons.classroom.app import Settings, create_app
+    from lessons.classroom.store import Store
+    from lessons.cli.serve import GRACEFUL_SECONDS
+    from lessons.kit.cleanup import stop_signals_interrupt
+    from lessons.kit.server import bind_socket, serve_forever
+
+    try:
+        store = Store(args.data)
+    except sqlite3.Error as exc:
+        raise UsageError(f"cannot use {args.data} as the classroom's database: {exc}") from None
+    try:
+        sock = bind_socket(args.host, args.port)
+    except OSError as exc:
+        store.close()
+        raise UsageError(str(exc)) from None
+    with sock, stop_signals_interrupt():
+        try:
+            url = learner_url(args.host, sock.getsockname()[1])
+            print(f"join code: {store.code}")
+            print(f"learners: {url}")
+            print(f"instructor: {url}instructor#{store.instructor_secret}", flush=True)
+            settings = Settings(quiet_after=args.quiet * 60)
+            serve_forever(
+                create_app(store, settings),
+                sock,
+                log_level=args.log_level,
+                timeout_graceful_shutdown=GRACEFUL_SECONDS,
+                ws_max_size=4 * settings.max_bytes,  # uvicorn's own bound, past the app's 1009
+            )
+        except KeyboardInterrupt:  # a signal while starting or stopping
+            pass
+        finally:
+            store.close()
+    print("wslab: stopped", flush=True)
+    return 0
+
+
+def add_report_options(parser: argparse.ArgumentParser) -> None:
+    """``--report URL --code CODE --name NAME``: all three, or none."""
+    group = parser.add_argument_group("classroom", "report to a `wslab classroom` (all three)")
+    group.add_argument("--report", metavar="URL", help="the learners' URL the classroom printed")
+    group.add_argument("--code", help="the classroom's join code")
+    group.add_argument("--name", help="your name in the classroom (it stays yours)")
+
+
+def learner_from(args: argparse.Namespace, home: str | Path) -> Learner | None:
+    """The learner the options describe (None without them); ``home``, the working copy,
+    keeps the name's secret."""
+    given = [args.report, args.code, args.name]
+    if not any(given):
+        return None
+    if not all(given):
+        raise UsageError("--report, --code and --name go together")
+    if urlsplit(args.report).scheme not in {"http", "https"} or not urlsplit(args.report).netloc:
+        raise UsageError(f"--report takes the classroom's http:// URL, not {args.report!r}")
+    return Learner(args.report, args.code, args.name, Path(home))
+
+
+def report_checks(learner: Learner | None, lesson: str, results: list[Any], status: int) -> int:
+    """Send ``wslab check``'s results (a list of CheckResult); the exit status: ``status``,
+    or 2 after one line saying why the classroom did not get them."""
+    if learner is None:
+        return status
+    try:
+        learner.report(lesson, [(r.exercise, r.passed, r.hint) for r in results])
+    except ClassroomError as exc:
+        print(f"wslab: classroom: {exc}", file=sys.stderr)
+        return 2
+    print(f"reported to the classroom as {learner.name}")
+    return status
+
+
+def report_from_notebooks(args: argparse.Namespace, home: Path) -> None:
+    """``wslab open --report``: the kernels JupyterLab starts report each check cell."""
+    learner = learner_from(args, home)
+    if learner is not None:
+        os.environ.update(learner.environment())
+
+
+def kernel_options() -> list[str]:
+    """The kernel's extra command-line options: the reporting extension, when reporting."""
+    return [KERNEL_EXTENSION] if Learner.from_environment() else []
+
+
+def cmd_hand(args: argparse.Namespace) -> int:
+    learner = learner_from(args, args.dir)
+    if learner is None:
+        raise UsageError("--report, --code and --name say which classroom, and who you are")
+    try:
+        learner.hand(args.kind)
+    except ClassroomError as exc:
+        print(f"wslab: classroom: {exc}", file=sys.stderr)
+        return 2
+    print(f"your hand is up ({args.kind}): the instructor sees it now")
+    return 0
+
+
+def add(commands: Any) -> None:
+    classroom = commands.add_parser(
+        "classroom", help="serve a classroom: see every learner's checks and hands, live"
+    )
+    classroom.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to serve a room")
+    classroom.add_argument("--port", type=int, default=PORT, help="TCP port (0: any free port)")
+    classroom.add_argument("--data", default=DATA_FILE, help=f"SQLite file (default: {DATA_FILE})")
+    classroom.add_argument(
+        "--quiet", type=float, default=10, help="minutes without a check or a hand: gone quiet"
+    )
+    classroom.add_argument("--log-level", default="warning", help="uvicorn's: warning, info")
+    classroom.set_defaults(handler=cmd_classroom)
+
+    hand = commands.add_parser("hand", help="raise your hand in a classroom: stuck or done")
+    hand.add_argument("kind", choices=["stuck", "done"])
+    hand.add_argument("--dir", default=STUDENT_DIR, help=f"your working copy ({STUDENT_DIR})")
+    add_report_options(hand)
+    hand.set_defaults(handler=cmd_hand)
