@@ -460,8 +460,8 @@ def plot(results: list[Result], path: Path, title: str) -> None:
     cpu.barh(names, servers, label="servers")
     clients = [r.per_delivery(r.client_cpu) * 1e6 for r in ran]
     cpu.barh(names, clients, left=servers, label="clients")
-    coarse = any(coarse(r.cpu, CPU_TICK) for r in ran)
-    cpu.set(xlabel="µs of CPU per delivery", title="CPU" + " (coarse: few ticks)" * coarse)
+    few = any(coarse(r.cpu) for r in ran)
+    cpu.set(xlabel="µs of CPU per delivery", title="CPU" + " (coarse: few clock ticks)" * few)
     cpu.legend(fontsize="small")
     skipped = [f"{r.name}: skipped, {r.skipped}" for r in results if r.skipped]
     figure.suptitle("\n".join([title, *skipped]), fontsize="medium")
