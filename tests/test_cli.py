@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 import signal
 import subprocess
@@ -14,7 +15,8 @@ import nbformat
 import pytest
 
 from lessons import discover
-from lessons.cli import main, notebook_named, workbook
+from lessons.cli import main, notebook_named, one_line, parser, workbook
+from lessons.cli.serve import addresses
 from lessons.kit import scaled
 from lessons.kit.book import budget_of, course_notebooks
 
@@ -52,10 +54,14 @@ def test_help_lists_the_commands() -> None:
     assert all(command in result.stdout for command in ["list", "serve", "run"])
 
 
-COMMANDS = ["list", "open", "serve", "bench", "run", "student", "check", "book"]
+COMMANDS = next(
+    action.choices
+    for action in parser()._actions  # every subcommand, those added later too
+    if isinstance(action, argparse._SubParsersAction)
+)
 
 
-@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_every_command_has_a_description_an_example_and_its_defaults(
     command: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -141,3 +147,37 @@ def test_run_executes_a_notebook_and_reports_one_line(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"✓ \S*quick\.ipynb\s+[\d.]+s  ok, slowest cell 1", result.stdout)
     assert result.stdout.rstrip().endswith("1 passed, 0 failed")
+
+
+def test_a_failure_told_over_many_lines_is_told_in_one() -> None:
+    caddy = RuntimeError(
+        "caddy did not start; its log:\n"
+        '{"level":"info","msg":"using config from file"}\n'
+        '{"level":"error","msg":"listen tcp 127.0.0.1:8000: bind: address already in use"}\n'
+        '{"level":"info","msg":"servers shutting down"}\n'
+    )
+    assert one_line(caddy) == (
+        "caddy did not start; its log: listen tcp 127.0.0.1:8000: bind: address already in use"
+    )
+    app = RuntimeError("app.py did not start; its output:\nTraceback...\nKeyError: 'x'\n")
+    assert one_line(app) == "app.py did not start; its output: KeyError: 'x'"
+    assert one_line(OSError("cannot listen on 127.0.0.1:8001: Address already in use")) == (
+        "cannot listen on 127.0.0.1:8001: Address already in use"
+    )
+
+
+@pytest.mark.parametrize(
+    ("urls", "host", "first"),
+    [
+        (["http://127.0.0.1:8000/"], "127.0.0.1", "(this machine only: --host 0.0.0.0"),
+        (["http://127.0.0.1:8000/", "http://10.1.2.3:8000/"], "0.0.0.0", "10.1.2.3:8000/ in"),
+        (["http://127.0.0.1:8000/"], "0.0.0.0", "other machines: this one's address, port 8000"),
+        (["https://127.0.0.1:8443/", "https://localhost:8443/"], "127.0.0.1", "localhost:8443"),
+    ],
+)
+def test_serve_names_one_address_to_share_and_labels_the_others(
+    urls: list[str], host: str, first: str
+) -> None:
+    lines = addresses(urls, host)
+    assert lines[0].startswith("open ") and first in lines[0], lines
+    assert len(lines) == len(urls) and all(line.startswith("also ") for line in lines[1:])

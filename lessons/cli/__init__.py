@@ -166,20 +166,26 @@ def output_file(*suffixes: str) -> Callable[[str], Path]:
     return writable_file
 
 
-def one_line(error: BaseException) -> str:
-    """An error whose message runs over lines (a process's log or output after a first line
-    saying what failed) in one line: the first line, then the last that reads as an error
-    (for a JSON log line, its message), else the last line."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    if len(lines) < 2:
-        return lines[0] if lines else type(error).__name__
+def last_error(text: str) -> str:
+    """The last line of a log or an output that reads as an error (for a JSON log line, its
+    message), else its last line."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()] or ["(nothing)"]
     cause = next(
-        (line for line in reversed(lines[1:]) if re.search(r"error|emerg|fatal", line, re.I)),
+        (line for line in reversed(lines) if re.search(r"error|emerg|fatal", line, re.I)),
         lines[-1],
     )
     with contextlib.suppress(ValueError, AttributeError):
         cause = json.loads(cause).get("msg", cause)
-    return f"{lines[0].rstrip(':;')}: {cause}"
+    return cause
+
+
+def one_line(error: BaseException) -> str:
+    """An error whose message runs over lines (a first line saying what failed, then a
+    process's log or output) in one line: that first line, then ``last_error`` of the rest."""
+    first, _, rest = str(error).strip().partition("\n")
+    if not rest.strip():
+        return first or type(error).__name__
+    return f"{first.rstrip(':;')}: {last_error(rest)}"
 
 
 # --- lessons and notebooks by name ---

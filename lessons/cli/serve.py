@@ -27,6 +27,7 @@ from lessons.cli import (
     UsageError,
     between,
     command,
+    last_error,
     lesson_named,
     log_level,
     one_line,
@@ -311,7 +312,7 @@ def follow(servers: list[SubprocessServer], poll: float, proxy: Caddy | Nginx | 
     shown = [0] * len(servers)
     while True:
         if proxy is not None and not proxy.running:
-            print(f"wslab: {proxy.name} exited: {one_line(RuntimeError(proxy.log()))}")
+            print(f"wslab: {proxy.name} exited: {last_error(proxy.log())}; stopping everything")
             return 1
         for index, server in enumerate(servers):
             alive = server.running
