@@ -17,12 +17,13 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from lessons import WORKBOOK_DIR, Lesson, UnknownLessonError, discover, find
 
 STUDENT_DIR = "wslab-student"
 MAX_PORT = 65535
+T = TypeVar("T")
 
 
 class UsageError(Exception):
@@ -67,12 +68,16 @@ def command(commands: Any, name: str, summary: str, example: str, **options: Any
 # --- checks of common arguments: argparse `type=` functions, and helpers for the handlers ---
 
 
+def _parsed(text: str, convert: Callable[[str], T], what: str) -> T:
+    try:
+        return convert(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+
+
 def port(text: str) -> int:
     """A TCP port: 0 to 65535 (0: any free port)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    value = _parsed(text, int, "a port number")
     if not 0 <= value <= MAX_PORT:
         raise argparse.ArgumentTypeError(
             f"{value} is not a port: ports go from 0 (any free port) to {MAX_PORT}"
@@ -103,10 +108,7 @@ def between(low: int, high: int) -> Callable[[str], int]:
     """A ``type=`` for a whole number from ``low`` to ``high``."""
 
     def whole(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        value = _parsed(text, int, "a whole number")
         if not low <= value <= high:
             raise argparse.ArgumentTypeError(f"must be between {low} and {high}, not {value}")
         return value
@@ -117,10 +119,7 @@ def between(low: int, high: int) -> Callable[[str], int]:
 
 def seconds(text: str) -> float:
     """A positive number of seconds."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    value = _parsed(text, float, "a number of seconds")
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
     return value
