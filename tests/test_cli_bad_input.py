@@ -49,6 +49,7 @@ CASES = [
     # serve: names, ports, hosts, log levels
     Case("serve nope", rf"unknown lesson 'nope'; {LESSONS}$"),
     Case("serve", r"the following arguments are required: lesson"),
+    Case("serve capstone", r"capstone is a notebook, not a lesson: wslab open capstone$"),
     Case(
         "serve 01 --port 99999", r"argument --port: 99999 is not a port: ports go from 0 .* 65535"
     ),

@@ -198,10 +198,13 @@ def workbook() -> dict[str, Path]:
 
 
 def lesson_named(name: str) -> Lesson:
-    """The lesson a user named, or a UsageError listing the lessons."""
+    """The lesson a user named, or a UsageError listing the lessons (and saying so of a
+    workbook notebook's name: it has no app of its own to serve)."""
     try:
         return find(name)
     except UnknownLessonError as exc:
+        if name in workbook():
+            raise UsageError(f"{name} is a notebook, not a lesson: wslab open {name}") from None
         raise UsageError(str(exc)) from None
 
 
