@@ -33,9 +33,15 @@ from pathlib import Path
 
 import pytest
 
+from lessons.cli import parser
 from lessons.kit import scaled
 
 MARK = "WSLAB_BAD_INPUT_CASE"
+COMMANDS = next(
+    action.choices
+    for action in parser()._actions  # every subcommand, those added later too
+    if isinstance(action, argparse._SubParsersAction)
+)
 LESSONS = r"the lessons are: 01_echo, 02_lifecycle, .*, 06_deploy"
 
 
@@ -69,7 +75,7 @@ CASES = [
         "serve 01 --instances 2", r"--instances 2: lesson 01_echo's app\.py has no rooms to share"
     ),
     Case("serve 02 --proxy caddy", r"--proxy caddy: lesson 02_lifecycle's app\.py has no rooms"),
-    Case("serve 06 --app pitfall_idle_timeout", r"is served behind caddy: .* has no rooms"),
+    Case("serve 06 --app pitfall_idle_timeout", r"served behind caddy: .* has no rooms"),
     Case("serve 05 --instances 0", r"argument --instances: must be between 1 and 16, not 0"),
     Case("serve 05 --instances 99", r"argument --instances: must be between 1 and 16, not 99"),
     Case("serve 05 --instances two", r"argument --instances: 'two' is not a whole number"),
@@ -80,6 +86,7 @@ CASES = [
     ),
     Case("serve 06 --port {busy}", r"cannot listen on 127\.0\.0\.1:{busy}: Address already in use"),
     Case("serve 06 --proxy apache", r"argument --proxy: invalid choice: 'apache'"),
+    Case("serve 01 --prot 8001", r"unrecognized arguments: --prot 8001"),
     # notebooks: run, open, check, student, book
     Case(
         "run nope",
@@ -263,17 +270,13 @@ def test_bad_input_is_answered_in_one_line_with_status_2_and_nothing_left(
     assert "Traceback" not in answer, answer
     assert result.stdout == "" and 1 <= len(result.stderr.splitlines()) <= 3, answer
     assert re.search(filled(case.says), result.stderr), answer
+    command = case.command.split()[0] if case.command else ""
+    prefix = f"wslab {command}: error: " if command in COMMANDS else "wslab: error: "
+    assert result.stderr.startswith(prefix), answer
     assert not left_running(mark), f"left running after `wslab {case.command}`"
     assert time.monotonic() - started < scaled(20), "it started something before refusing"
 
 
 def test_the_table_covers_every_command() -> None:
-    from lessons.cli import parser
-
-    commands = next(
-        action.choices
-        for action in parser()._actions  # every subcommand, those added later too
-        if isinstance(action, argparse._SubParsersAction)
-    )
     covered = {case.command.split()[0] for case in CASES if case.command}
-    assert set(commands) <= covered and len(CASES) >= 25
+    assert set(COMMANDS) <= covered and len(CASES) >= 25

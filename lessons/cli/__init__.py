@@ -62,6 +62,7 @@ def command(commands: Any, name: str, summary: str, example: str, **options: Any
         formatter_class=HelpFormatter,
         **options,
     )
+    parser.set_defaults(parser=parser)
     return parser
 
 
@@ -270,11 +271,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    top = parser()
+    args, extra = top.parse_known_args(argv)
+    if extra:  # told by the command's own parser, as its other mistakes are
+        getattr(args, "parser", top).error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return int(args.handler(args))
     except UsageError as exc:
-        print(f"wslab: error: {exc}", file=sys.stderr)
+        print(f"wslab {args.command}: error: {exc}", file=sys.stderr)  # as argparse says it
         return 2
 
 

@@ -82,7 +82,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             if args.proxy
             else f"--instances {instances}"
             if args.instances
-            else f"lesson {lesson.name} is served behind {proxy}"
+            else f"served behind {proxy}"
         )
         able = " and ".join(one.name for one in discover() if shares_rooms(one.app_path))
         raise UsageError(
