@@ -70,6 +70,7 @@ def add(commands: Any) -> None:
     student.add_argument(
         "--lesson",
         dest="lessons",
+        metavar="LESSON",
         action="append",
         default=[],
         help="only this lesson, or capstone for the workbook (repeatable)",
