@@ -49,6 +49,7 @@ LESSONS = r"the lessons are: 01_echo, 02_lifecycle, .*, 06_deploy"
 class Case:
     command: str  # after `wslab`, with the placeholders above
     says: str  # a regular expression the answer matches
+    env: tuple[tuple[str, str], ...] = ()  # set in the command's environment
 
 
 CASES = [
@@ -86,6 +87,22 @@ CASES = [
     ),
     Case("serve 06 --port {busy}", r"cannot listen on 127\.0\.0\.1:{busy}: Address already in use"),
     Case("serve 06 --proxy apache", r"argument --proxy: invalid choice: 'apache'"),
+    # serve: what started is stopped when the rest cannot start
+    Case(
+        "serve 05 --instances 2 --port 0",
+        r"no Redis answers at REDIS_URL=redis://127\.0\.0\.1:1/0",
+        env=(("REDIS_URL", "redis://127.0.0.1:1/0"),),
+    ),
+    Case(
+        "serve 05 --instances 2 --port 0",  # Redis and the other instance are stopped
+        r"app\.py did not start .*: ValueError: could not convert string to float: 'fast'",
+        env=(("RATE", "fast"),),
+    ),
+    Case(
+        "serve 05 --port 0",
+        r"app\.py cannot be loaded: ValueError: could not convert string to float: 'fast'",
+        env=(("RATE", "fast"),),
+    ),
     Case("serve 01 --prot 8001", r"unrecognized arguments: --prot 8001"),
     # notebooks: run, open, check, student, book
     Case(
@@ -169,7 +186,7 @@ def left_running(mark: str, timeout: float = 2.0) -> list[int]:
     return found
 
 
-# Reads one case a line (JSON: argv, mark, output files, seconds), forks a process that runs
+# Reads one case a line (JSON: argv, environment, output files, seconds), forks a process that runs
 # `wslab ARGV` with its stdout and stderr in those files, and answers its exit status (or
 # "timeout", after killing it).
 DRIVER = """
@@ -184,7 +201,7 @@ for line in sys.stdin:
     if pid == 0:
         for fd, name in ((1, "out"), (2, "err")):
             os.dup2(os.open(case[name], os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
-        os.environ[case["mark_name"]] = case["mark"]
+        os.environ.update(case["env"])
         try:
             status = main(case["argv"])
         except SystemExit as exit:
@@ -216,9 +233,9 @@ class Answer:
 
 
 @pytest.fixture(scope="module")
-def wslab() -> Iterator[Callable[[list[str], str, Path], Answer]]:
-    """``wslab(argv, mark, folder)``: `wslab ARGV` as a process of its own, forked from the
-    driver, with ``MARK=mark`` in its environment; its output kept in ``folder``."""
+def wslab() -> Iterator[Callable[[list[str], dict[str, str], Path], Answer]]:
+    """``wslab(argv, env, folder)``: `wslab ARGV` as a process of its own, forked from the
+    driver, with ``env`` added to its environment; its output kept in ``folder``."""
     driver = subprocess.Popen(
         [sys.executable, "-c", DRIVER],
         stdin=subprocess.PIPE,
@@ -227,10 +244,10 @@ def wslab() -> Iterator[Callable[[list[str], str, Path], Answer]]:
     )
     assert driver.stdin is not None and driver.stdout is not None
 
-    def run(argv: list[str], mark: str, folder: Path) -> Answer:
+    def run(argv: list[str], env: dict[str, str], folder: Path) -> Answer:
         assert driver.stdin is not None and driver.stdout is not None
         out, err = folder / "stdout", folder / "stderr"
-        case = {"argv": argv, "mark_name": MARK, "mark": mark, "seconds": scaled(30)}
+        case = {"argv": argv, "env": env, "seconds": scaled(30)}
         driver.stdin.write(json.dumps({**case, "out": str(out), "err": str(err)}) + "\n")
         driver.stdin.flush()
         status = json.loads(driver.stdout.readline())
@@ -244,9 +261,16 @@ def wslab() -> Iterator[Callable[[list[str], str, Path], Answer]]:
         driver.stdout.close()
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda case: case.command or "(nothing)")
+@pytest.mark.parametrize(
+    "case",
+    CASES,
+    ids=lambda case: " ".join([*(f"{k}={v}" for k, v in case.env), case.command]) or "(nothing)",
+)
 def test_bad_input_is_answered_in_one_line_with_status_2_and_nothing_left(
-    case: Case, busy: int, tmp_path: Path, wslab: Callable[[list[str], str, Path], Answer]
+    case: Case,
+    busy: int,
+    tmp_path: Path,
+    wslab: Callable[[list[str], dict[str, str], Path], Answer],
 ) -> None:
     (tmp_path / "file.txt").write_text("not a folder\n")
     (tmp_path / "empty").mkdir()
@@ -264,7 +288,7 @@ def test_bad_input_is_answered_in_one_line_with_status_2_and_nothing_left(
 
     mark = f"{os.getpid()}-{tmp_path.name}"
     started = time.monotonic()
-    result = wslab(shlex.split(filled(case.command)), mark, tmp_path)
+    result = wslab(shlex.split(filled(case.command)), {**dict(case.env), MARK: mark}, tmp_path)
     answer = result.stdout + result.stderr
     assert result.status == 2, answer
     assert "Traceback" not in answer, answer
