@@ -63,7 +63,7 @@ def test_wslab_serve_instances_fans_out_restarts_a_killed_instance_and_stops_on_
         assert process.stdout is not None
         found = []
         for line in process.stdout:
-            found += re.findall(r"\(pid (\d+)\): open (http://\S+)/", line)
+            found += re.findall(r"\(pid (\d+)\): (?:open|also) (http://\S+)/", line)
             if "ready" in line:
                 break
         assert len(found) == 2

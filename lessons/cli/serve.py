@@ -231,8 +231,8 @@ def serve_cluster(lesson: Lesson, app_file: Path, args: argparse.Namespace) -> i
             else:
                 url = addresses(urls, args.host)[0].split()[1]
                 print(
-                    f"  instance {server.port} (pid {server.pid}): open {url} in a browser: "
-                    "the same rooms, another process"
+                    f"  instance {server.port} (pid {server.pid}): also {url} "
+                    "(the same rooms, another process)"
                 )
         print(
             "  a rolling restart: `kill <pid>` stops an instance gracefully (1012), its pages\n"
