@@ -35,7 +35,7 @@ from lessons.cli import (
     ports_fit,
 )
 from lessons.kit.cleanup import stop_signals_interrupt
-from lessons.kit.cluster import MAX_INSTANCES
+from lessons.kit.cluster import MAX_INSTANCES, cluster
 from lessons.kit.guard import GuardedProtocol
 from lessons.kit.proxy import Caddy, Nginx, find_nginx
 from lessons.kit.server import (
@@ -187,7 +187,6 @@ def start_cluster(
     ports), and a Redis they share, each stopped when ``stack`` closes; returns Redis's URL
     and the servers. Their ports are bound first: a busy one stops everything before Redis
     starts."""
-    from lessons.kit.cluster import cluster
     from lessons.kit.redis_server import RedisServer
 
     try:
