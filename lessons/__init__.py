@@ -61,7 +61,12 @@ class Lesson:
     @property
     def title(self) -> str:
         """The first line of ``app.py``'s docstring."""
-        doc = ast.get_docstring(ast.parse(self.app_path.read_text(encoding="utf-8")))
+        return self.describe()
+
+    def describe(self, stem: str = "app") -> str:
+        """The first line of ``<stem>.py``'s docstring (``board``: lesson 03's task board)."""
+        source = (self.path / f"{stem}.py").read_text(encoding="utf-8")
+        doc = ast.get_docstring(ast.parse(source))
         return doc.strip().splitlines()[0].rstrip(".") if doc else self.slug.replace("_", " ")
 
     def module(self, stem: str = "app") -> ModuleType:

@@ -7,6 +7,7 @@ import asyncio
 import re
 import time
 from http import HTTPStatus
+from pathlib import Path
 
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
@@ -14,22 +15,65 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 
 from lessons.cli import main as wslab
-from lessons.kit.bench import LIMITS, check_limits, default_timeout
+from lessons.kit.bench import (
+    CPU_TICK,
+    LIMITS,
+    NO_NGINX,
+    Result,
+    check_limits,
+    default_timeout,
+    table,
+)
 from lessons.kit.fanout import FanoutClient, parse_frames
 from lessons.kit.wire import BINARY, TEXT
 
 
-def test_bench_prints_every_scenario_with_ratios_to_the_baseline(
-    capsys: pytest.CaptureFixture[str],
+def test_bench_prints_every_scenario_with_ratios_to_the_baseline_within_80_columns_and_plots(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     args = ["--clients", "3", "--messages", "20", "--size", "1000", "--timeout", "2"]
-    assert wslab(["bench", *args]) == 0
+    assert wslab(["bench", *args, "--plot", str(tmp_path / "plots" / "bench.png")]) == 0
     captured = capsys.readouterr()
-    rows = [line for line in captured.out.splitlines() if re.search(r"\d+/\d+", line)]
+    rows = [line for line in captured.out.splitlines() if re.search(r" \d+% ", line)]
     assert len(rows) == 7
-    assert rows[0].startswith("websockets broadcast() (baseline)") and " 1.00 " in rows[0]
-    assert all("60/60" in row for row in rows)  # tiny volumes: even the stalled runs finish
+    assert rows[0].startswith("broadcast() (baseline)") and " 1.00 " in rows[0]
+    assert all(" 100% " in row for row in rows)  # tiny volumes: even the stalled runs finish
+    printed = captured.out.split("\nplot: ")[0]  # then the file's name, as long as it is
+    assert max(len(line) for line in printed.splitlines()) <= 80
     assert "Traceback" not in captured.out + captured.err
+    assert (tmp_path / "plots" / "bench.png").read_bytes().startswith(b"\x89PNG")
+
+
+def fake(name: str, cpu_ticks: int, delivered: int = 100) -> Result:
+    return Result(name, 100, [0.001] * delivered, 0.1, cpu_ticks * CPU_TICK, 0.01)
+
+
+def test_the_table_marks_cpu_figures_from_too_few_ticks_and_shows_skipped_rows() -> None:
+    results = [fake("baseline", 50), fake("few", 3), fake("none", 0), fake("half", 50, 50)]
+    results.append(Result("nginx", 100, skipped=NO_NGINX))
+    text = table(results, width=80)
+    rows = text.split("servers µs")[1].splitlines()[1:6]
+    cpu = {row.split()[0]: row.split()[1] for row in rows}
+    per_tick = CPU_TICK / 100 * 1e6
+    assert cpu == {
+        "baseline": f"{50 * per_tick:.1f}",
+        "few": f"~{3 * per_tick:.1f}",  # too coarse to compare
+        "none": f"<{per_tick:.3g}",  # below the clock's resolution: at most one tick
+        "half": f"{50 * per_tick * 2:.1f}",
+        "nginx": "skipped:",
+    }
+    assert "fewer than 10 ticks" in text
+    assert text.count("skipped: nginx not installed (apt-get install nginx)") == 2  # both tables
+    assert " 50% " in text
+    assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_a_narrow_terminal_gets_one_block_per_scenario() -> None:
+    results = [fake("broadcast() (baseline)", 50), Result("nginx", 100, skipped=NO_NGINX)]
+    lines = table(results, width=60).splitlines()
+    assert lines[0] == "broadcast() (baseline)" and lines[1].startswith("  delivered 100%")
+    assert "  skipped: nginx not installed (apt-get install nginx)" in lines
+    assert max(len(line) for line in lines) <= 60
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,6 @@ from fastapi import HTTPException
 from lessons.classroom.app import Settings, Tickets, create_app
 from lessons.classroom.client import ClassroomError, Learner
 from lessons.classroom.store import Store
-from lessons.cli import main
 from lessons.cli.classroom import report_checks
 from lessons.cli.open import lab_environment
 from lessons.kit import LiveClient, LiveServer, handshake_status, scaled
@@ -208,27 +207,6 @@ def test_a_notebooks_check_cells_report_as_they_run(
     seen = [(e["type"], e.get("exercise"), e.get("passed")) for e in store.after(0)]
     assert seen == [("result", 1, True), ("hand", None, None), ("result", 2, False)]
     store.close()
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["classroom", "--host", "no-such-host.invalid"], "cannot resolve host"),
-        (["classroom", "--data", "/no/such/folder/room.sqlite3"], "cannot use /no/such/folder"),
-        (["check", "01", "--report", "http://127.0.0.1:9/"], "--report, --code and --name go"),
-        (["check", "nope", "--report", "u", "--code", "C", "--name", "N"], "unknown lesson 'nope'"),
-        (["hand", "stuck", "--report", "ftp://x", "--code", "C", "--name", "N"], "http:// URL"),
-        (["hand", "done"], "--report, --code and --name say which classroom"),
-    ],
-)
-def test_bad_input_is_one_line_and_exit_status_2(
-    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    if args[0] == "classroom" and "--data" not in args:
-        args = [*args, "--data", str(tmp_path / "room.sqlite3")]
-    assert main(args) == 2
-    out, err = capsys.readouterr()
-    assert out == "" and len(err.splitlines()) == 1 and message in err, err
 
 
 def test_a_broken_secrets_file_is_one_line(tmp_path: Path) -> None:

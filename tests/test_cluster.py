@@ -63,7 +63,7 @@ def test_wslab_serve_instances_fans_out_restarts_a_killed_instance_and_stops_on_
         assert process.stdout is not None
         found = []
         for line in process.stdout:
-            found += re.findall(r"\(pid (\d+)\): open (http://\S+)/", line)
+            found += re.findall(r"\(pid (\d+)\): (?:open|also) (http://\S+)/", line)
             if "ready" in line:
                 break
         assert len(found) == 2
@@ -96,33 +96,43 @@ def test_wslab_serve_instances_fans_out_restarts_a_killed_instance_and_stops_on_
             process.stdout.close()
 
 
-EXITS_ON_REQUEST = """
+CRASHES_ON_REQUEST = """
 import os
+from pathlib import Path
 
 from fastapi import FastAPI
 
+CRASHED = Path(__file__).with_name("crashed")
+if CRASHED.exists():
+    raise RuntimeError("refusing to start again")
 app = FastAPI()
 
 
-@app.get("/exit")
-def leave() -> None:
+@app.get("/crash")
+def crash() -> None:
+    CRASHED.touch()
     os._exit(3)
 """
 
 
-def test_an_instance_that_exits_by_itself_stops_the_cluster(
+def test_an_instance_that_crashes_is_started_again_once_and_one_that_does_not_come_back_stops_all(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     serve_file: type[SubprocessServer],
     http: httpx.Client,
 ) -> None:
-    app = tmp_path / "exits.py"
-    app.write_text(EXITS_ON_REQUEST)
+    app = tmp_path / "crashes.py"
+    app.write_text(CRASHES_ON_REQUEST)
     server = serve_file(app)
     with pytest.raises(httpx.TransportError):  # the process is gone before it answers
-        http.get(server.http_url + "/exit")
-    assert follow([server], poll=0.01) == 1
-    assert f"instance {server.port} exited (3); stopping the others" in capsys.readouterr().out
+        http.get(server.http_url + "/crash")
+    assert follow([server], poll=0.01) == 1  # no retry loop: it returns
+    out = capsys.readouterr().out
+    assert f"instance {server.port} ended with exit status 3; starting it again" in out
+    assert re.search(
+        rf"instance {server.port} did not come back: .*RuntimeError: refusing to start again", out
+    ), out
+    assert "WSLAB READY" not in out and "Traceback" not in out.split("did not come back")[1]
 
 
 def test_serve_instances_out_of_range_is_one_line_and_status_2() -> None:
@@ -131,4 +141,6 @@ def test_serve_instances_out_of_range_is_one_line_and_status_2() -> None:
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert result.returncode == 2
-    assert result.stderr.strip() == "wslab: error: --instances must be between 1 and 16, not 99"
+    assert result.stderr.strip() == (
+        "wslab serve: error: argument --instances: must be between 1 and 16, not 99"
+    )

@@ -89,7 +89,9 @@ def test_open_names_the_lessons_when_one_is_unknown(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["open", "nope", "--dir", str(tmp_path), "--no-lab"]) == 2
-    assert "unknown lesson 'nope'; the lessons are: 01_echo" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "unknown lesson or notebook 'nope'; the lessons are: 01_echo" in error
+    assert "the notebooks: start, capstone, testing" in error
     assert not list(tmp_path.iterdir())
 
 

@@ -51,3 +51,19 @@ def test_every_missing_part_is_reported_and_the_verdict_still_comes() -> None:
         "live echo round trip",
         "Redis",
     }
+
+
+@pytest.mark.timeout(120)
+def test_a_missing_nginx_is_optional_and_says_how_to_install_it() -> None:
+    notebook = nbformat.read(START_HERE, as_version=4)
+    without = "import lessons.kit.proxy\n\nlessons.kit.proxy.find_nginx = lambda: None\n"
+    notebook.cells.insert(0, nbformat.v4.new_code_cell(without))
+    execute(notebook, WORKBOOK_DIR, cell_timeout=60)
+    printed = "".join(
+        output.get("text", "")
+        for cell in code_cells(notebook)
+        for output in cell.outputs
+        if output.output_type == "stream"
+    )
+    assert "✗ nginx (optional)" in printed and "apt-get install nginx" in printed, printed
+    assert "READY: every check passed." in printed, printed

@@ -1,5 +1,5 @@
-"""`wslab serve 06`: Redis, instances and a proxy; one URL and the CA file printed; every
-process and port gone after Ctrl-C, SIGTERM or SIGHUP."""
+"""`wslab serve 06`: Redis, two instances and a proxy; one URL to share and the CA file
+printed; every process and port gone after Ctrl-C, SIGTERM or SIGHUP."""
 
 from __future__ import annotations
 
@@ -60,9 +60,10 @@ def test_serve_06_prints_one_url_and_stops_everything_on_a_stop_signal(
 ) -> None:
     if proxy == "nginx":
         request.getfixturevalue("nginx")  # skips (or fails when required) without nginx
-    process, output = serve("--instances", "2", "--proxy", proxy, "--log-level", "warning")
+    process, output = serve("--proxy", proxy, "--log-level", "warning")  # two instances
     try:
         assert "ready: press Ctrl-C" in output, output
+        assert output.count("the address to share") + output.count("this machine only:") == 1
         pids = {process.pid, *descendants(process.pid)}
         ports = {int(port) for port in re.findall(r"(?:127\.0\.0\.1|localhost):(\d+)", output)}
         workers = 1 if proxy == "caddy" else 2  # nginx: a master and a worker
@@ -78,6 +79,7 @@ def test_serve_06_prints_one_url_and_stops_everything_on_a_stop_signal(
         rest, _ = process.communicate(timeout=scaled(30))
         assert process.returncode == 0, rest
         assert rest.rstrip().endswith("wslab: stopped") and "Traceback" not in rest
+        assert "WSLAB READY" not in output + rest  # the kit's own marker, not for people
         deadline = time.monotonic() + scaled(5)
         while time.monotonic() < deadline and (
             any(alive(pid) for pid in pids) or any(listening_anywhere(p) for p in ports)

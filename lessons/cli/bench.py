@@ -8,10 +8,11 @@ import asyncio
 import time
 from typing import Any
 
-from lessons.cli import UsageError
+from lessons.cli import UsageError, command, output_file, seconds
 from lessons.kit.cleanup import stop_signals_interrupt
 
 INTERRUPTED = 130  # the shell's status for a program stopped by a signal
+PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -22,17 +23,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
         bench.check_limits(args.clients, args.messages, args.size, args.timeout)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    other = "--implementations" if args.implementations else "--capacity" if args.capacity else ""
+    for option, given in (("--proxy", args.proxy), ("--plot", args.plot)):
+        if other and given:
+            raise UsageError(f"{option} is for the fan-out benchmark: not with {other}")
     with stop_signals_interrupt():
         try:
             if args.implementations:
                 return _implementations()
             if args.capacity:
                 return _capacity()
-            print(
-                f"wslab bench: {args.clients} clients on {bench.LOOPBACK}, {args.messages} "
-                f"messages of {args.size} bytes each, at most {args.timeout:g}s per scenario",
-                flush=True,
+            heading = (
+                f"{args.clients} clients on {bench.LOOPBACK}, {args.messages} messages of "
+                f"{args.size} bytes"
             )
+            print(f"wslab bench: {heading} each,\n  at most {args.timeout:g}s a scenario")
             started = time.perf_counter()
             results = asyncio.run(
                 bench.measure(
@@ -49,11 +54,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
             return INTERRUPTED
     print(bench.table(results))
     print(
-        f"({time.perf_counter() - started:.1f}s; latency: publish to receive, same clock; "
-        "a stalled run that times out shows what was delivered before the deadline;\n"
-        " CPU: the server processes' (app, Redis, proxy) user + system time per delivery;\n"
-        " clients: the same for this process, where every client runs)"
+        f"({time.perf_counter() - started:.1f}s; a stalled run that times out shows what "
+        "was delivered by then)"
     )
+    if args.plot:
+        bench.plot(results, args.plot, f"wslab bench: {heading}")
+        print(f"plot: {args.plot}")
     return 0
 
 
@@ -79,7 +85,12 @@ def _capacity() -> int:
 
 
 def add(commands: Any) -> None:
-    bench = commands.add_parser("bench", help="fan-out benchmark on loopback (bounded)")
+    bench = command(
+        commands,
+        "bench",
+        "measure fan-out to many clients on loopback, each design against broadcast() (bounded)",
+        "wslab bench --clients 500 --size 64 --plot bench.png",
+    )
     bench.add_argument(
         "--clients", type=int, default=20, help="connected clients, one of them publishing"
     )
@@ -89,7 +100,7 @@ def add(commands: Any) -> None:
     bench.add_argument("--size", type=int, default=16384, help="bytes per message")
     bench.add_argument(
         "--timeout",
-        type=float,
+        type=seconds,
         help="seconds at most per scenario (default: 5, or one per 10,000 deliveries "
         "when there are more, up to 60)",
     )
@@ -99,12 +110,19 @@ def add(commands: Any) -> None:
         help="add the production manager behind Caddy (TLS) and behind nginx (lesson 06)",
     )
     bench.add_argument(
+        "--plot",
+        type=output_file(*PLOT_SUFFIXES),
+        metavar="FILE.png",
+        help="also draw the results into this image (.png, .svg or .pdf)",
+    )
+    modes = bench.add_mutually_exclusive_group()
+    modes.add_argument(
         "--capacity",
         action="store_true",
         help="instead: file descriptors and memory per connection, and what a proxy adds "
         "to round trips and CPU per message (lesson 06, about 15 s)",
     )
-    bench.add_argument(
+    modes.add_argument(
         "--implementations",
         action="store_true",
         help="instead: measure uvicorn's WebSocket implementations side by side (about 1 min)",

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from lessons.cli import command, output_dir, seconds
 from lessons.cli.run import progress
 
 BOOK_DIR = "wslab-book"
@@ -47,10 +48,15 @@ def cmd_book(args: argparse.Namespace) -> int:
 
 
 def add(commands: Any) -> None:
-    book = commands.add_parser(
-        "book", help="execute every notebook and write the course as a static site"
+    book = command(
+        commands,
+        "book",
+        "execute every notebook and write the course as a static site, to read offline",
+        "wslab book out/ && xdg-open out/index.html",
     )
-    book.add_argument("dir", nargs="?", default=BOOK_DIR, help=f"default: {BOOK_DIR}")
+    book.add_argument(
+        "dir", nargs="?", type=output_dir, default=BOOK_DIR, help="the folder to write"
+    )
     book.add_argument("--student", action="store_true", help="leave the exercise solutions out")
-    book.add_argument("--cell-timeout", type=float, default=180, help="seconds per cell")
+    book.add_argument("--cell-timeout", type=seconds, default=180, help="seconds per cell")
     book.set_defaults(handler=cmd_book)

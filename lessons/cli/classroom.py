@@ -17,7 +17,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from lessons.classroom.client import ClassroomError, Learner
-from lessons.cli import STUDENT_DIR, UsageError
+from lessons.cli import (
+    STUDENT_DIR,
+    UsageError,
+    command,
+    log_level,
+    output_dir,
+    port,
+    seconds,
+)
 
 DATA_FILE = "wslab-classroom.sqlite3"
 PORT = 8800
@@ -139,20 +147,28 @@ def cmd_hand(args: argparse.Namespace) -> int:
 
 
 def add(commands: Any) -> None:
-    classroom = commands.add_parser(
-        "classroom", help="serve a classroom: see every learner's checks and hands, live"
+    classroom = command(
+        commands,
+        "classroom",
+        "serve a classroom: see every learner's checks and hands, live",
+        "wslab classroom --host 0.0.0.0   (then give learners the join code and URL it prints)",
     )
     classroom.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to serve a room")
-    classroom.add_argument("--port", type=int, default=PORT, help="TCP port (0: any free port)")
-    classroom.add_argument("--data", default=DATA_FILE, help=f"SQLite file (default: {DATA_FILE})")
+    classroom.add_argument("--port", type=port, default=PORT, help="TCP port (0: any free port)")
+    classroom.add_argument("--data", default=DATA_FILE, help="the SQLite file that keeps it")
     classroom.add_argument(
-        "--quiet", type=float, default=10, help="minutes without a check or a hand: gone quiet"
+        "--quiet", type=seconds, default=10, help="minutes without a check or a hand: gone quiet"
     )
-    classroom.add_argument("--log-level", default="warning", help="uvicorn's: warning, info")
+    classroom.add_argument("--log-level", type=log_level, default="warning", help="uvicorn's")
     classroom.set_defaults(handler=cmd_classroom)
 
-    hand = commands.add_parser("hand", help="raise your hand in a classroom: stuck or done")
+    hand = command(
+        commands,
+        "hand",
+        "raise your hand in a classroom: stuck or done",
+        "wslab hand stuck --report http://10.0.0.5:8800 --code 4F7K --name ada",
+    )
     hand.add_argument("kind", choices=["stuck", "done"])
-    hand.add_argument("--dir", default=STUDENT_DIR, help=f"your working copy ({STUDENT_DIR})")
+    hand.add_argument("--dir", type=output_dir, default=STUDENT_DIR, help="your working copy")
     add_report_options(hand)
     hand.set_defaults(handler=cmd_hand)

@@ -22,8 +22,10 @@ import tempfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from packaging.requirements import InvalidRequirement, Requirement
+
 from lessons import ROOT_DIR
-from lessons.cli import UsageError
+from lessons.cli import UsageError, command
 from lessons.kit.versions import CLAIMS, REPORT
 
 PACKAGES = sorted({claim.package for claim in CLAIMS.values()})
@@ -110,11 +112,11 @@ def cmd_drift(args: argparse.Namespace) -> int:
 
 
 def add(commands: argparse._SubParsersAction) -> None:
-    drift = commands.add_parser(
+    drift = command(
+        commands,
         "drift",
-        help="for maintainers: do the version-sensitive claims hold on the newest releases?",
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
-        epilog="example: wslab drift   (or: wslab drift --with uvicorn==0.54.0)",
+        "for maintainers: do the version-sensitive claims hold on the newest releases?",
+        "wslab drift\nwslab drift --with uvicorn==0.54.0",
     )
     drift.add_argument("--oldest", action="store_true", help="the lowest releases allowed instead")
     drift.add_argument(
@@ -122,7 +124,19 @@ def add(commands: argparse._SubParsersAction) -> None:
         dest="with_",
         action="append",
         default=[],
+        type=requirement,
         metavar="SPEC",
         help="force a release in the other set, e.g. uvicorn==0.54.0 (repeatable)",
     )
     drift.set_defaults(handler=cmd_drift)
+
+
+def requirement(text: str) -> str:
+    """A ``type=`` for a requirement such as ``uvicorn==0.54.0``."""
+    try:
+        Requirement(text)
+    except InvalidRequirement:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a requirement (uvicorn==0.54.0)"
+        ) from None
+    return text

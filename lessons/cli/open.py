@@ -30,8 +30,8 @@ from typing import IO, Any
 from urllib.parse import quote, urlsplit
 
 from lessons import WORKBOOK_DIR
+from lessons.cli import command, notebook_named, output_dir, port
 from lessons.cli.classroom import add_report_options, kernel_options, report_from_notebooks
-from lessons.cli.run import notebook_named
 from lessons.kit.cleanup import SHUTDOWN_SECONDS, end_process, stop_signals_interrupt
 from lessons.kit.timing import scaled
 from lessons.kit.versions import unpinned
@@ -257,16 +257,21 @@ def cmd_open(args: argparse.Namespace) -> int:
 
 
 def add(commands: Any) -> None:
-    opener = commands.add_parser(
-        "open", help="copy the course for you to work in, and open a lesson in JupyterLab"
+    opener = command(
+        commands,
+        "open",
+        "copy the course for you to work in, and open a lesson in JupyterLab",
+        "wslab open 01 --browser",
     )
     opener.add_argument(
         "lesson",
         nargs="?",
         help="01, echo, 01_echo, capstone or testing (default: the start-here notebook)",
     )
-    opener.add_argument("--dir", default=WORK_DIR, help=f"your working copy (default: {WORK_DIR})")
-    opener.add_argument("--port", type=int, help="default: 8888 or the next free port")
+    opener.add_argument("--dir", type=output_dir, default=WORK_DIR, help="your working copy")
+    opener.add_argument(
+        "--port", type=port, help="JupyterLab's port (default: 8888 or the next free port)"
+    )
     opener.add_argument("--browser", action="store_true", help="also open it in your web browser")
     opener.add_argument("--no-lab", action="store_true", help="only make the copy")
     add_report_options(opener)

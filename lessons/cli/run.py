@@ -9,18 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from lessons import WORKBOOK_DIR, discover
-from lessons.cli import lesson_named
-
-
-def notebook_named(name: str) -> Path:
-    """A notebook file, a workbook notebook by part of its name (``capstone``, ``testing``),
-    or a lesson's notebook (``01``, ``echo``)."""
-    if name.endswith(".ipynb") and Path(name).is_file():
-        return Path(name)
-    workbook = [path for path in sorted(WORKBOOK_DIR.glob("*.ipynb")) if name in path.stem]
-    if len(workbook) == 1 and not name.isdigit():
-        return workbook[0]
-    return lesson_named(name).notebook
+from lessons.cli import command, notebook_named, seconds
 
 
 def notebooks_named(names: Sequence[str]) -> list[Path]:
@@ -73,12 +62,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def add(commands: Any) -> None:
-    run = commands.add_parser("run", help="execute lesson notebooks headless")
+    run = command(
+        commands,
+        "run",
+        "execute notebooks headless, as CI does, and report each one's time and slowest cell",
+        "wslab run 01 capstone",
+    )
     run.add_argument(
         "lessons",
         nargs="*",
         help="lessons (01, echo), workbook notebooks (capstone, testing) or .ipynb files "
         "(default: every notebook)",
     )
-    run.add_argument("--cell-timeout", type=float, default=180, help="seconds per cell")
+    run.add_argument("--cell-timeout", type=seconds, default=180, help="seconds per cell")
     run.set_defaults(handler=cmd_run)

@@ -1,48 +1,137 @@
 """``wslab serve``: a lesson's app and browser page, for a room; ``--instances N`` for many.
 
-Whatever stops it, Ctrl-C, SIGTERM (``kill``, systemd, ``docker stop``) or SIGHUP (the
-terminal closed), every process it started is stopped and every port it opened is closed.
+Every argument is checked before anything starts, and every port is bound before Redis,
+the instances or the proxy start: a mistake is one line and exit status 2, with nothing left
+running. Whatever stops it, Ctrl-C, SIGTERM (``kill``, systemd, ``docker stop``) or SIGHUP
+(the terminal closed), every process it started is stopped and every port it opened is
+closed.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
+import signal
 import time
-from collections.abc import Callable
 from contextlib import ExitStack
+from pathlib import Path
 from types import ModuleType
 from typing import Any
+from urllib.parse import urlsplit
 
+from uvicorn.config import LOG_LEVELS
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-from lessons import Lesson
-from lessons.cli import UsageError, lesson_named
+from lessons import Lesson, discover
+from lessons.cli import (
+    UsageError,
+    between,
+    command,
+    last_error,
+    lesson_named,
+    log_level,
+    one_line,
+    port,
+    ports_fit,
+)
 from lessons.kit.cleanup import stop_signals_interrupt
-from lessons.kit.cluster import MAX_INSTANCES
+from lessons.kit.cluster import MAX_INSTANCES, cluster
 from lessons.kit.guard import GuardedProtocol
-from lessons.kit.server import SubprocessServer, bind_socket, page_urls, serve_forever
+from lessons.kit.proxy import Caddy, Nginx, find_nginx
+from lessons.kit.server import (
+    READY_LINE,
+    SubprocessServer,
+    bind_socket,
+    page_urls,
+    serve_forever,
+    start_together,
+)
 
 GRACEFUL_SECONDS = 5  # open WebSockets get this long to close (1012) when the server stops
 READY = "  ready: press Ctrl-C to stop"
+# Lessons taught behind a proxy: `wslab serve 06` runs as the lesson does, on two instances.
+PROXIED = {"06": "caddy"}
+INSTANCES_BEHIND_PROXY = 2
+# What an instance prints while it starts: wslab has said it already.
+STARTUP = re.compile(
+    re.escape(READY_LINE) + r"|Started server process|Waiting for application startup"
+    r"|Application startup complete"
+)
+LOOPBACK = ("127.", "localhost", "::1")
+WILDCARD = {"0.0.0.0", "::", ""}
+
+
+def shares_rooms(app_file: Path) -> bool:
+    """Whether an app shares its clients across processes: it reads ``BROKER_URL``."""
+    return re.search(r"\bBROKER_URL\b", app_file.read_text(encoding="utf-8")) is not None
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     lesson = lesson_named(args.lesson)
-    if not (lesson.path / f"{args.app}.py").is_file():
-        raise UsageError(f"lesson {lesson.name} has no app {args.app}.py")
-    if not 1 <= args.instances <= MAX_INSTANCES:
-        raise UsageError(f"--instances must be between 1 and {MAX_INSTANCES}, not {args.instances}")
+    app_file = lesson.path / f"{args.app}.py"
+    if not app_file.is_file():
+        apps = sorted(p.stem for p in lesson.path.glob("*.py") if is_app(p))
+        raise UsageError(
+            f"lesson {lesson.name} has no app {args.app}.py; its apps: {', '.join(apps)}"
+        )
+    proxy = args.proxy or PROXIED.get(lesson.number)
+    instances = args.instances or (INSTANCES_BEHIND_PROXY if proxy else 1)
+    if (proxy or instances > 1) and not shares_rooms(app_file):
+        asked = (
+            f"--proxy {proxy}"
+            if args.proxy
+            else f"--instances {instances}"
+            if args.instances
+            else f"served behind {proxy}"
+        )
+        able = " and ".join(one.name for one in discover() if shares_rooms(one.app_path))
+        raise UsageError(
+            f"{asked}: lesson {lesson.name}'s {app_file.name} has no rooms to share across "
+            f"processes (it reads no BROKER_URL); lessons {able} do"
+        )
+    if proxy == "nginx" and find_nginx() is None:
+        raise UsageError("--proxy nginx: nginx is not installed (apt-get install nginx)")
+    ports_fit(args.port, 1 if proxy else instances)
+    args.instances, args.proxy = instances, proxy
     with stop_signals_interrupt():
         try:
-            if args.proxy or lesson.number == "06":
-                return serve_behind_proxy(lesson, args)
-            if args.instances != 1:
-                return serve_cluster(lesson, args)
+            if proxy:
+                return serve_behind_proxy(lesson, app_file, args)
+            if instances != 1:
+                return serve_cluster(lesson, app_file, args)
             return serve_one(lesson, args)
         except KeyboardInterrupt:  # a signal while starting or stopping
             pass
     print("wslab: stopped", flush=True)
     return 0
+
+
+def is_app(path: Path) -> bool:
+    """Whether a lesson file is an app that ``--app`` serves: not a test, pitfall or fix."""
+    return not path.stem.startswith(("test_", "pitfall_", "fix_", "conftest")) and (
+        "app = " in path.read_text(encoding="utf-8")
+    )
+
+
+def addresses(urls: list[str], host: str) -> list[str]:
+    """Lines naming the one address to share first (another machine's way in, else
+    ``localhost``), then the others for what they are; ``host`` is what was listened on."""
+
+    def loopback(url: str) -> bool:
+        return (urlsplit(url).hostname or "").startswith(LOOPBACK)
+
+    first, *others = sorted(urls, key=lambda url: (loopback(url), "localhost" not in url))
+    if not loopback(first):
+        lines = [f"open {first} in a browser: the address to share"]
+    elif host in WILDCARD:
+        port = urlsplit(first).port
+        lines = [f"open {first} in a browser; other machines: this one's address, port {port}"]
+    else:
+        lines = [f"open {first} in a browser (this machine only: --host 0.0.0.0 serves a room)"]
+    return lines + [
+        f"also {url} ({'this machine only' if loopback(url) else 'the same server'})"
+        for url in others
+    ]
 
 
 def serve_one(lesson: Lesson, args: argparse.Namespace) -> int:
@@ -52,10 +141,10 @@ def serve_one(lesson: Lesson, args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(str(exc)) from None
     with sock:
-        module = lesson.module(args.app)
-        print(f"wslab: serving lesson {lesson.name}: {lesson.title}")
-        for url in page_urls(args.host, sock.getsockname()[1]):
-            print(f"  open {url} in a browser", flush=True)
+        module = load(lesson, args.app)
+        print(f"wslab: serving lesson {lesson.name}: {lesson.describe(args.app)}")
+        for line in addresses(page_urls(args.host, sock.getsockname()[1]), args.host):
+            print(f"  {line}", flush=True)
         serve_forever(
             module.app,
             sock,
@@ -66,6 +155,14 @@ def serve_one(lesson: Lesson, args: argparse.Namespace) -> int:
         )
     print("wslab: stopped", flush=True)
     return 0
+
+
+def load(lesson: Lesson, stem: str) -> ModuleType:
+    """The lesson's app module; a UsageError in one line if it cannot be imported."""
+    try:
+        return lesson.module(stem)
+    except Exception as exc:  # whatever the app raises as it is imported
+        raise UsageError(f"{stem}.py cannot be loaded: {type(exc).__name__}: {exc}") from None
 
 
 def own_protocol(module: ModuleType) -> dict[str, Any]:
@@ -84,18 +181,18 @@ def own_protocol(module: ModuleType) -> dict[str, Any]:
 
 
 def start_cluster(
-    stack: ExitStack, lesson: Lesson, args: argparse.Namespace, host: str, port: int
+    stack: ExitStack, app_file: Path, args: argparse.Namespace, host: str, port: int
 ) -> tuple[str, list[SubprocessServer]]:
-    """Redis and ``args.instances`` app processes on ``host``, from ``port`` on (0: free
-    ports), each stopped when ``stack`` closes; returns Redis's URL and the servers."""
-    from lessons.kit.cluster import cluster
+    """``args.instances`` processes of ``app_file`` on ``host``, from ``port`` on (0: free
+    ports), and a Redis they share, each stopped when ``stack`` closes; returns Redis's URL
+    and the servers. Their ports are bound first: a busy one stops everything before Redis
+    starts."""
     from lessons.kit.redis_server import RedisServer
 
     try:
-        redis_server = stack.enter_context(RedisServer())
         servers = cluster(
-            lesson.app_path,
-            redis_server.url,
+            app_file,
+            "",  # Redis's URL, known once it runs: below
             host,
             port,
             args.instances,
@@ -103,87 +200,118 @@ def start_cluster(
             graceful_timeout=GRACEFUL_SECONDS,
             ws_max_size=65536,
         )
-        for server in servers:
-            stack.callback(server.stop)
-            server.start()
-    except (OSError, RuntimeError) as exc:
+    except OSError as exc:
         raise UsageError(str(exc)) from None
+    for server in servers:
+        stack.callback(server.stop)
+    try:
+        redis_server = stack.enter_context(RedisServer())
+        for server in servers:
+            server.env["BROKER_URL"] = redis_server.url
+        start_together(servers)
+    except (OSError, RuntimeError) as exc:
+        raise UsageError(one_line(exc)) from None
     return redis_server.url, servers
 
 
-def serve_cluster(lesson: Lesson, args: argparse.Namespace, poll: float = 0.2) -> int:
+def serve_cluster(lesson: Lesson, app_file: Path, args: argparse.Namespace) -> int:
     """Redis plus N app processes on consecutive ports. Returns 0 after a stop signal, 1 if
-    an instance exited by itself, 2 if they could not start."""
+    an instance could not start again, 2 if they could not start."""
     with ExitStack() as stack:
-        redis_url, servers = start_cluster(stack, lesson, args, args.host, args.port)
-        print(f"wslab: Redis at {redis_url}")
+        redis_url, servers = start_cluster(stack, app_file, args, args.host, args.port)
+        print(f"wslab: serving lesson {lesson.name}: {lesson.describe(args.app)}")
+        print(f"  {len(servers)} instances share the Redis at {redis_url}:")
         for server in servers:
-            for url in page_urls(args.host, server.port):
-                print(f"  instance {server.port} (pid {server.pid}): open {url} in a browser")
+            urls = page_urls(args.host, server.port)
+            if server is servers[0]:
+                first, *others = addresses(urls, args.host)
+                print(f"  instance {server.port} (pid {server.pid}): {first}")
+                print("".join(f"    {line}\n" for line in others), end="")
+            else:
+                url = addresses(urls, args.host)[0].split()[1]
+                print(
+                    f"  instance {server.port} (pid {server.pid}): also {url} "
+                    "(the same rooms, another process)"
+                )
         print(
-            "  every instance shares one room through Redis. A rolling restart: `kill <pid>`\n"
-            "  stops an instance gracefully (1012) and it is started again.",
+            "  a rolling restart: `kill <pid>` stops an instance gracefully (1012), its pages\n"
+            "  move to another one, and it is started again.",
             flush=True,
         )
         print(READY, flush=True)
         try:
-            return follow(servers, poll)
+            return follow(servers, poll=0.2)
         except KeyboardInterrupt:
             print("\nwslab: stopping", flush=True)
     print("wslab: stopped", flush=True)
     return 0
 
 
-def serve_behind_proxy(lesson: Lesson, args: argparse.Namespace) -> int:
+def serve_behind_proxy(lesson: Lesson, app_file: Path, args: argparse.Namespace) -> int:
     """Redis, N app processes on loopback and a proxy in front on ``--host:--port``: Caddy
     with TLS from its local CA (the default), or nginx (plain HTTP) with lesson 06's
     ``location``. Stops like ``serve_cluster``; 1 if the proxy exits by itself."""
     from lessons import find, load_module
-    from lessons.kit.proxy import Caddy, Nginx
 
+    try:
+        bind_socket(args.host, args.port).close()  # busy or unknown: before anything starts
+    except OSError as exc:
+        raise UsageError(str(exc)) from None
     with ExitStack() as stack:
-        redis_url, servers = start_cluster(stack, lesson, args, "127.0.0.1", 0)
+        redis_url, servers = start_cluster(stack, app_file, args, "127.0.0.1", 0)
         try:
             ports = [server.port for server in servers]
             if args.proxy == "nginx":
                 location = load_module(find("06").path / "fix_no_upgrade.py").LOCATION
                 proxy: Caddy | Nginx = Nginx(ports, location, args.port, args.host)
             else:
-                names = [url.split("//")[1].rsplit(":", 1)[0] for url in page_urls(args.host, 0)]
+                names = [urlsplit(url).hostname or "" for url in page_urls(args.host, 0)]
                 proxy = Caddy(ports, args.port, args.host, names=names)
             stack.enter_context(proxy)
         except (OSError, RuntimeError) as exc:
-            raise UsageError(str(exc)) from None
-        print(f"wslab: serving lesson {lesson.name}: {lesson.title}")
-        print(f"  Redis at {redis_url}; {proxy.name} (pid {proxy.pid}) in front of:")
-        for server in servers:
-            print(f"  instance {server.port} (pid {server.pid}) at {server.http_url}")
+            raise UsageError(one_line(exc)) from None
+        print(f"wslab: serving lesson {lesson.name}: {lesson.describe(args.app)}")
         urls = proxy.urls if proxy.scheme == "https" else page_urls(args.host, proxy.port)
-        for url in urls:
-            print(f"  open {url.rstrip('/')}/ in a browser: the one address to share")
+        for line in addresses([f"{url.rstrip('/')}/" for url in urls], args.host):
+            print(f"  {line}")
         if proxy.scheme == "https":
             print(f"  the proxy's CA certificate, for clients to trust: {proxy.ca_file}")
+        print(
+            f"  {proxy.name} (pid {proxy.pid}) on port {proxy.port} in front of "
+            f"{len(servers)} instance{'s' * (len(servers) > 1)} sharing the Redis at {redis_url}:"
+        )
+        for server in servers:
+            print(f"    instance {server.port} (pid {server.pid}), direct: {server.http_url}")
+        if len(servers) > 1:
+            print("  a rolling restart: `kill <pid>` of an instance; the proxy moves its pages")
         print(READY, flush=True)
         try:
-            return follow(servers, poll=0.2, proxy_running=lambda: proxy.running)
+            return follow(servers, poll=0.2, proxy=proxy)
         except KeyboardInterrupt:
             print("\nwslab: stopping", flush=True)
     print("wslab: stopped", flush=True)
     return 0
 
 
-def follow(
-    servers: list[SubprocessServer], poll: float, proxy_running: Callable[[], bool] = lambda: True
-) -> int:
-    """Print the processes' output until a stop signal (KeyboardInterrupt).
+def ended(status: int | None) -> str:
+    """How a process ended, in words: ``by SIGTERM`` or ``with exit status 3``."""
+    if status is not None and status < 0:
+        return f"by {signal.Signals(-status).name}"
+    return f"with exit status {status}"
 
-    An instance ended by a signal (``kill <pid>``: a rolling restart) is started again on
-    its port; one that exits by itself, or cannot start again, stops them all (1).
+
+def follow(servers: list[SubprocessServer], poll: float, proxy: Caddy | Nginx | None = None) -> int:
+    """Print the instances' output until a stop signal (KeyboardInterrupt), less what they
+    print as they start.
+
+    An instance that ends after it was serving (``kill <pid>``: a rolling restart; or a
+    crash) is started again on its port, once: one that does not come up again stops them
+    all (1), as does the proxy ending.
     """
     shown = [0] * len(servers)
     while True:
-        if not proxy_running():
-            print("wslab: the proxy exited; stopping the instances")
+        if proxy is not None and not proxy.running:
+            print(f"wslab: {proxy.name} exited: {last_error(proxy.log())}; stopping everything")
             return 1
         for index, server in enumerate(servers):
             alive = server.running
@@ -191,17 +319,16 @@ def follow(
             lines = server.lines[shown[index] :]
             shown[index] += len(lines)
             for line in lines:
-                print(f"[{server.port}] {line}", flush=True)
+                if not STARTUP.search(line):
+                    print(f"[instance {server.port}] {line}", flush=True)
             if alive:
                 continue
-            if status is None or status >= 0:
-                print(f"wslab: instance {server.port} exited ({status}); stopping the others")
-                return 1
-            print(f"wslab: instance {server.port} ended by signal {-status}; starting it again")
+            print(f"wslab: instance {server.port} ended {ended(status)}; starting it again")
             try:
                 server.start()
             except (OSError, RuntimeError) as exc:
-                print(f"wslab: instance {server.port} cannot start again: {exc}")
+                print(f"wslab: instance {server.port} did not come back: {one_line(exc)}")
+                print("wslab: stopping everything", flush=True)
                 return 1
             shown[index] = 0
             print(f"wslab: instance {server.port} is back (pid {server.pid})", flush=True)
@@ -209,11 +336,24 @@ def follow(
 
 
 def add(commands: Any) -> None:
-    serve = commands.add_parser("serve", help="serve a lesson's app and browser page")
+    serve = command(
+        commands,
+        "serve",
+        "serve a lesson's app and browser page to a room, until Ctrl-C",
+        "wslab serve 01 --host 0.0.0.0 --port 8000\n"
+        "wslab serve 05 --host 0.0.0.0 --instances 2\n"
+        "wslab serve 03 --app board",
+    )
     serve.add_argument("lesson", help="01, echo or 01_echo")
     serve.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to serve a room")
-    serve.add_argument("--port", type=int, default=8000, help="TCP port (0: any free port)")
-    serve.add_argument("--log-level", default="info", help="uvicorn's: warning, info, debug")
+    serve.add_argument("--port", type=port, default=8000, help="TCP port, 0 for any free one")
+    serve.add_argument(
+        "--log-level",
+        type=log_level,
+        default="info",
+        metavar="LEVEL",
+        help=f"uvicorn's log level: {', '.join(LOG_LEVELS)}",
+    )
     serve.add_argument(
         "--app",
         default="app",
@@ -222,13 +362,14 @@ def add(commands: Any) -> None:
     )
     serve.add_argument(
         "--instances",
-        type=int,
-        default=1,
-        help="N processes on consecutive ports sharing one Redis (lesson 05)",
+        type=between(1, MAX_INSTANCES),
+        metavar="N",
+        help="N processes on consecutive ports sharing one Redis, for the apps that share "
+        f"rooms through it (default: 1; {INSTANCES_BEHIND_PROXY} behind a proxy)",
     )
     serve.add_argument(
         "--proxy",
         choices=["caddy", "nginx"],
-        help="a proxy in front of the instances (lesson 06 uses caddy, with TLS, by default)",
+        help="a proxy in front of the instances (default: none; caddy, with TLS, for lesson 06)",
     )
     serve.set_defaults(handler=cmd_serve)

@@ -7,9 +7,15 @@ from pathlib import Path
 from typing import Any
 
 from lessons import WORKBOOK_DIR, discover
-from lessons.cli import STUDENT_DIR, UsageError
+from lessons.cli import (
+    STUDENT_DIR,
+    UsageError,
+    command,
+    notebook_named,
+    output_dir,
+    seconds,
+)
 from lessons.cli.classroom import add_report_options
-from lessons.cli.run import notebook_named
 
 
 def cmd_student(args: argparse.Namespace) -> int:
@@ -38,6 +44,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     from lessons.kit.exercises import check_answers, learner_path
 
     path = learner_path(Path(args.dir), notebook_named(args.lesson))
+    if Path(args.dir).exists() and not Path(args.dir).is_dir():
+        raise UsageError(f"--dir {args.dir}: a file, not the folder of a learner copy")
     learner = learner_from(args, args.dir)
     if not path.is_file():
         raise UsageError(f"no learner notebook at {path}: run `wslab student {args.dir}` first")
@@ -54,11 +62,19 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def add(commands: Any) -> None:
-    student = commands.add_parser("student", help="write learner copies without solutions")
-    student.add_argument("dir", nargs="?", default=STUDENT_DIR, help=f"default: {STUDENT_DIR}")
+    student = command(
+        commands,
+        "student",
+        "write learner copies of the notebooks, with the exercise solutions left out",
+        f"wslab student --lesson 01\nwslab open 01 --dir {STUDENT_DIR}",
+    )
+    student.add_argument(
+        "dir", nargs="?", type=output_dir, default=STUDENT_DIR, help="the folder to write"
+    )
     student.add_argument(
         "--lesson",
         dest="lessons",
+        metavar="LESSON",
         action="append",
         default=[],
         help="only this lesson, or capstone for the workbook (repeatable)",
@@ -66,11 +82,17 @@ def add(commands: Any) -> None:
     student.add_argument("--force", action="store_true", help="overwrite existing copies")
     student.set_defaults(handler=cmd_student)
 
-    check = commands.add_parser("check", help="check the exercises of a learner copy")
+    check = command(
+        commands,
+        "check",
+        "run a learner copy's notebook and say which exercises pass, with a hint for each "
+        "that fails",
+        f"wslab check 01 --dir {STUDENT_DIR}",
+    )
     check.add_argument(
         "lesson", help="a lesson (01, echo) or a workbook notebook (capstone, testing)"
     )
-    check.add_argument("--dir", default=STUDENT_DIR, help=f"default: {STUDENT_DIR}")
-    check.add_argument("--cell-timeout", type=float, default=180, help="seconds per cell")
+    check.add_argument("--dir", default=STUDENT_DIR, help="the learner copy (wslab student)")
+    check.add_argument("--cell-timeout", type=seconds, default=180, help="seconds per cell")
     add_report_options(check)
     check.set_defaults(handler=cmd_check)

@@ -25,8 +25,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import socket
 import ssl
+import textwrap
 import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
@@ -128,6 +130,7 @@ class Result:
     seconds: float = 0.0
     cpu: float = 0.0  # seconds of CPU the server processes used meanwhile
     client_cpu: float = 0.0  # and this process (the clients)
+    skipped: str = ""  # why the scenario did not run ("nginx not installed")
 
     def per_delivery(self, seconds: float) -> float:
         return seconds / self.delivered if self.delivered else float("nan")
@@ -145,6 +148,14 @@ class Result:
             return float("nan")
         ordered = sorted(self.latencies)
         return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+# The kernel counts a process's CPU time in ticks (10 ms on most Linux systems): a figure
+# made of fewer than COARSE ticks is too coarse to compare, and zero ticks is below it.
+CPU_TICK = 1 / os.sysconf("SC_CLK_TCK")
+CLIENT_TICK = time.get_clock_info("process_time").resolution
+COARSE = 10
+NO_NGINX = "nginx not installed (apt-get install nginx)"
 
 
 def cpu_seconds(pids: Sequence[int]) -> float:
@@ -208,17 +219,17 @@ class Scenario:
 
 
 SCENARIOS = [
-    Scenario("websockets broadcast() (baseline)", "websockets"),
+    Scenario("broadcast() (baseline)", "websockets"),
     Scenario("naive manager", "naive"),
     Scenario("production manager", "production"),
-    Scenario("production, 2 processes over Redis", "redis"),
-    Scenario("websockets broadcast() + 1 stalled", "websockets", stalled=True),
-    Scenario("naive manager + 1 stalled", "naive", stalled=True),
-    Scenario("production manager + 1 stalled", "production", stalled=True),
+    Scenario("production, 2 over Redis", "redis"),
+    Scenario("broadcast() + 1 stalled", "websockets", stalled=True),
+    Scenario("naive + 1 stalled", "naive", stalled=True),
+    Scenario("production + 1 stalled", "production", stalled=True),
 ]
 PROXY_SCENARIOS = [
-    Scenario("production through Caddy (TLS)", "caddy"),
-    Scenario("production through nginx", "nginx"),
+    Scenario("production via Caddy (TLS)", "caddy"),
+    Scenario("production via nginx", "nginx"),
 ]
 
 
@@ -285,6 +296,7 @@ async def measure(
         if scenario.kind == "nginx" and find_nginx() is None:
             if progress:
                 progress(f"{scenario.name}: skipped, nginx is not installed")
+            results.append(Result(scenario.name, clients * messages, skipped=NO_NGINX))
             continue
         if progress:
             progress(scenario.name)
@@ -308,26 +320,150 @@ def check_limits(clients: int, messages: int, size: int, timeout: float) -> None
         raise ValueError(f"timeout must be in (0, {LIMITS['timeout']}] seconds, not {timeout}")
 
 
-def table(results: list[Result]) -> str:
-    """The results as a text table; ratios are to the first row (the baseline)."""
-    base = results[0]
-    lines = [
-        f"{'scenario':<38} {'delivered':>13} {'deliv/s':>9} {'×base':>6} "
-        f"{'p50 ms':>8} {'×base':>6} {'p99 ms':>8} {'×base':>6} {'CPU µs/deliv':>12} {'×base':>6} "
-        f"{'clients µs':>10}"
-    ]
-    for r in results:
-        p50, p99 = r.percentile(50), r.percentile(99)
-        cpu, clients = r.per_delivery(r.cpu), r.per_delivery(r.client_cpu)
-        lines.append(
-            f"{r.name:<38} {r.delivered:>6}/{r.expected:<6} {r.per_second:>9.0f} "
-            f"{_ratio(r.per_second, base.per_second):>6} {p50 * 1000:>8.1f} "
-            f"{_ratio(p50, base.percentile(50)):>6} {p99 * 1000:>8.1f} "
-            f"{_ratio(p99, base.percentile(99)):>6} {cpu * 1e6:>12.1f} "
-            f"{_ratio(cpu, base.per_delivery(base.cpu)):>6} {clients * 1e6:>10.1f}"
+def table(results: list[Result], width: int | None = None) -> str:
+    """The results as text, ratios to the first row (the baseline): two tables within 80
+    columns, or one block per scenario when ``width`` (default: the terminal's) is narrower.
+    A CPU figure measured from fewer than ``COARSE`` clock ticks is marked, and explained
+    below the tables."""
+    width = width or shutil.get_terminal_size().columns
+    lines = _narrow(results) if width < WIDE else _wide(results)
+    if any(coarse(r.cpu, CPU_TICK) or coarse(r.client_cpu, CLIENT_TICK) for r in _ran(results)):
+        lines += textwrap.wrap(
+            f"~ measured from fewer than {COARSE} ticks of its clock (the servers' tick: "
+            f"{CPU_TICK * 1000:g} ms), < from none (so at most that): too coarse to compare; "
+            "more messages give more ticks",
+            min(width, WIDE),
         )
     return "\n".join(lines)
 
 
+WIDE = 80  # columns the wide layout takes at most
+
+
+def _ran(results: list[Result]) -> list[Result]:
+    return [r for r in results if not r.skipped]
+
+
+def _ticks(total: float, tick: float) -> int:
+    """How many ticks of its clock a CPU time is made of (a difference of two readings)."""
+    return round(total / tick)
+
+
+def coarse(total: float, tick: float = CPU_TICK) -> bool:
+    """Whether a CPU time (seconds) is made of too few ticks of its clock to compare."""
+    return _ticks(total, tick) < COARSE
+
+
+def _cpu(r: Result, total: float, tick: float) -> str:
+    """CPU µs per delivery; ``~`` if measured from few ticks, ``<`` (an upper bound) if none."""
+    if not r.delivered:
+        return "-"
+    if _ticks(total, tick) == 0:
+        return f"<{tick / r.delivered * 1e6:.3g}"
+    figure = f"{r.per_delivery(total) * 1e6:.1f}"
+    return f"~{figure}" if coarse(total, tick) else figure
+
+
+def _figures(r: Result, base: Result) -> dict[str, str]:
+    p50, p99 = r.percentile(50), r.percentile(99)
+    return {
+        "done": f"{100 * r.delivered / r.expected:.0f}%" if r.expected else "-",
+        "rate": f"{r.per_second:.0f}",
+        "rate×": _ratio(r.per_second, base.per_second),
+        "p50": f"{p50 * 1000:.1f}",
+        "p50×": _ratio(p50, base.percentile(50)),
+        "p99": f"{p99 * 1000:.1f}",
+        "p99×": _ratio(p99, base.percentile(99)),
+        "cpu": _cpu(r, r.cpu, CPU_TICK),
+        "cpu×": _ratio(r.per_delivery(r.cpu), base.per_delivery(base.cpu))
+        if _ticks(r.cpu, CPU_TICK) and _ticks(base.cpu, CPU_TICK)
+        else "-",
+        "clients": _cpu(r, r.client_cpu, CLIENT_TICK),
+    }
+
+
+def _wide(results: list[Result]) -> list[str]:
+    """Two tables, deliveries then CPU, each row within ``WIDE`` columns."""
+    base = results[0]
+    name = max(len("scenario"), *(len(r.name) for r in results))
+    expected = max(r.expected for r in results)
+    tables: list[tuple[str, str, Callable[[dict[str, str]], str]]] = [
+        (
+            f"delivered: of {expected} deliveries each; latency: publish to receive, same clock",
+            f"{'done':>5} {'deliv/s':>8} {'×base':>6} {'p50 ms':>8} {'×base':>6} "
+            f"{'p99 ms':>8} {'×base':>6}",
+            lambda f: (
+                f"{f['done']:>5} {f['rate']:>8} {f['rate×']:>6} {f['p50']:>8} "
+                f"{f['p50×']:>6} {f['p99']:>8} {f['p99×']:>6}"
+            ),
+        ),
+        (
+            "\nCPU time per delivery: servers (app, Redis, proxy) and clients (this process)",
+            f"{'servers µs':>11} {'×base':>6} {'clients µs':>11}",
+            lambda f: f"{f['cpu']:>11} {f['cpu×']:>6} {f['clients']:>11}",
+        ),
+    ]
+    lines = []
+    for intro, header, row in tables:
+        lines += [*intro.splitlines(), f"{'scenario':<{name}} {header}"]
+        for r in results:
+            body = f"skipped: {r.skipped}" if r.skipped else row(_figures(r, base))
+            lines.append(f"{r.name:<{name}} {body}")
+    return lines
+
+
+def _narrow(results: list[Result]) -> list[str]:
+    base = results[0]
+    lines = []
+    for r in results:
+        lines.append(r.name)
+        if r.skipped:
+            lines.append(f"  skipped: {r.skipped}")
+            continue
+        f = _figures(r, base)
+        lines += [
+            f"  delivered {f['done']}, {f['rate']}/s (×base {f['rate×']})",
+            f"  p50 {f['p50']} ms (×{f['p50×']}), p99 {f['p99']} ms (×{f['p99×']})",
+            f"  CPU/delivery: servers {f['cpu']} µs (×{f['cpu×']}),",
+            f"    clients {f['clients']} µs",
+        ]
+    return lines
+
+
 def _ratio(value: float, base: float) -> str:
-    return f"{value / base:.2f}" if base and value == value else "-"
+    if not base or value != value:
+        return "-"
+    ratio = value / base
+    return f"{ratio:.2f}" if ratio < 10 else f"{ratio:.1f}" if ratio < 1000 else f"{ratio:.0f}"
+
+
+def plot(results: list[Result], path: Path, title: str) -> None:
+    """Draw the results into ``path`` (PNG, SVG or PDF, by its suffix): deliveries per
+    second, latency (p50 and p99) and CPU per delivery, one bar per scenario that ran."""
+    from lessons.kit.transports import pyplot
+
+    pyplot()  # matplotlib, imported quietly
+    from matplotlib.figure import Figure
+
+    ran = _ran(results)
+    names = [r.name for r in ran]
+    figure = Figure(figsize=(12, 0.45 * len(ran) + 1.8), layout="constrained")
+    rate, latency, cpu = figure.subplots(1, 3, sharey=True)
+    rate.barh(names, [r.per_second for r in ran])
+    rate.set(xlabel="deliveries per second", title="Rate")
+    rate.invert_yaxis()
+    for p, shade in ((99, 0.45), (50, 1.0)):
+        latency.barh(names, [r.percentile(p) * 1000 for r in ran], alpha=shade, label=f"p{p}")
+    latency.set(xlabel="ms, publish to receive", title="Latency", xscale="log")
+    latency.legend(fontsize="small")
+    servers = [r.per_delivery(r.cpu) * 1e6 for r in ran]
+    cpu.barh(names, servers, label="servers")
+    clients = [r.per_delivery(r.client_cpu) * 1e6 for r in ran]
+    cpu.barh(names, clients, left=servers, label="clients")
+    few = any(coarse(r.cpu) for r in ran)
+    cpu.set(xlabel="µs of CPU per delivery", title="CPU" + " (coarse: few clock ticks)" * few)
+    cpu.legend(fontsize="small")
+    skipped = [f"{r.name}: skipped, {r.skipped}" for r in results if r.skipped]
+    figure.suptitle("\n".join([title, *skipped]), fontsize="medium")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)

@@ -24,7 +24,7 @@ from pathlib import Path
 import websockets
 
 from lessons import LESSONS_DIR, load_module
-from lessons.kit.bench import cpu_seconds
+from lessons.kit.bench import COARSE, NO_NGINX, coarse, cpu_seconds
 from lessons.kit.deploy import tls
 from lessons.kit.leaks import descendants
 from lessons.kit.proxy import Caddy, Nginx, find_nginx
@@ -115,9 +115,14 @@ def _print(ways: list[Way], connections: int, round_trips: int) -> None:
     )
     base = ways[0]
     for way in ways:
+        mark = "~" if coarse(way.cpu * round_trips) else ""
         print(
             f"{way.name:<22}{way.fds:>9.1f}{way.kib:>10.1f}{way.round_trip * 1e6:>10.0f}µs"
-            f"{way.round_trip / base.round_trip:>6.2f}{way.cpu * 1e6:>8.0f}µs"
+            f"{way.round_trip / base.round_trip:>6.2f}{mark + format(way.cpu * 1e6, '.0f'):>8}µs"
             f"{(way.cpu / base.cpu if base.cpu else float('nan')):>6.2f}"
         )
+    if find_nginx() is None:
+        print(f"{'through nginx':<22}skipped: {NO_NGINX}")
     print("(fds and KiB: the proxy's own through a proxy, the app's direct; CPU: app + proxy)")
+    if any(coarse(way.cpu * round_trips) for way in ways):
+        print(f"~ CPU from fewer than {COARSE} ticks of the kernel's clock: too coarse to compare")

@@ -18,9 +18,15 @@ def bind_peers(servers: list[SubprocessServer]) -> list[SubprocessServer]:
     """Bind every server's port, then give each one all of them as ``PEERS``.
 
     Lesson 05's welcome message passes them on, so that a page whose instance stops moves
-    to the next one. Returns ``servers``, not started yet.
+    to the next one. Returns ``servers``, not started yet; if a port cannot be bound, none
+    stays bound.
     """
-    peers = ",".join(str(server.bind()) for server in servers)
+    try:
+        peers = ",".join(str(server.bind()) for server in servers)
+    except OSError:  # a port taken: the ones bound already are let go
+        for server in servers:
+            server.stop()
+        raise
     for server in servers:
         server.env["PEERS"] = peers
     return servers

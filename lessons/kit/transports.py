@@ -211,7 +211,7 @@ async def compare_transports(
     return readings
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
     """matplotlib.pyplot, imported without the one-time font cache notice on stderr."""
     logger = logging.getLogger("matplotlib")
     level = logger.level
@@ -227,7 +227,7 @@ def plot_transports(readings: list[Reading]) -> None:
     """Draw a comparison below the cell: how late each message came, and the bytes each way."""
     from IPython.display import display
 
-    plt = _pyplot()
+    plt = pyplot()
     figure, (lateness, volume) = plt.subplots(1, 2, figsize=(11, 3.6))
     for reading in readings:
         lateness.plot([max(s * 1000, 0.01) for s in reading.late], label=reading.name)
