@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import sqlite3
 import sys
 from pathlib import Path
@@ -33,19 +32,11 @@ KERNEL_EXTENSION = "--ext=lessons.classroom.notebook"
 
 
 def learner_url(host: str, port: int) -> str:
-    """The URL to give learners: for a wildcard host, the address this machine reaches the
-    network with (a UDP socket "connected" to a documentation address: no packet is sent,
-    the routing table picks the address), else the kit's page URL."""
+    """The URL to give learners: another machine's way in when there is one."""
     from lessons.kit.server import page_urls
 
-    if host in {"0.0.0.0", "::", ""}:
-        try:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-                probe.connect(("192.0.2.1", 9))
-                return f"http://{probe.getsockname()[0]}:{port}/"
-        except OSError:  # no route: loopback only
-            pass
-    return page_urls(host, port)[-1]
+    urls = page_urls(host, port)
+    return next((url for url in urls if not url.startswith("http://127.")), urls[0])
 
 
 def cmd_classroom(args: argparse.Namespace) -> int:
