@@ -21,18 +21,19 @@ from nbconvert import HTMLExporter
 from nbconvert.filters.markdown_mistune import markdown2html_mistune
 
 from lessons import LESSONS_DIR, ROOT_DIR, WORKBOOK_DIR, discover
+from lessons.kit.budget import BUDGET
 from lessons.kit.exercises import CHECK, SOLUTION, without_solutions
 
 BOOK_FILES = LESSONS_DIR / "book"
 STATIC = "_static"
 DOCS_DIR = ROOT_DIR / "docs"
-BUDGET = re.compile(r"Teaching:\s*\d+\s*min\.\s*Exercises:\s*\d+\s*min\.")
 _LOCAL_HREF = re.compile(r'href="(?![a-z]+:|#|/)([^"#]+?)\.(ipynb|md)(#[^"]*)?"')
 
 
 def course_notebooks() -> list[Path]:
-    """Every notebook in course order: start here, the lessons, then the rest of the workbook."""
-    workbook = sorted(WORKBOOK_DIR.glob("*.ipynb"))
+    """Every notebook in course order: start here, the lessons, the rest of the workbook, and
+    the capstone last (it uses the testing notebook's fixtures)."""
+    workbook = sorted(WORKBOOK_DIR.glob("*.ipynb"), key=lambda p: p.name.startswith("capstone"))
     first = [path for path in workbook if path.name.startswith("00_")]
     rest = [path for path in workbook if path not in first]
     return first + [lesson.notebook for lesson in discover()] + rest
