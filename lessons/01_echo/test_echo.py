@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from lessons import find
-from lessons.kit import LiveClient, LiveServer, handshake_status
+from lessons.kit import LiveClient, LiveServer, command_line_client, handshake_status
 
 LESSON = find("01_echo")
 PERIOD = LESSON.module().PERIOD
@@ -173,6 +173,20 @@ async def test_real_exact_echo_returns_each_frame_as_it_came(server: LiveServer)
             assert await ws.receive() == message  # str stays str, bytes stay bytes
         await ws.close(1000)
         assert ws.close_code == 1000
+
+
+@pytest.mark.anyio
+async def test_the_command_line_client_of_websockets_talks_to_the_exact_echo(
+    server: LiveServer,
+) -> None:
+    """``python -m websockets URL`` ships with websockets (seen on 17.4), as lesson 01 says."""
+    printed = await command_line_client(server.ws_url("/ws/exact"), "hello", "ünïcödé ✓")
+    assert printed.splitlines() == [
+        f"Connected to {server.ws_url('/ws/exact')}.",
+        "< hello",
+        "< ünïcödé ✓",
+        "Connection closed: 1000 (OK).",
+    ]
 
 
 @pytest.mark.anyio
