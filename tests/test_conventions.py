@@ -28,7 +28,14 @@ CAPSTONE = WORKBOOK_DIR / "capstone_task_board.ipynb"
 ALL = {"failure_first", "pairs", "pages", "pictures", "references", "budget", "exercises"}
 # Conventions a unit still breaks, and the issue that converts it. Remove an entry when the
 # unit passes (the strict mark makes the suite say so).
-PENDING: dict[str, tuple[str, set[str]]] = {}
+PENDING: dict[str, tuple[str, set[str]]] = {
+    "capstone": (
+        "issue 25: its four exercises alone take about 77 min by the budget formula; the "
+        "notebook must be split in two (exercises 1-2, then 3-4) to bring each core path "
+        "under 45 min",
+        {"budget"},
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -341,7 +348,9 @@ def test_the_stated_budget_is_the_estimate_of_the_core_path(unit: Unit) -> None:
 
 MAP_ROW = re.compile(r"^\|\s*\[[^\]]+\]\(([^)]+\.ipynb)\)\s*\|\s*(\d+) min\s*\|", re.MULTILINE)
 NOTES_TIME = re.compile(
-    r"\*\*Time:\*\* (\d+) minutes: (\d+) of teaching\b.*?(\d+) for the exercises", re.S
+    r"\*\*Time:\*\* (\d+) minutes\b.*?(\d+) of teaching\b"
+    r".*?(\d+)\s+for\s+the\s+(?:\w+\s+)?exercises",
+    re.S,
 )
 
 
@@ -357,6 +366,9 @@ def test_the_start_page_and_the_instructor_notes_give_the_notebooks_budgets() ->
     for path, minutes in rows:
         stated = budget.stated_budget(nbformat.read(path, 4))
         assert stated and sum(stated) == minutes, f"{path.name}: the map says {minutes} min"
+    hours, minutes = divmod(sum(m for _, m in rows), 60)
+    total = f"{hours} h {minutes:02d} min in all"
+    assert total in " ".join(course.split()), f"the start page does not say the total: {total}"
     for unit in UNITS:
         notes = ROOT_DIR / "instructors" / f"{unit.name}.md"
         if not notes.is_file():
