@@ -183,3 +183,23 @@ def course_estimates(notebooks: list[Path]) -> dict[Path, Estimate]:
         prose = (c.source for c in core_cells(nbformat.read(notebook, as_version=4)))
         known |= terms_in("\n".join(prose), glossary_terms())
     return estimates
+
+
+def report(notebooks: list[Path]) -> str:
+    """One line per notebook: what it states, and what the formula estimates."""
+    lines = []
+    for notebook, found in course_estimates(notebooks).items():
+        stated = stated_budget(nbformat.read(notebook, as_version=4))
+        said = f"{stated[0]} + {stated[1]} min" if stated else "no budget"
+        name = notebook.relative_to(ROOT_DIR).as_posix()
+        lines.append(
+            f"{name:<42} states {said:<14} estimate {found.teaching:.0f} + "
+            f"{found.exercises:.0f} = {found.total:.0f} min"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    from lessons.kit.book import course_notebooks
+
+    print(report(course_notebooks()))
