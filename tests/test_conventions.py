@@ -346,6 +346,35 @@ def test_the_stated_budget_is_the_estimate_of_the_core_path(unit: Unit) -> None:
     )
 
 
+def test_the_budget_formula_counts_learning_and_stops_at_optional(tmp_path: Path) -> None:
+    """Prose, a prediction, a code cell and an exercise's statement each cost what
+    lessons/kit/budget.py says; a solution, a check and the optional part add nothing."""
+    new = nbformat.v4
+    statement = "## Exercise 1: ten words " + "x " * 5
+    cells = [
+        new.new_markdown_cell("**Predict:** one two"),  # 3 words and a prediction
+        new.new_code_cell("print(1)\nprint(2)"),
+        new.new_markdown_cell(statement),
+        new.new_code_cell("answer = 1", metadata={"tags": ["solution"]}),
+        new.new_code_cell("assert answer", metadata={"tags": ["check"]}),
+        new.new_markdown_cell("## Optional: more\n\n" + "word " * 500),
+        new.new_code_cell("print(3)"),
+    ]
+    path = tmp_path / "lesson.ipynb"
+    nbformat.write(new.new_notebook(cells=cells), path)
+    found = budget.estimate(path)
+    assert found.teaching == pytest.approx(
+        3 / budget.WORDS_PER_MINUTE
+        + budget.PREDICTION_MINUTES
+        + budget.CELL_MINUTES
+        + 2 / budget.CODE_LINES_PER_MINUTE
+    )
+    words = len(statement.split())
+    assert found.exercises == pytest.approx(
+        words / budget.WORDS_PER_MINUTE + words / budget.STATEMENT_WORDS_PER_MINUTE
+    )
+
+
 MAP_ROW = re.compile(r"^\|\s*\[[^\]]+\]\(([^)]+\.ipynb)\)\s*\|\s*(\d+) min\s*\|", re.MULTILINE)
 NOTES_TIME = re.compile(
     r"\*\*Time:\*\* (\d+) minutes\b.*?(\d+) of teaching\b"
