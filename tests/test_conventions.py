@@ -18,6 +18,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from lessons import ROOT_DIR, WORKBOOK_DIR, discover, load_module
+from lessons.kit import budget
+from lessons.kit.book import course_notebooks
 from lessons.kit.exercises import CHECK, SOLUTION
 
 CAPSTONE_DIR = WORKBOOK_DIR / "capstone"
@@ -26,7 +28,14 @@ CAPSTONE = WORKBOOK_DIR / "capstone_task_board.ipynb"
 ALL = {"failure_first", "pairs", "pages", "pictures", "references", "budget", "exercises"}
 # Conventions a unit still breaks, and the issue that converts it. Remove an entry when the
 # unit passes (the strict mark makes the suite say so).
-PENDING: dict[str, tuple[str, set[str]]] = {}
+PENDING: dict[str, tuple[str, set[str]]] = {
+    "capstone": (
+        "issue 25: its four exercises alone take about 77 min by the budget formula; the "
+        "notebook must be split in two (exercises 1-2, then 3-4) to bring each core path "
+        "under 45 min",
+        {"budget"},
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -305,82 +314,99 @@ def test_troubleshooting_covers_what_learners_hit() -> None:
 
 # 6. Quiet, quick cells: the budget ----------------------------------------------------------
 
-BUDGET = re.compile(r"Teaching:\s*(\d+)\s*min\.\s*Exercises:\s*(\d+)\s*min\.")
 CORE_MINUTES = 45
-OPTIONAL = re.compile(r"^##\s+Optional\b", re.MULTILINE)
-
-
-def _listing_lines(cell: nbformat.NotebookNode, folder: Path) -> int:
-    """How many lines of code the cell prints with show() and show_diff()."""
-    from lessons.kit.show import _select
-
-    total = 0
-    try:
-        tree = ast.parse(cell.source.replace("await ", ""))
-    except SyntaxError:
-        return 0
-    for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
-            continue
-        args = [a.value for a in node.args if isinstance(a, ast.Constant)]
-        if node.func.id == "show" and args and (folder / str(args[0])).is_file():
-            lines = (folder / str(args[0])).read_text(encoding="utf-8").splitlines()
-            try:
-                first, stop = _select(lines, *[*args[1:3], None, None][:2])
-            except ValueError:
-                continue
-            total += stop - first
-        elif node.func.id == "show_diff" and len(args) == 2:
-            a, b = (folder / str(args[0])), (folder / str(args[1]))
-            if a.is_file() and b.is_file():
-                total += len(
-                    list(
-                        difflib.unified_diff(
-                            a.read_text(encoding="utf-8").splitlines(),
-                            b.read_text(encoding="utf-8").splitlines(),
-                            lineterm="",
-                        )
-                    )
-                )
-    return total
-
-
-def estimated_teaching_minutes(notebook: nbformat.NotebookNode, folder: Path) -> float:
-    """A learner's time for the core path: reading prose (130 words a minute), reading,
-    predicting and running each code cell (0.75 minute, plus its lines at 15 a minute),
-    and reading the listings it prints (20 lines a minute). Exercise cells count in the
-    exercise time, and cells after an "## Optional" heading are not on the core path."""
-    minutes = 0.0
-    for cell in notebook.cells:
-        if cell.cell_type == "markdown":
-            if OPTIONAL.search(cell.source):
-                break
-            minutes += len(cell.source.split()) / 130
-        elif cell.cell_type == "code" and not {SOLUTION, CHECK} & set(_tags(cell)):
-            minutes += 0.75 + len(cell.source.splitlines()) / 15
-            minutes += _listing_lines(cell, folder) / 20
-    return minutes
+ESTIMATES = budget.course_estimates(course_notebooks())
 
 
 @pytest.mark.parametrize("unit", _params("budget", UNITS))
-def test_the_stated_budget_fits_the_core_path(unit: Unit) -> None:
-    notebook = _notebook(unit)
-    first = next(c for c in notebook.cells if c.cell_type == "markdown")
-    stated = BUDGET.search(first.source)
+def test_the_stated_budget_is_the_estimate_of_the_core_path(unit: Unit) -> None:
+    """The figures of lessons/kit/budget.py's formula, within 10% and 2 minutes."""
+    stated = budget.stated_budget(_notebook(unit))
     assert stated, 'the first cell states no budget ("Teaching: 25 min. Exercises: 10 min.")'
-    teaching, exercises = int(stated[1]), int(stated[2])
+    teaching, exercises = stated
+    estimate = ESTIMATES[unit.notebook]
+    assert estimate.total <= CORE_MINUTES * 1.1, (
+        f"the core path is about {estimate.total:.0f} min: move sections under "
+        '"## Optional: ..." or split the lesson'
+    )
     assert teaching + exercises <= CORE_MINUTES, f"the core path is {teaching + exercises} min"
-    estimate = estimated_teaching_minutes(notebook, unit.folder)
-    assert estimate <= teaching, f"about {estimate:.0f} min of teaching for a {teaching} min budget"
+    for part, said, estimated in [
+        ("teaching", teaching, estimate.teaching),
+        ("exercises", exercises, estimate.exercises),
+        ("core path", teaching + exercises, estimate.total),
+    ]:
+        assert abs(said - estimated) <= max(2, 0.1 * estimated), (
+            f"states {said} min of {part}, the formula estimates {estimated:.0f}"
+        )
+    notebook = _notebook(unit)
     checks = [i for i, c in enumerate(notebook.cells) if CHECK in _tags(c)]
-    optional = [
-        i
-        for i, c in enumerate(notebook.cells)
-        if c.cell_type == "markdown" and OPTIONAL.search(c.source)
-    ]
-    assert not optional or not checks or optional[0] > checks[-1], (
+    optional = len(budget.core_cells(notebook))
+    assert optional == len(notebook.cells) or not checks or optional > checks[-1], (
         "the optional section must come after the exercises, at the end"
     )
+
+
+def test_the_budget_formula_counts_learning_and_stops_at_optional(tmp_path: Path) -> None:
+    """Prose, a prediction, a code cell and an exercise's statement each cost what
+    lessons/kit/budget.py says; a solution, a check and the optional part add nothing."""
+    new = nbformat.v4
+    statement = "## Exercise 1: ten words " + "x " * 5
+    cells = [
+        new.new_markdown_cell("**Predict:** one two"),  # 3 words and a prediction
+        new.new_code_cell("print(1)\nprint(2)"),
+        new.new_markdown_cell(statement),
+        new.new_code_cell("answer = 1", metadata={"tags": ["solution"]}),
+        new.new_code_cell("assert answer", metadata={"tags": ["check"]}),
+        new.new_markdown_cell("## Optional: more\n\n" + "word " * 500),
+        new.new_code_cell("print(3)"),
+    ]
+    path = tmp_path / "lesson.ipynb"
+    nbformat.write(new.new_notebook(cells=cells), path)
+    found = budget.estimate(path)
+    assert found.teaching == pytest.approx(
+        3 / budget.WORDS_PER_MINUTE
+        + budget.PREDICTION_MINUTES
+        + budget.CELL_MINUTES
+        + 2 / budget.CODE_LINES_PER_MINUTE
+    )
+    words = len(statement.split())
+    assert found.exercises == pytest.approx(
+        words / budget.WORDS_PER_MINUTE + words / budget.STATEMENT_WORDS_PER_MINUTE
+    )
+
+
+MAP_ROW = re.compile(r"^\|\s*\[[^\]]+\]\(([^)]+\.ipynb)\)\s*\|\s*(\d+) min\s*\|", re.MULTILINE)
+NOTES_TIME = re.compile(
+    r"\*\*Time:\*\* (\d+) minutes\b.*?(\d+) of teaching\b"
+    r".*?(\d+)\s+for\s+the\s+(?:\w+\s+)?exercises",
+    re.S,
+)
+
+
+def test_the_start_page_and_the_instructor_notes_give_the_notebooks_budgets() -> None:
+    """Every place that states a notebook's time says what the notebook says, and the start
+    page lists the notebooks in course order."""
+    start = WORKBOOK_DIR / "00_start_here.ipynb"
+    course = "\n".join(c.source for c in nbformat.read(start, 4).cells)
+    rows = [((WORKBOOK_DIR / link).resolve(), int(m)) for link, m in MAP_ROW.findall(course)]
+    assert [path for path, _ in rows] == [p.resolve() for p in course_notebooks()[1:]], (
+        "the start page's map lists the notebooks out of course order"
+    )
+    for path, minutes in rows:
+        stated = budget.stated_budget(nbformat.read(path, 4))
+        assert stated and sum(stated) == minutes, f"{path.name}: the map says {minutes} min"
+    hours, minutes = divmod(sum(m for _, m in rows), 60)
+    total = f"{hours} h {minutes:02d} min in all"
+    assert total in " ".join(course.split()), f"the start page does not say the total: {total}"
+    for unit in UNITS:
+        notes = ROOT_DIR / "instructors" / f"{unit.name}.md"
+        if not notes.is_file():
+            continue
+        found = NOTES_TIME.search(notes.read_text(encoding="utf-8"))
+        stated = budget.stated_budget(_notebook(unit))
+        assert found and stated, f"{notes.name} states no time in the shared form"
+        said = tuple(int(n) for n in found.groups())
+        assert said == (sum(stated), *stated), f"{notes.name} says {said}, the notebook {stated}"
 
 
 # 7. Exercises worth doing -------------------------------------------------------------------

@@ -66,6 +66,24 @@ async def echo_json(websocket: WebSocket) -> None:
         pass
 
 
+@app.websocket("/ws/exact")
+async def echo_exact(websocket: WebSocket) -> None:
+    """Send back every message unchanged: text as text, bytes as bytes. Conformance tools
+    (the Autobahn test suite) and command-line clients expect this echo."""
+    await websocket.accept()
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if message.get("bytes") is not None:
+                await websocket.send_bytes(message["bytes"])
+            else:
+                await websocket.send_text(message["text"])
+    except WebSocketDisconnect:
+        pass
+
+
 # The feed: message n falls due n * PERIOD seconds after 1970, so whoever receives it can
 # tell how late it came. Four ways to read it follow; the notebook compares them.
 

@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from lessons import find
-from lessons.kit import LiveClient, LiveServer, handshake_status
+from lessons.kit import LiveClient, LiveServer, command_line_client, handshake_status
 from lessons.kit.versions import CLAIMS
 
 LESSON = find("01_echo")
@@ -68,6 +68,16 @@ def test_json_endpoint_echoes_values_and_reports_invalid_json(client: TestClient
         assert ws.receive_json()["type"] == "error"
         ws.send_json([1, 2])
         assert ws.receive_json() == {"echo": [1, 2]}
+
+
+def test_exact_echo_returns_text_and_bytes_unchanged(client: TestClient) -> None:
+    with client.websocket_connect("/ws/exact") as ws:
+        for text in ["hello", "", "ünïcödé ✓"]:
+            ws.send_text(text)
+            assert ws.receive() == {"type": "websocket.send", "text": text}
+        for data in [b"\x89PNG\r\n", b"", bytes(range(256))]:
+            ws.send_bytes(data)
+            assert ws.receive() == {"type": "websocket.send", "bytes": data}
 
 
 def test_feed_poll_returns_every_message_due_since_the_one_given(client: TestClient) -> None:
@@ -154,6 +164,30 @@ async def test_real_echo_round_trip(server: LiveServer) -> None:
         await ws.send("hello")
         assert await ws.receive() == "Echo: hello"
         await ws.receive_nothing(within=0.2)
+
+
+@pytest.mark.anyio
+async def test_real_exact_echo_returns_each_frame_as_it_came(server: LiveServer) -> None:
+    async with LiveClient(server.ws_url("/ws/exact")) as ws:
+        for message in ["hello", b"\x00\xff binary", "", b"", "ünïcödé ✓", b"x" * 70_000]:
+            await ws.send(message)
+            assert await ws.receive() == message  # str stays str, bytes stay bytes
+        await ws.close(1000)
+        assert ws.close_code == 1000
+
+
+@pytest.mark.anyio
+async def test_the_command_line_client_of_websockets_talks_to_the_exact_echo(
+    server: LiveServer,
+) -> None:
+    """``python -m websockets URL`` ships with websockets (seen on 17.4), as lesson 01 says."""
+    printed = await command_line_client(server.ws_url("/ws/exact"), "hello", "ünïcödé ✓")
+    assert printed.splitlines() == [
+        f"Connected to {server.ws_url('/ws/exact')}.",
+        "< hello",
+        "< ünïcödé ✓",
+        "Connection closed: 1000 (OK).",
+    ]
 
 
 @pytest.mark.anyio

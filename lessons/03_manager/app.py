@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 import anyio
 import uvicorn
-from fastapi import FastAPI, Query, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, FastAPI, Query, WebSocket, WebSocketDisconnect
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import WebSocketRequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
@@ -131,17 +131,11 @@ class Whisper(Say):
 
 
 Event = TypeAdapter(Annotated[Say | Whisper, Field(discriminator="type")])
-app = FastAPI()
 hub = Hub()
+router = APIRouter()  # the chat's routes: a bigger app keeps each group in its own module
 
 
-@app.exception_handler(WebSocketRequestValidationError)
-async def refuse(websocket: WebSocket, exc: WebSocketRequestValidationError) -> None:
-    detail = jsonable_encoder(exc.errors())  # a bad room or user name: HTTP 422, and why
-    await websocket.send_denial_response(JSONResponse({"detail": detail}, status_code=422))
-
-
-@app.websocket("/ws/{room}")
+@router.websocket("/ws/{room}")
 async def chat(websocket: WebSocket, room: Name, user: Annotated[Name, Query()]) -> None:
     async with hub.connect(websocket, user, room) as client:
         hub.publish(room, {"type": "join", "user": user, "members": hub.members(room)})
@@ -164,9 +158,19 @@ async def chat(websocket: WebSocket, room: Name, user: Annotated[Name, Query()])
     hub.publish(room, {"type": "leave", "user": user, "members": hub.members(room)})
 
 
-@app.get("/stats")
+@router.get("/stats")
 async def stats() -> dict[str, Any]:
     return hub.stats()
+
+
+app = FastAPI()
+app.include_router(router)  # the router's routes, served by the app
+
+
+@app.exception_handler(WebSocketRequestValidationError)
+async def refuse(websocket: WebSocket, exc: WebSocketRequestValidationError) -> None:
+    detail = jsonable_encoder(exc.errors())  # a bad room or user name: HTTP 422, and why
+    await websocket.send_denial_response(JSONResponse({"detail": detail}, status_code=422))
 
 
 @app.get("/")

@@ -1,11 +1,14 @@
 """P22, fixed: a WebSocket authenticated by a session cookie."""
 
+import os
 import secrets
 
 from fastapi import FastAPI, HTTPException, Response, WebSocket
 
 app = FastAPI()
 SESSIONS: dict[str, str] = {}  # session id -> user name
+# Comma-separated origins allowed to use the cookie (unset: only the page's own).
+ALLOWED = {o.strip() for o in os.environ.get("WSLAB_ALLOWED_ORIGINS", "").split(",") if o.strip()}
 
 
 @app.post("/login")
@@ -19,7 +22,9 @@ async def login(user: str, response: Response) -> dict[str, str]:
 
 @app.websocket("/ws")
 async def inbox(websocket: WebSocket) -> None:
-    if websocket.headers.get("origin") != f"http://{websocket.headers.get('host')}":
+    scheme = "https" if websocket.url.scheme == "wss" else "http"  # as the request came
+    own = f"{scheme}://{websocket.headers.get('host')}"  # the page's own origin
+    if websocket.headers.get("origin") not in (ALLOWED or {own}):
         raise HTTPException(403, "origin not allowed")
     user = SESSIONS.get(websocket.cookies.get("session", ""))
     if user is None:

@@ -230,6 +230,30 @@ async def test_p22_a_foreign_origin_with_the_cookie(
     assert await handshake_status(url, origin=live.http_url) == 401
 
 
+@pytest.mark.parametrize(
+    ("url", "origin", "allowed"),
+    [
+        ("wss://chat.example/ws", "https://chat.example", ""),  # behind TLS (lesson 06)
+        ("ws://127.0.0.1:8000/ws", "http://127.0.0.1:8000", ""),
+        ("wss://chat.example/ws", "https://app.example", "https://app.example"),
+    ],
+)
+def test_p22_fix_accepts_the_page_whatever_scheme_it_came_with(
+    monkeypatch: pytest.MonkeyPatch, url: str, origin: str, allowed: str
+) -> None:
+    """The fix compares Origin with the scheme the request came with, or the configured list."""
+    monkeypatch.setenv("WSLAB_ALLOWED_ORIGINS", allowed)
+    with TestClient(LESSON.app("fix_no_origin_check")) as client:
+        cookie = {"cookie": f"session={session_cookie(client)}"}
+        with client.websocket_connect(url, headers={"origin": origin, **cookie}) as ws:
+            assert ws.receive_json()["user"] == "alice"
+        with (
+            pytest.raises(WebSocketDenialResponse),
+            client.websocket_connect(url, headers={"origin": "http://chat.example", **cookie}),
+        ):
+            pass
+
+
 @pytest.mark.anyio
 async def test_p22_cors_middleware_does_not_cover_websockets(serve: Serve) -> None:
     """CORSMiddleware only looks at HTTP requests: a WebSocket from any origin passes."""

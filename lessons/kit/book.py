@@ -21,18 +21,19 @@ from nbconvert import HTMLExporter
 from nbconvert.filters.markdown_mistune import markdown2html_mistune
 
 from lessons import LESSONS_DIR, ROOT_DIR, WORKBOOK_DIR, discover
+from lessons.kit.budget import BUDGET, folders_of
 from lessons.kit.exercises import CHECK, SOLUTION, without_solutions
 
 BOOK_FILES = LESSONS_DIR / "book"
 STATIC = "_static"
 DOCS_DIR = ROOT_DIR / "docs"
-BUDGET = re.compile(r"Teaching:\s*\d+\s*min\.\s*Exercises:\s*\d+\s*min\.")
 _LOCAL_HREF = re.compile(r'href="(?![a-z]+:|#|/)([^"#]+?)\.(ipynb|md)(#[^"]*)?"')
 
 
 def course_notebooks() -> list[Path]:
-    """Every notebook in course order: start here, the lessons, then the rest of the workbook."""
-    workbook = sorted(WORKBOOK_DIR.glob("*.ipynb"))
+    """Every notebook in course order: start here, the lessons, the rest of the workbook, and
+    the capstone last (it uses the testing notebook's fixtures)."""
+    workbook = sorted(WORKBOOK_DIR.glob("*.ipynb"), key=lambda p: p.name.startswith("capstone"))
     first = [path for path in workbook if path.name.startswith("00_")]
     rest = [path for path in workbook if path not in first]
     return first + [lesson.notebook for lesson in discover()] + rest
@@ -154,17 +155,40 @@ To run the cells yourself, open the notebooks in JupyterLab.</p>
     return index
 
 
-def _copy_sources(folder: Path, dest: Path) -> None:
-    """The files a notebook links to or shows (apps, pages), beside its page."""
-    for path in folder.rglob("*"):
-        if (
-            path.suffix in {".py", ".html", ".js", ".css"}
-            and not path.name.startswith(("test_", "conftest"))
-            and "__pycache__" not in path.parts
-        ):
-            target = dest / path.resolve().relative_to(ROOT_DIR)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, target)
+def _served_page(page: Path, target: Path, notebook: Path, dest: Path) -> str:
+    """What the book shows instead of a lesson's page: the page talks to the lesson's server
+    (``/page.js``, a WebSocket), so a copy opened from a file would only break."""
+    lesson = next((lesson for lesson in discover() if lesson.path == page.parent), None)
+    how = (
+        f"<code>wslab serve {lesson.name}</code> serves it, at the address it prints"
+        if lesson
+        else "the notebook's cells serve it, at the address they print"
+    )
+    back = _relative(dest / notebook.resolve().relative_to(ROOT_DIR).with_suffix(".html"), target)
+    body = f"""<h1>{html.escape(page.name)}</h1>
+<p>This page talks to its lesson's server, so the book does not copy it: {how}. Its source
+is <code>{html.escape(page.resolve().relative_to(ROOT_DIR).as_posix())}</code>.</p>
+<p>Back to <a href="{back}">the notebook</a>.</p>"""
+    return _html_page(page.name, body, _relative(dest, target) or ".")
+
+
+def _copy_sources(notebook: Path, dest: Path) -> None:
+    """The files a notebook shows (apps, scripts) beside its page. A page (``.html``) is
+    replaced by a note on how to serve it, with a link back to the notebook."""
+    for folder in folders_of(notebook):
+        files = folder.glob("*") if folder == notebook.parent else folder.rglob("*")
+        for path in files:
+            if (
+                path.is_file()
+                and path.suffix in {".py", ".html", ".js", ".css"}
+                and not path.name.startswith(("test_", "conftest"))
+            ):
+                target = dest / path.resolve().relative_to(ROOT_DIR)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if path.suffix == ".html":
+                    target.write_text(_served_page(path, target, notebook, dest), encoding="utf-8")
+                else:
+                    shutil.copyfile(path, target)
 
 
 def build(
@@ -180,7 +204,7 @@ def build(
     ]
     for document in sorted(DOCS_DIR.glob("*.md")):
         render_markdown(document, dest)
-    for source in {path.parent for path in executed}:
+    for source in executed:
         _copy_sources(source, dest)
     write_index(pages, dest, student=student)
     return pages
