@@ -185,8 +185,7 @@ def wrong_answers(solution: nbformat.NotebookNode) -> list[WrongAnswer]:
     or a plain string (a source, with no expected message)."""
     entries = solution.metadata.get("wslab", {}).get("wrong", [])
     return [
-        WrongAnswer(entry) if isinstance(entry, str) else WrongAnswer(**entry)
-        for entry in entries
+        WrongAnswer(entry) if isinstance(entry, str) else WrongAnswer(**entry) for entry in entries
     ]
 
 
