@@ -20,7 +20,7 @@ from starlette.testclient import TestClient
 from lessons import ROOT_DIR, WORKBOOK_DIR, discover, load_module
 from lessons.kit import budget
 from lessons.kit.book import course_notebooks
-from lessons.kit.exercises import CHECK, SOLUTION
+from lessons.kit.exercises import CHECK, SOLUTION, wrong_answers
 
 CAPSTONE_DIR = WORKBOOK_DIR / "capstone"
 CAPSTONE = WORKBOOK_DIR / "capstone_task_board.ipynb"
@@ -411,10 +411,13 @@ def test_the_start_page_and_the_instructor_notes_give_the_notebooks_budgets() ->
 
 # 7. Exercises worth doing -------------------------------------------------------------------
 
+WRONG_ANSWERS = 3  # per exercise, at least
+
 
 @pytest.mark.parametrize("unit", _params("exercises", UNITS))
-def test_every_exercise_has_a_hint_and_a_plausible_wrong_answer(unit: Unit) -> None:
-    """The wrong answers are run by test_exercises: each must fail its check."""
+def test_every_exercise_has_a_hint_and_plausible_wrong_answers(unit: Unit) -> None:
+    """The wrong answers are run by test_notebooks: each must fail its check, with a message
+    that holds its ``expect``."""
     cells = _notebook(unit).cells
     checks = [c for c in cells if CHECK in _tags(c)]
     solutions = [c for c in cells if SOLUTION in _tags(c)]
@@ -422,5 +425,13 @@ def test_every_exercise_has_a_hint_and_a_plausible_wrong_answer(unit: Unit) -> N
     for number, check in enumerate(checks, start=1):
         assert check.metadata.get("wslab", {}).get("hint"), f"check {number} has no custom hint"
     for number, solution in enumerate(solutions, start=1):
-        wrong = solution.metadata.get("wslab", {}).get("wrong")
-        assert wrong, f"solution {number} has no plausible wrong answer (metadata wslab.wrong)"
+        wrong = wrong_answers(solution)
+        assert len(wrong) >= WRONG_ANSWERS, (
+            f"solution {number} has {len(wrong)} plausible wrong answers (metadata wslab.wrong),"
+            f" not {WRONG_ANSWERS}"
+        )
+        unpointed = [k for k, answer in enumerate(wrong, start=1) if not answer.expect]
+        assert not unpointed, (
+            f"solution {number}: wrong answers {unpointed} say no part of the message their"
+            ' check must fail with ({"source": ..., "expect": ...})'
+        )

@@ -44,7 +44,7 @@ def test_learner_copy_keeps_checks_and_files_and_drops_solutions(lesson, tmp_pat
     assert not list(copy.parent.glob("test_*.py"))
 
 
-def _exercise_notebook(tmp_path: Path, check: str, wrong: list[str]) -> Path:
+def _exercise_notebook(tmp_path: Path, check: str, wrong: list[str | dict[str, str]]) -> Path:
     solution = nbformat.v4.new_code_cell("def double(x):\n    return 2 * x")
     solution.metadata.update({"tags": [SOLUTION], "wslab": {"wrong": wrong}})
     checker = nbformat.v4.new_code_cell(check)
@@ -76,6 +76,22 @@ def test_probes_report_a_check_that_lets_a_wrong_answer_pass(tmp_path: Path) -> 
     ]
     strict = _exercise_notebook(tmp_path, "assert double(3) == 6", ["def double(x):\n    return x"])
     assert all(p.failed for p in _probes(strict))
+
+
+@pytest.mark.timeout(120)
+def test_probes_say_whether_a_checks_message_points_at_the_mistake(tmp_path: Path) -> None:
+    check = "assert double(3) == 6, f'double(3) gave {double(3)}'\nassert double(-1) == -2"
+    wrong = [
+        {"source": "def double(x):\n    return x", "expect": "double(3) gave 3"},
+        {"source": "def double(x):\n    return abs(2 * x)", "expect": "double(-1)"},
+    ]
+    probes = _probes(_exercise_notebook(tmp_path, check, wrong))
+    assert [(p.answer, p.failed, p.pointed) for p in probes] == [
+        ("no answer", True, True),  # a stub expects no message: failing is enough
+        ("wrong answer 1", True, True),
+        ("wrong answer 2", True, False),  # fails, but its message does not say why
+    ]
+    assert probes[1].expect == "double(3) gave 3" and "double(3) gave 3" in probes[1].output
 
 
 def test_defined_names_sees_what_a_solution_binds() -> None:

@@ -26,12 +26,19 @@ def test_notebook_runs_headless_and_its_checks_fail_every_wrong_answer(
     """Each of these is a unit of work of its own for the xdist workers (conftest.py).
 
     CI runs the solutions (they must pass); then, in the same kernel, each exercise is
-    tried with no answer and with each plausible wrong answer (they must fail)."""
+    tried with no answer and with each plausible wrong answer (they must fail, each wrong
+    answer with a message that points at its mistake)."""
     result, probes = executed(path).result, executed(path).probes
     where = f"{path.parent.name}/{path.name}, code cell {result.failing_cell}"
     assert result.ok, f"{where}: {result.error}"
     passed = [f"exercise {p.exercise} with {p.answer}" for p in probes if not p.failed]
     assert not passed, f"checks that pass what they should catch: {passed}"
+    unpointed = [
+        f"exercise {p.exercise} with {p.answer}: {p.output!r} lacks {p.expect!r}"
+        for p in probes
+        if p.failed and not p.pointed
+    ]
+    assert not unpointed, f"checks whose message misses the mistake: {unpointed}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)

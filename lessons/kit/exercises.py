@@ -156,12 +156,37 @@ def check_answers(path: Path, cell_timeout: float = 120) -> list[CheckResult]:
 
 @dataclass
 class Probe:
-    """One wrong answer (or none) put in place of a solution, and whether its check failed."""
+    """One wrong answer (or none) put in place of a solution, whether its check failed, and
+    whether the failure's message names the mistake (holds ``expect``)."""
 
     exercise: int
     answer: str
     failed: bool
     output: str = ""
+    expect: str = ""
+
+    @property
+    def pointed(self) -> bool:
+        """The check failed with a message that points at this answer's mistake."""
+        return self.failed and self.expect in self.output
+
+
+@dataclass
+class WrongAnswer:
+    """A plausible wrong answer from a solution cell's ``wslab.wrong``: its source, and a
+    part of the message its check must fail with (``expect``: what points at the mistake)."""
+
+    source: str
+    expect: str = ""
+
+
+def wrong_answers(solution: nbformat.NotebookNode) -> list[WrongAnswer]:
+    """The wrong answers of a solution cell; an entry is ``{"source": ..., "expect": ...}``,
+    or a plain string (a source, with no expected message)."""
+    entries = solution.metadata.get("wslab", {}).get("wrong", [])
+    return [
+        WrongAnswer(entry) if isinstance(entry, str) else WrongAnswer(**entry) for entry in entries
+    ]
 
 
 def exercises(notebook: nbformat.NotebookNode) -> list[tuple[int, int]]:
@@ -207,7 +232,8 @@ else:
 async def probe_exercises(client: NotebookClient) -> list[Probe]:
     """After a notebook has run with its solutions, try each exercise again in the same kernel
     with no answer (the learner's stub) and with each plausible wrong answer from the
-    solution cell's metadata (``wslab.wrong``): every one of them must make the check fail.
+    solution cell's metadata (``wslab.wrong``): every one of them must make the check fail,
+    each wrong answer with a message that holds its ``expect``.
     The solution is run again afterwards, so later exercises see the state they expect.
 
     Most wrong answers fail by waiting out a deadline (a message that never comes), so the
@@ -217,19 +243,19 @@ async def probe_exercises(client: NotebookClient) -> list[Probe]:
     probes = []
     await run_source(client, _SHORTEN)
     for number, (solution, check) in enumerate(exercises(client.nb), start=1):
-        meta = cells[solution].metadata.get("wslab", {})
-        answers = [("no answer", meta.get("stub", STUB))]
-        wrongs = meta.get("wrong", [])
+        stub = cells[solution].metadata.get("wslab", {}).get("stub", STUB)
+        answers = [("no answer", WrongAnswer(stub))]
+        wrongs = wrong_answers(cells[solution])
         answers += [(f"wrong answer {k}", wrong) for k, wrong in enumerate(wrongs, start=1)]
         forget = f"for _name in {defined_names(cells[solution].source)!r}:\n"
         forget += "    globals().pop(_name, None)"
-        for label, source in answers:
+        for label, answer in answers:
             await run_source(client, forget)
-            await run_source(client, source)
+            await run_source(client, answer.source)
             ran = await run_source(client, cells[check].source)
             errors = [out for out in ran.outputs if out.output_type == "error"]
             shown = f"{errors[0].ename}: {errors[0].evalue}" if errors else "the check passed"
-            probes.append(Probe(number, label, bool(errors), shown))
+            probes.append(Probe(number, label, bool(errors), shown, answer.expect))
         await run_source(client, cells[solution].source)
     await run_source(client, _RESTORE)
     return probes
