@@ -10,17 +10,13 @@ import argparse
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from types import ModuleType
 from typing import Any
-
-from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from lessons import Lesson
 from lessons.cli import UsageError, lesson_named
 from lessons.kit.cleanup import stop_signals_interrupt
 from lessons.kit.cluster import MAX_INSTANCES
-from lessons.kit.guard import GuardedProtocol
-from lessons.kit.server import SubprocessServer, bind_socket, page_urls, serve_forever
+from lessons.kit.server import SubprocessServer, page_urls
 
 GRACEFUL_SECONDS = 5  # open WebSockets get this long to close (1012) when the server stops
 READY = "  ready: press Ctrl-C to stop"
@@ -46,41 +42,31 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def serve_one(lesson: Lesson, args: argparse.Namespace) -> int:
-    """One process: the app served here, in the main thread, until a stop signal."""
-    try:
-        sock = bind_socket(args.host, args.port)
-    except OSError as exc:
-        raise UsageError(str(exc)) from None
-    with sock:
-        module = lesson.module(args.app)
+    """One app process on ``--host:--port``, supervised here as ``serve_cluster`` supervises
+    its instances: a stop signal stops it (1012 to its pages) and ends the command."""
+    server = SubprocessServer(
+        lesson.path / f"{args.app}.py",
+        args.host,
+        args.port,
+        log_level=args.log_level,
+        graceful_timeout=GRACEFUL_SECONDS,
+    )
+    with ExitStack() as stack:
+        stack.callback(server.stop)
+        try:
+            server.start()
+        except (OSError, RuntimeError) as exc:
+            raise UsageError(str(exc)) from None
         print(f"wslab: serving lesson {lesson.name}: {lesson.title}")
-        for url in page_urls(args.host, sock.getsockname()[1]):
+        for url in page_urls(args.host, server.port):
             print(f"  open {url} in a browser", flush=True)
-        serve_forever(
-            module.app,
-            sock,
-            on_ready=lambda: print(READY, flush=True),
-            log_level=args.log_level,
-            timeout_graceful_shutdown=GRACEFUL_SECONDS,
-            **own_protocol(module),
-        )
+        print(READY, flush=True)
+        try:
+            return follow([server], poll=0.2)
+        except KeyboardInterrupt:
+            print("\nwslab: stopping", flush=True)
     print("wslab: stopped", flush=True)
     return 0
-
-
-def own_protocol(module: ModuleType) -> dict[str, Any]:
-    """``{"ws": P}`` if the app file defines its own uvicorn protocol (lesson 03's
-    ``BoundedClose``, which its ``python app.py`` runs): P is that protocol over the kit's
-    guard, so the app is served the way it teaches and still bounded like every kit server.
-    Otherwise nothing: the guard alone serves."""
-    for value in vars(module).values():
-        if (
-            isinstance(value, type)
-            and issubclass(value, WebSocketsSansIOProtocol)
-            and value.__module__ == module.__name__
-        ):
-            return {"ws": type(value.__name__, (value, GuardedProtocol), {})}
-    return {}
 
 
 def start_cluster(

@@ -4,7 +4,7 @@ Both bind their listening socket themselves (``127.0.0.1:0`` unless told otherwi
 hand it to uvicorn, so no other program can take the port between choosing and serving.
 Both are context managers and also offer plain ``start()``/``stop()`` for notebook cells.
 
-Every kit server (these two, ``serve_forever`` and so ``wslab serve``) runs with
+Every kit server (these two, and so ``wslab serve``) runs with
 ``SERVER_SETTINGS`` and on a socket from ``bind_socket``: the choice measured side by side
 by ``lessons.kit.implementations`` (docs/websocket-implementations.md).
 """
@@ -21,16 +21,14 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import FrameType
 from typing import Any, Self
 
 import uvicorn
-import uvicorn.server
 
-from lessons.kit.cleanup import STOP_SIGNALS, Managed, end_process, track, untrack
+from lessons.kit.cleanup import Managed, end_process, track, untrack
 from lessons.kit.forkserver import ForkedProcess, start_child
 from lessons.kit.guard import GUARDED_HTTP, GUARDED_WS
 from lessons.kit.timing import scaled
@@ -120,91 +118,18 @@ class _Addresses:
         return f"ws://{hostport(self.host, self.port)}/{path.lstrip('/')}"
 
 
-class _SignallingServer(uvicorn.Server):
-    """A uvicorn Server that calls ``on_started`` once it accepts connections.
+def wait_started(server: uvicorn.Server, alive: Callable[[], bool], timeout: float) -> bool:
+    """Wait until ``server`` accepts connections (uvicorn's public ``started`` flag), while
+    ``alive()`` (its thread or process still serving) and for at most ``timeout`` seconds.
 
-    In the main thread it shuts down gracefully on SIGINT, SIGTERM and SIGHUP alike (uvicorn
-    alone lets SIGHUP kill the process on the spot), records the signal in ``stopped_by``
-    and does not re-raise it: its caller decides how the process ends.
-    """
-
-    def __init__(self, config: uvicorn.Config, on_started: Callable[[], object]) -> None:
-        super().__init__(config)
-        self.on_started = on_started
-        self.stopped_by: int | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._wake = asyncio.Event()
-
-    async def main_loop(self) -> None:
-        """uvicorn's loop (``on_tick`` every 0.1 s), which ``stop_soon()`` wakes at once."""
-        self._loop = asyncio.get_running_loop()
-        counter = 0
-        while not await self.on_tick(counter):
-            counter = (counter + 1) % 864000
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), 0.1)
-
-    def stop_soon(self) -> None:
-        """From any thread: shut down gracefully now, not at the loop's next tick."""
-        self.should_exit = True
-        if self._loop is not None:  # None: not looping yet, and it will see should_exit
-            with contextlib.suppress(RuntimeError):  # its loop has closed: it is over
-                self._loop.call_soon_threadsafe(self._wake.set)
-
-    def cancel_stragglers(self) -> None:
-        """From any thread: cancel again every task already asked to stop that is still
-        waiting. Seen under load: a Redis client's read swallowed its cancellation and then
-        waited forever for a reply, which held the app's shutdown (and the thread) open."""
-
-        def cancel() -> None:
-            for task in asyncio.all_tasks():
-                if task.cancelling():
-                    task.cancel()
-
-        if self._loop is not None:
-            with contextlib.suppress(RuntimeError):  # its loop has closed: it is over
-                self._loop.call_soon_threadsafe(cancel)
-
-    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        """uvicorn's shutdown, less its fixed 0.1 s pause when no connection is left to
-        take the close it sends (23 servers stopped by lesson 05's notebook paid 2.3 s)."""
-        if self.server_state.connections:
-            await super().shutdown(sockets)
-            return
-        uvicorn.server.logger.info("Shutting down")  # as uvicorn's own shutdown says
-        for server in self.servers:
-            server.close()  # no await since the check: no connection came in between
-        for sock in sockets or []:
-            sock.close()
-        try:
-            async with asyncio.timeout(self.config.timeout_graceful_shutdown):
-                await self._wait_tasks_to_complete()
-        except TimeoutError:
-            for task in self.server_state.tasks:
-                task.cancel(msg="Task cancelled, timeout graceful shutdown exceeded")
-        if not self.force_exit:
-            await self.lifespan.shutdown()
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        if self.started:
-            self.on_started()
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        self.stopped_by = self.stopped_by or sig
-        super().handle_exit(sig, frame)
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        original = {sig: signal.signal(sig, self.handle_exit) for sig in STOP_SIGNALS}
-        try:
-            yield
-        finally:
-            for sig, handler in original.items():
-                signal.signal(sig, handler)
+    uvicorn has no startup callback but this flag, so it is read every 5 ms: a server that
+    took a second to import its app is announced at most 5 ms late."""
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not alive() or time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)  # uvicorn sets a flag, nothing to wait on
+    return True
 
 
 class LiveServer(_Addresses, Managed):
@@ -234,10 +159,10 @@ class LiveServer(_Addresses, Managed):
         self.graceful_timeout = graceful_timeout
         self.options = {"log_level": log_level, "log_config": None, **SERVER_SETTINGS, **config}
         self.error: BaseException | None = None
-        self._server: _SignallingServer | None = None
+        self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
-        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def running(self) -> bool:
@@ -249,21 +174,19 @@ class LiveServer(_Addresses, Managed):
             raise RuntimeError("this server is already running")
         self._sock = bind_socket(self.host, self.port)
         self.port = self._sock.getsockname()[1]
-        self._ready = threading.Event()
         config = uvicorn.Config(
             self.app,
             timeout_graceful_shutdown=max(1, round(self.graceful_timeout)),
             **self.options,
         )
-        self._server = _SignallingServer(config, self._ready.set)
+        self._server = uvicorn.Server(config)
         self.error = None
         self._thread = threading.Thread(
             target=self._run, name=f"wslab-server:{self.port}", daemon=True
         )
         self._thread.start()
         track(self)
-        self._ready.wait(scaled(timeout))
-        if not self._server.started:
+        if not wait_started(self._server, self._thread.is_alive, scaled(timeout)):
             self.stop()
             raise RuntimeError(f"the server did not start within {timeout}s") from self.error
         return self
@@ -271,30 +194,46 @@ class LiveServer(_Addresses, Managed):
     def _run(self) -> None:
         assert self._server is not None and self._sock is not None
         try:
-            asyncio.run(self._server.serve(sockets=[self._sock]))
+            asyncio.run(self._serve(self._server, self._sock))
         except BaseException as exc:  # recorded for start() and stop() to report
             self.error = exc
-        finally:
-            self._ready.set()
+
+    async def _serve(self, server: uvicorn.Server, sock: socket.socket) -> None:
+        self._loop = asyncio.get_running_loop()
+        await server.serve(sockets=[sock])
+
+    def _cancel_stragglers(self) -> None:
+        """Cancel again every task of the server's loop already asked to stop and still
+        waiting. Seen under load: a Redis client's read swallowed its cancellation and then
+        waited forever for a reply, which held the app's shutdown (and the thread) open."""
+
+        def cancel() -> None:
+            for task in asyncio.all_tasks():
+                if task.cancelling():
+                    task.cancel()
+
+        if self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # its loop has closed: it is over
+                self._loop.call_soon_threadsafe(cancel)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Shut down gracefully (open WebSockets are closed with 1012), bounded in time."""
         if self._server is not None and self._thread is not None:
-            self._server.stop_soon()
+            self._server.should_exit = True  # uvicorn looks every 0.1 s
             deadline = time.monotonic() + scaled(timeout)
             self._thread.join(STRAGGLER_SECONDS)
             while self._thread.is_alive() and time.monotonic() < deadline:
-                self._server.cancel_stragglers()
+                self._cancel_stragglers()
                 self._thread.join(STRAGGLER_SECONDS)
             if self._thread.is_alive():
                 self._server.force_exit = True
-                self._server.cancel_stragglers()
+                self._cancel_stragglers()
                 self._thread.join(scaled(timeout))
             if self._thread.is_alive():
                 raise RuntimeError(f"the server on port {self.port} did not stop")
         if self._sock is not None:
             self._sock.close()
-        self._thread = self._server = self._sock = None
+        self._thread = self._server = self._sock = self._loop = None
         untrack(self)
 
     def __repr__(self) -> str:
@@ -466,17 +405,6 @@ class SubprocessServer(_Addresses, Managed):
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"<SubprocessServer {self.path.name} {self.http_url} {state}>"
-
-
-def serve_forever(
-    app: Any, sock: socket.socket, on_ready: Callable[[], None] | None = None, **config: Any
-) -> int | None:
-    """Serve ``app`` on ``sock`` with ``SERVER_SETTINGS`` until SIGINT, SIGTERM or SIGHUP
-    (each a graceful shutdown); returns that signal's number (None if none came)."""
-    config = {**SERVER_SETTINGS, **config}
-    server = _SignallingServer(uvicorn.Config(app, **config), on_ready or (lambda: None))
-    server.run(sockets=[sock])
-    return server.stopped_by
 
 
 def start_together(servers: Sequence[LiveServer | SubprocessServer]) -> None:
