@@ -1,10 +1,10 @@
 """Entry point of a SubprocessServer: ``python -m lessons.kit.child FD PATH:ATTR OPTIONS``.
 
-Serves the app found at PATH:ATTR on the inherited listening socket FD with stock uvicorn
-(``SERVER_SETTINGS`` and the uvicorn options given as JSON), and prints the ready line once
-it accepts connections. uvicorn's own signal handling stops it: SIGTERM or SIGINT, a graceful
-shutdown, after which the process ends by that signal. (It runs in a session of its own, so
-a closed terminal's SIGHUP never reaches it: the program that started it stops it.)
+Serves the app found at PATH:ATTR on the inherited listening socket FD under stock uvicorn
+(a ``LiveServer``: ``SERVER_SETTINGS`` and the uvicorn options given as JSON), with uvicorn's
+usual log, and prints the ready line once it accepts connections. This process handles the
+signals itself: SIGINT, SIGTERM or SIGHUP stop the server gracefully, then the process ends
+by that signal, as uvicorn's own does.
 An object with a ``serve_socket(sock, on_ready)`` method is a server of its own (the
 bench's ``websockets`` baseline): that method serves instead of uvicorn.
 """
@@ -13,12 +13,12 @@ import json
 import signal
 import socket
 import sys
-import threading
 
-import uvicorn
+from uvicorn.config import LOGGING_CONFIG, STARTUP_FAILURE
 
 from lessons import load_module
-from lessons.kit.server import READY_LINE, SERVER_SETTINGS, wait_started
+from lessons.kit.cleanup import stop_signals_interrupt
+from lessons.kit.server import READY_LINE, LiveServer
 
 
 def on_ready() -> None:
@@ -33,16 +33,23 @@ def main(argv: list[str]) -> None:
     if hasattr(app, "serve_socket"):  # a server of its own, not an ASGI app
         app.serve_socket(sock, on_ready)
         return
-    server = uvicorn.Server(uvicorn.Config(app, **{**SERVER_SETTINGS, **json.loads(options)}))
-    announce = threading.Thread(
-        target=lambda: wait_started(server, lambda: True, float("inf")) and on_ready(),
-        daemon=True,  # the process ends with its server, started or not
-    )
-    announce.start()
-    # uvicorn raises the signal it stopped on again once it is done: SIGINT's default
-    # handler would make that a KeyboardInterrupt (a traceback); the system's ends the process.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    server.run(sockets=[sock])  # in the main thread: uvicorn catches SIGTERM and SIGINT here
+    server = LiveServer(app, sock=sock, log_config=LOGGING_CONFIG, **json.loads(options))
+    stopped_by = None
+    with stop_signals_interrupt():  # each a KeyboardInterrupt, once
+        try:
+            try:
+                server.start(timeout=float("inf"))  # the starting process has its deadline
+            except RuntimeError:  # uvicorn has logged why (the app's startup failed)
+                sys.exit(STARTUP_FAILURE)
+            on_ready()
+            server.wait()
+        except KeyboardInterrupt as interrupt:
+            stopped_by = signal.Signals[str(interrupt)]
+        finally:
+            server.stop(timeout=60)  # the starting process has its own deadline (SIGKILL)
+    if stopped_by is not None:  # end by it, as uvicorn's own process does
+        signal.signal(stopped_by, signal.SIG_DFL)
+        signal.raise_signal(stopped_by)
 
 
 if __name__ == "__main__":

@@ -140,7 +140,17 @@ class LiveServer(_Addresses, Managed):
 
     In a notebook, call ``server = LiveServer(app).start()`` in one cell and
     ``server.stop()`` in a later one: the thread has its own event loop, so the
-    kernel's running loop is never touched.
+    kernel's running loop is never touched. ``sock``: serve this listening socket (once)
+    instead of binding one on ``host:port``.
+
+    uvicorn runs stock: ``Server.serve(sockets=[sock])``, ready once its public ``started``
+    flag is set. ``stop()`` calls its public ``shutdown()`` at once, then cancels ``serve()``
+    (as uvicorn's own test suite stops its servers): setting ``should_exit`` instead waits
+    for uvicorn's main loop to look, every 0.1 s. Either way ``shutdown()`` pauses a fixed
+    0.1 s, connections or not: a stop takes 0.1 s here, 0.2 s through ``should_exit``, and
+    took 1 ms when the kit subclassed ``Server`` to skip both (lesson 05's notebook stops
+    23 servers; the lessons 03/05 and kit tests on 2 workers took 85 s then, 108 s through
+    ``should_exit``).
     """
 
     def __init__(
@@ -151,18 +161,27 @@ class LiveServer(_Addresses, Managed):
         *,
         graceful_timeout: float = 2.0,
         log_level: str = "warning",
+        sock: socket.socket | None = None,
         **config: Any,
     ) -> None:
         self.app = app
         self.host = host
-        self.port = port
+        self.port = sock.getsockname()[1] if sock else port
         self.graceful_timeout = graceful_timeout
-        self.options = {"log_level": log_level, "log_config": None, **SERVER_SETTINGS, **config}
+        self.options = {
+            "log_level": log_level,
+            "log_config": None,
+            "timeout_graceful_shutdown": max(1, round(graceful_timeout)),
+            **SERVER_SETTINGS,
+            **config,
+        }
         self.error: BaseException | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
-        self._sock: socket.socket | None = None
+        self._sock = sock
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._ended = threading.Event()
 
     @property
     def running(self) -> bool:
@@ -172,15 +191,12 @@ class LiveServer(_Addresses, Managed):
         """Start serving; return once the server accepts connections."""
         if self.running:
             raise RuntimeError("this server is already running")
-        self._sock = bind_socket(self.host, self.port)
-        self.port = self._sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app,
-            timeout_graceful_shutdown=max(1, round(self.graceful_timeout)),
-            **self.options,
-        )
-        self._server = uvicorn.Server(config)
+        if self._sock is None:
+            self._sock = bind_socket(self.host, self.port)
+            self.port = self._sock.getsockname()[1]
+        self._server = uvicorn.Server(uvicorn.Config(self.app, **self.options))
         self.error = None
+        self._ended = threading.Event()
         self._thread = threading.Thread(
             target=self._run, name=f"wslab-server:{self.port}", daemon=True
         )
@@ -188,8 +204,14 @@ class LiveServer(_Addresses, Managed):
         track(self)
         if not wait_started(self._server, self._thread.is_alive, scaled(timeout)):
             self.stop()
-            raise RuntimeError(f"the server did not start within {timeout}s") from self.error
+            within = "" if self.error else f" within {timeout}s"
+            raise RuntimeError(f"the server did not start{within}") from self.error
         return self
+
+    def wait(self) -> None:
+        """Block until the server ends; a signal's handler may interrupt the wait. (Not a
+        ``join()``: on Python 3.11 a join that a signal interrupts marks the thread ended.)"""
+        self._ended.wait()
 
     def _run(self) -> None:
         assert self._server is not None and self._sock is not None
@@ -197,10 +219,31 @@ class LiveServer(_Addresses, Managed):
             asyncio.run(self._serve(self._server, self._sock))
         except BaseException as exc:  # recorded for start() and stop() to report
             self.error = exc
+        finally:
+            self._ended.set()
 
     async def _serve(self, server: uvicorn.Server, sock: socket.socket) -> None:
-        self._loop = asyncio.get_running_loop()
-        await server.serve(sockets=[sock])
+        self._loop = asyncio.get_running_loop()  # first: stop() calls it once _stopping is set
+        self._stopping = stopping = asyncio.Event()
+        serving = asyncio.create_task(server.serve(sockets=[sock]))
+        await asyncio.wait(
+            [serving, asyncio.create_task(stopping.wait())], return_when=asyncio.FIRST_COMPLETED
+        )
+        if serving.done():
+            serving.result()  # its error, if it had one
+            return
+        if server.started:
+            await server.shutdown(sockets=[sock])
+            serving.cancel()
+        else:  # still starting: it shuts down once started
+            server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving
+
+    def _call_soon(self, callback: Callable[[], object]) -> None:
+        if self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # its loop has closed: it is over
+                self._loop.call_soon_threadsafe(callback)
 
     def _cancel_stragglers(self) -> None:
         """Cancel again every task of the server's loop already asked to stop and still
@@ -212,14 +255,15 @@ class LiveServer(_Addresses, Managed):
                 if task.cancelling():
                     task.cancel()
 
-        if self._loop is not None:
-            with contextlib.suppress(RuntimeError):  # its loop has closed: it is over
-                self._loop.call_soon_threadsafe(cancel)
+        self._call_soon(cancel)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Shut down gracefully (open WebSockets are closed with 1012), bounded in time."""
         if self._server is not None and self._thread is not None:
-            self._server.should_exit = True  # uvicorn looks every 0.1 s
+            if self._stopping is None:  # not serving yet: uvicorn sees the flag once started
+                self._server.should_exit = True
+            else:
+                self._call_soon(self._stopping.set)
             deadline = time.monotonic() + scaled(timeout)
             self._thread.join(STRAGGLER_SECONDS)
             while self._thread.is_alive() and time.monotonic() < deadline:
@@ -233,7 +277,7 @@ class LiveServer(_Addresses, Managed):
                 raise RuntimeError(f"the server on port {self.port} did not stop")
         if self._sock is not None:
             self._sock.close()
-        self._thread = self._server = self._sock = self._loop = None
+        self._thread = self._server = self._sock = self._loop = self._stopping = None
         untrack(self)
 
     def __repr__(self) -> str:
@@ -367,9 +411,23 @@ class SubprocessServer(_Addresses, Managed):
             assert self.process is not None
             self.process.send_signal(sig)
 
-    def pause(self) -> None:
-        """Freeze the process (SIGSTOP): its sockets stay open but nothing answers."""
+    def pause(self, timeout: float = 5.0) -> None:
+        """Freeze the process (SIGSTOP): its sockets stay open but nothing answers.
+
+        Returns once each of its threads has stopped (Linux): the kernel stops them one by
+        one, and the one serving ran on for a while under load (it answered, once)."""
         self._signal(signal.SIGSTOP)
+        tasks = Path(f"/proc/{self.pid}/task")
+        deadline = time.monotonic() + scaled(timeout)
+        while self.running and tasks.is_dir() and time.monotonic() < deadline:
+            with contextlib.suppress(OSError):  # a thread that just ended
+                states = [
+                    (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                    for task in tasks.iterdir()
+                ]
+                if all(state in "tT" for state in states):
+                    return
+            time.sleep(0.001)  # the kernel's state: nothing to wait on
 
     def resume(self) -> None:
         """Unfreeze a paused process (SIGCONT)."""
