@@ -26,7 +26,7 @@ def test_bench_prints_every_scenario_with_ratios_to_the_baseline(
     assert wslab(["bench", *args]) == 0
     captured = capsys.readouterr()
     rows = [line for line in captured.out.splitlines() if re.search(r"\d+/\d+", line)]
-    assert len(rows) == 7
+    assert len(rows) == 8
     assert rows[0].startswith("websockets broadcast() (baseline)") and " 1.00 " in rows[0]
     assert all("60/60" in row for row in rows)  # tiny volumes: even the stalled runs finish
     assert "Traceback" not in captured.out + captured.err
