@@ -57,7 +57,7 @@ def serve_one(lesson: Lesson, args: argparse.Namespace) -> int:
             server.start()
         except (OSError, RuntimeError) as exc:
             raise UsageError(str(exc)) from None
-        print(f"wslab: serving lesson {lesson.name}: {lesson.title}")
+        print(f"wslab: serving lesson {lesson.name}: {lesson.title} (pid {server.pid})")
         for url in page_urls(args.host, server.port):
             print(f"  open {url} in a browser", flush=True)
         print(READY, flush=True)
