@@ -64,8 +64,7 @@ TARGETS = {
 class Served:
     number: str
     target: Target
-    process: subprocess.Popen[str]  # wslab serve
-    pid: int  # the app's process, which wslab serve started
+    process: subprocess.Popen[str]
     port: int
     baseline: int = 0
 
@@ -76,14 +75,14 @@ class Served:
     def released(self, client_port: int, timeout: float = 4 * GUARD + 2) -> bool:
         """True once the server holds no socket to ``client_port`` (within ``timeout`` s)."""
         deadline = time.monotonic() + scaled(timeout)
-        while holds_peer(self.pid, client_port):
+        while holds_peer(self.process.pid, client_port):
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.02)  # /proc offers nothing to wait on
         return True
 
     def memory_is_back(self) -> bool:
-        return rss(self.pid) <= self.baseline * 1.1
+        return rss(self.process.pid) <= self.baseline * 1.1
 
 
 @pytest.fixture(scope="module", params=sorted(TARGETS))
@@ -100,17 +99,16 @@ def served(request: pytest.FixtureRequest) -> Iterator[Served]:
     )
     try:
         assert process.stdout is not None
-        port = pid = 0
+        port = 0
         for line in process.stdout:
             port = port or int(next(iter(re.findall(r"127\.0\.0\.1:(\d+)", line)), 0))
-            pid = pid or int(next(iter(re.findall(r"\(pid (\d+)\)", line)), 0))
             if "ready:" in line:
                 break
-        assert port and pid, f"wslab serve {number} did not start"
-        server = Served(number, target, process, pid, port)
+        assert port, f"wslab serve {number} did not start"
+        server = Served(number, target, process, port)
         with rawclient.raw_socket(server.url) as sock:  # warm up: one ordinary handshake
             rawclient.upgrade(sock, server.url)
-        server.baseline = rss(pid)
+        server.baseline = rss(process.pid)
         yield server
     finally:
         process.terminate()
@@ -119,7 +117,7 @@ def served(request: pytest.FixtureRequest) -> Iterator[Served]:
 
 def check_freed(served: Served, client_port: int) -> None:
     assert served.released(client_port), f"lesson {served.number} still holds the socket"
-    assert served.memory_is_back(), f"memory {rss(served.pid)} > {served.baseline} + 10%"
+    assert served.memory_is_back(), f"memory {rss(served.process.pid)} > {served.baseline} + 10%"
 
 
 def test_every_target_is_a_websocket_route() -> None:

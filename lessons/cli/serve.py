@@ -12,11 +12,13 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any
 
+from uvicorn.config import LOGGING_CONFIG
+
 from lessons import Lesson
 from lessons.cli import UsageError, lesson_named
 from lessons.kit.cleanup import stop_signals_interrupt
 from lessons.kit.cluster import MAX_INSTANCES
-from lessons.kit.server import SubprocessServer, page_urls
+from lessons.kit.server import LiveServer, SubprocessServer, bind_socket, page_urls
 
 GRACEFUL_SECONDS = 5  # open WebSockets get this long to close (1012) when the server stops
 READY = "  ready: press Ctrl-C to stop"
@@ -42,31 +44,34 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def serve_one(lesson: Lesson, args: argparse.Namespace) -> int:
-    """One app process on ``--host:--port``, supervised here as ``serve_cluster`` supervises
-    its instances: a stop signal stops it (1012 to its pages) and ends the command."""
-    server = SubprocessServer(
-        lesson.path / f"{args.app}.py",
-        args.host,
-        args.port,
+    """One app, served by uvicorn in a thread of this process, whose main thread takes the
+    stop signals (``cmd_serve``): the server then stops gracefully (1012 to its pages)."""
+    module = lesson.module(args.app)
+    try:
+        sock = bind_socket(args.host, args.port)
+    except OSError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"wslab: serving lesson {lesson.name}: {lesson.title}")
+    for url in page_urls(args.host, sock.getsockname()[1]):
+        print(f"  open {url} in a browser", flush=True)
+    server = LiveServer(
+        module.app,
+        sock=sock,
         log_level=args.log_level,
-        graceful_timeout=GRACEFUL_SECONDS,
+        log_config=LOGGING_CONFIG,
+        timeout_graceful_shutdown=GRACEFUL_SECONDS,
     )
-    with ExitStack() as stack:
-        stack.callback(server.stop)
-        try:
-            server.start()
-        except (OSError, RuntimeError) as exc:
-            raise UsageError(str(exc)) from None
-        print(f"wslab: serving lesson {lesson.name}: {lesson.title} (pid {server.pid})")
-        for url in page_urls(args.host, server.port):
-            print(f"  open {url} in a browser", flush=True)
+    try:
+        server.start()
+    except RuntimeError as exc:  # uvicorn has logged why
+        raise UsageError(str(exc)) from None
+    try:
         print(READY, flush=True)
-        try:
-            return follow([server], poll=0.2)
-        except KeyboardInterrupt:
-            print("\nwslab: stopping", flush=True)
-    print("wslab: stopped", flush=True)
-    return 0
+        server.wait()  # until a stop signal's KeyboardInterrupt
+    finally:
+        server.stop(timeout=GRACEFUL_SECONDS + 5)
+    print("wslab: the server ended by itself", flush=True)
+    return 1
 
 
 def start_cluster(
