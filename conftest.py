@@ -24,26 +24,10 @@ REQUIRE_BROWSER = "WSLAB_REQUIRE_BROWSER"
 os.environ.setdefault(ENABLE_FORK_SERVER, "1")
 
 
-# Units of work for the xdist workers: a test file, except each notebook's run, a unit of its
-# own so that the notebooks spread over the workers (the book reads their runs: see
-# tests/conftest.py). xdist's own `loadgroup` cannot say this on pytest 9 (its group suffix
-# never reaches the node ids), so the scheduler below does.
-NOTEBOOK_RUNS = "tests/test_notebooks.py::test_notebook_runs_headless"
-
-
 def unit_of(nodeid: str) -> str:
-    return nodeid if nodeid.startswith(NOTEBOOK_RUNS) else nodeid.split("::")[0]
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    from xdist.scheduler import LoadScopeScheduling
-
-    class Units(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            return unit_of(nodeid)
-
-    return Units(config, log)
+    """The unit of work an xdist worker takes (``--dist loadscope``, pyproject.toml): a
+    test file, or a class (each notebook's run is one: tests/test_notebooks.py)."""
+    return nodeid.rsplit("::", 1)[0]  # as xdist's LoadScopeScheduling splits it
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -35,7 +35,7 @@ def test_bench_prints_every_scenario_with_ratios_to_the_baseline_within_80_colum
     assert wslab(["bench", *args, "--plot", str(tmp_path / "plots" / "bench.png")]) == 0
     captured = capsys.readouterr()
     rows = [line for line in captured.out.splitlines() if re.search(r" \d+% ", line)]
-    assert len(rows) == 7
+    assert len(rows) == 8
     assert rows[0].startswith("broadcast() (baseline)") and " 1.00 " in rows[0]
     assert all(" 100% " in row for row in rows)  # tiny volumes: even the stalled runs finish
     printed = captured.out.split("\nplot: ")[0]  # then the file's name, as long as it is

@@ -138,8 +138,8 @@ def test_each_pitfall_is_shown_failing_before_its_diff_and_fix(unit: Unit) -> No
 MAX_CHANGED = 12
 # pair stem -> why it may change more than MAX_CHANGED lines
 LONG_DIFFS: dict[str, str] = {
-    "03_manager/stalled_close": "the point is a protocol class: a deadline, and an abort that "
-    "asyncio only allows on a connection still open (13 lines)",
+    "03_manager/stalled_close": "the point is a protocol class: a deadline, an abort that "
+    "asyncio only allows on a connection still open, and why it is uvicorn's (17 lines)",
 }
 
 
@@ -203,6 +203,27 @@ def test_the_page_is_a_file_beside_the_app(unit: Unit) -> None:
         served = client.get("/")
     assert served.status_code == 200
     assert served.text == page.read_text(encoding="utf-8"), "/ does not serve index.html"
+
+
+SERVER_INTERNALS = ("uvicorn.protocols", "uvicorn.server")
+REACHES_TRANSPORT = re.compile(r"""\.transport\b|["']transport["']""")
+
+
+@pytest.mark.parametrize("unit", _params("stock", UNITS))
+def test_the_app_runs_on_stock_asgi(unit: Unit) -> None:
+    """The app a learner copies subclasses no uvicorn class and never reaches the socket
+    under ASGI: code that must (P36's protocol) stays inside its pitfall/fix pair."""
+    source = (unit.folder / "app.py").read_text(encoding="utf-8")
+    imported = {
+        name
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for name in ([node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+        + [alias.name for alias in node.names]
+    }
+    internals = sorted(n for n in imported if n.startswith(SERVER_INTERNALS))
+    assert not internals, f"app.py imports uvicorn's internals: {internals}"
+    assert not REACHES_TRANSPORT.search(source), "app.py reaches the transport"
 
 
 # 4. Pictures --------------------------------------------------------------------------------

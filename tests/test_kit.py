@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import re
 import signal
@@ -119,9 +120,9 @@ async def test_subprocess_server_serves_logs_and_stops() -> None:
         line = server.wait_for_output(r'"WebSocket /ws/echo" \[accepted\]')
         assert "127.0.0.1" in line
     assert pid is not None and not server.running
-    # uvicorn shuts down gracefully, then re-raises SIGTERM: the status is -15, not 0.
+    # uvicorn shuts down gracefully, then the process ends by SIGTERM: -15, not 0.
     assert server.process is not None and server.process.returncode == -signal.SIGTERM
-    assert "Finished server process" in server.output
+    assert "Application shutdown complete" in server.output
     assert not port_is_open(server.port)
 
 
@@ -292,3 +293,41 @@ def test_the_leak_guard_leaves_an_older_process_its_sockets_its_helpers_and_thei
     finally:
         elder.kill()
         elder.communicate()
+
+
+# The kit, the CLI and the testing notebook's fixture run stock uvicorn: its public API.
+
+ROOT = Path(__file__).parents[1]
+STOCK_UVICORN = [*ROOT.glob("lessons/kit/*.py"), *ROOT.glob("lessons/cli/*.py")]
+STOCK_UVICORN.append(ROOT / "notebooks" / "testing" / "conftest.py")
+# The protocols with bounds added (issue 23 replaces them), and the implementations they
+# are measured against.
+SUBCLASSING_ALLOWED = {"guard.py", "implementations.py"}
+
+
+def uvicorn_subclasses(path: Path) -> list[str]:
+    """The classes in ``path`` with a base that names something imported from uvicorn."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = {"uvicorn"}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("uvicorn"):
+            names |= {alias.asname or alias.name for alias in node.names}
+        elif isinstance(node, ast.Import):
+            names |= {a.asname or a.name for a in node.names if a.name.startswith("uvicorn")}
+    return [
+        node.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ClassDef)
+        for base in node.bases
+        if ast.unparse(base).split(".")[0] in names
+    ]
+
+
+def test_no_kit_or_cli_module_subclasses_uvicorn() -> None:
+    assert len(STOCK_UVICORN) > 30
+    found = {
+        path.name: classes
+        for path in STOCK_UVICORN
+        if path.name not in SUBCLASSING_ALLOWED and (classes := uvicorn_subclasses(path))
+    }
+    assert not found, f"subclasses of uvicorn's classes (use its public API): {found}"

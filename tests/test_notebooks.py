@@ -17,28 +17,38 @@ NOTEBOOKS = [lesson.notebook for lesson in discover()] + sorted(WORKBOOK_DIR.glo
 IDS = [f"{path.parent.name}/{path.name}" for path in NOTEBOOKS]
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(900)
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_notebook_runs_headless_and_its_checks_fail_every_wrong_answer(
-    path: Path, executed: Callable[[Path], Any]
-) -> None:
-    """Each of these is a unit of work of its own for the xdist workers (conftest.py).
+class _Run:
+    """One notebook's run: a class of its own per notebook (``TestRun_*`` below), so that
+    each is a unit of work of its own for xdist's ``--dist loadscope`` (pyproject.toml):
+    the notebooks spread over the workers, and every other test file is one unit."""
 
-    CI runs the solutions (they must pass); then, in the same kernel, each exercise is
-    tried with no answer and with each plausible wrong answer (they must fail, each wrong
-    answer with a message that points at its mistake)."""
-    result, probes = executed(path).result, executed(path).probes
-    where = f"{path.parent.name}/{path.name}, code cell {result.failing_cell}"
-    assert result.ok, f"{where}: {result.error}"
-    passed = [f"exercise {p.exercise} with {p.answer}" for p in probes if not p.failed]
-    assert not passed, f"checks that pass what they should catch: {passed}"
-    unpointed = [
-        f"exercise {p.exercise} with {p.answer}: {p.output!r} lacks {p.expect!r}"
-        for p in probes
-        if p.failed and not p.pointed
-    ]
-    assert not unpointed, f"checks whose message misses the mistake: {unpointed}"
+    path: Path
+
+    @pytest.mark.slow
+    @pytest.mark.timeout(900)
+    def test_runs_headless_and_its_checks_fail_every_wrong_answer(
+        self, executed: Callable[[Path], Any]
+    ) -> None:
+        """CI runs the solutions (they must pass); then, in the same kernel, each exercise
+        is tried with no answer and with each plausible wrong answer (they must fail, each
+        wrong answer with a message that points at its mistake)."""
+        path = self.path
+        result, probes = executed(path).result, executed(path).probes
+        where = f"{path.parent.name}/{path.name}, code cell {result.failing_cell}"
+        assert result.ok, f"{where}: {result.error}"
+        passed = [f"exercise {p.exercise} with {p.answer}" for p in probes if not p.failed]
+        assert not passed, f"checks that pass what they should catch: {passed}"
+        unpointed = [
+            f"exercise {p.exercise} with {p.answer}: {p.output!r} lacks {p.expect!r}"
+            for p in probes
+            if p.failed and not p.pointed
+        ]
+        assert not unpointed, f"checks whose message misses the mistake: {unpointed}"
+
+
+for _path, _id in zip(NOTEBOOKS, IDS, strict=True):
+    _name = "TestRun_" + re.sub(r"\W", "_", _id.removesuffix(".ipynb"))
+    globals()[_name] = type(_name, (_Run,), {"path": _path})
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)

@@ -17,7 +17,6 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import WebSocketRequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
-from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 QUEUE_SIZE = 256  # messages a client may fall behind before the hub drops it
 CLOSE_TIMEOUT = 1.0  # seconds a dropped client's close may take
@@ -104,18 +103,6 @@ class Hub:
         return {"clients": sum(rooms.values()), "rooms": rooms, "dropped": self.dropped}
 
 
-class BoundedClose(WebSocketsSansIOProtocol):
-    """uvicorn's WebSocket protocol, with a deadline on freeing the TCP connection."""
-
-    async def run_asgi(self) -> None:
-        await super().run_asgi()  # the handler returned: its close gets CLOSE_TIMEOUT more
-        self.loop.call_later(CLOSE_TIMEOUT, self.abort_if_open)
-
-    def abort_if_open(self) -> None:
-        if not self.disconnected:  # asyncio's abort() raises on a connection it has closed
-            self.transport.abort()
-
-
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")]
 
 
@@ -179,4 +166,4 @@ async def page() -> FileResponse:
 
 
 if __name__ == "__main__":
-    uvicorn.run(app, ws=BoundedClose)
+    uvicorn.run(app)

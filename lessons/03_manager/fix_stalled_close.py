@@ -69,6 +69,10 @@ async def stats() -> dict[str, int]:
 
 
 class BoundedClose(WebSocketsSansIOProtocol):
+    """uvicorn-specific (seen on uvicorn 0.54 and 0.55): a subclass of its WebSocket protocol.
+    ASGI gives an app no portable way to free a socket: its only end is a close frame, which
+    waits behind the unread bytes; the abort must come from the server that owns the socket."""
+
     async def run_asgi(self) -> None:
         await super().run_asgi()  # the handler returned: its close gets CLOSE_TIMEOUT more
         self.loop.call_later(CLOSE_TIMEOUT, self.abort_if_open)

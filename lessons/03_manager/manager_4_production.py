@@ -14,7 +14,6 @@ import anyio
 import uvicorn
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse
-from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 QUEUE_SIZE = 256  # messages a client may fall behind before the hub drops it
 CLOSE_TIMEOUT = 1.0  # seconds a dropped client's close may take
@@ -101,18 +100,6 @@ class Hub:
         return {"clients": sum(rooms.values()), "rooms": rooms, "dropped": self.dropped}
 
 
-class BoundedClose(WebSocketsSansIOProtocol):
-    """uvicorn's WebSocket protocol, with a deadline on freeing the TCP connection."""
-
-    async def run_asgi(self) -> None:
-        await super().run_asgi()  # the handler returned: its close gets CLOSE_TIMEOUT more
-        self.loop.call_later(CLOSE_TIMEOUT, self.abort_if_open)
-
-    def abort_if_open(self) -> None:
-        if not self.disconnected:  # asyncio's abort() raises on a connection it has closed
-            self.transport.abort()
-
-
 app = FastAPI()
 hub = Hub()
 
@@ -141,4 +128,4 @@ async def page() -> FileResponse:
 
 
 if __name__ == "__main__":
-    uvicorn.run(app, ws=BoundedClose)
+    uvicorn.run(app)

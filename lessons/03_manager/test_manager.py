@@ -125,7 +125,7 @@ def test_chat_refuses_a_bad_name_with_422_and_the_reason(client: TestClient, pat
 
 @pytest.fixture
 def live(module: ModuleType) -> Iterator[LiveServer]:
-    with LiveServer(module.app, ws=module.BoundedClose) as server:
+    with LiveServer(module.app) as server:
         yield server
 
 

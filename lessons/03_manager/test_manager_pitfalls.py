@@ -25,7 +25,6 @@ from websockets.exceptions import ConnectionClosed
 
 from lessons import find
 from lessons.kit import LiveClient, LiveServer, SubprocessServer, eventually, scaled
-from lessons.kit.cleanup import end_process
 from lessons.kit.redis_server import RedisServer
 from lessons.kit.server import free_port
 from lessons.kit.stall import CLIENT, StalledRoom, sockets
@@ -248,42 +247,15 @@ async def hub_frees_a_dropped_client(http_url: str, port: int, within: float) ->
 
 
 @pytest.mark.anyio
-async def test_p36_the_chat_hub_frees_a_dropped_client() -> None:
-    """app.py served as ``python app.py`` serves it: its Hub drops, BoundedClose aborts."""
+async def test_p36_the_chat_hub_frees_a_dropped_client_served_with_the_fix() -> None:
+    """app.py runs on stock uvicorn; served with P36's protocol (uvicorn-specific, so not in
+    the app), its Hub drops the slow client and the fix's deadline aborts its connection."""
     module = LESSON.module("app")
     module.QUEUE_SIZE, module.CLOSE_TIMEOUT = 32, 0.3
-    with LiveServer(module.app, ws=module.BoundedClose) as live:
+    fix = LESSON.module("fix_stalled_close")
+    fix.CLOSE_TIMEOUT = 0.3
+    with LiveServer(module.app, ws=fix.BoundedClose) as live:
         await hub_frees_a_dropped_client(live.http_url, live.port, within=5)
-
-
-@contextmanager
-def wslab_serve_03(env: dict[str, str]) -> Iterator[int]:
-    """``wslab serve 03 --port 0`` in its own process, with ``env`` added; yields its port
-    once it is ready, and stops it (Ctrl-C) however the block ends."""
-    command = [sys.executable, "-m", "lessons", "serve", "03", "--port", "0"]
-    with subprocess.Popen(
-        [*command, "--log-level", "warning"],
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **env},
-    ) as process:
-        try:
-            assert process.stdout is not None
-            header = [process.stdout.readline() for _ in range(3)]
-            match = re.search(r"open http://127\.0\.0\.1:(\d+)/ in a browser", "".join(header))
-            assert match and "ready" in header[2], header
-            yield int(match[1])
-        finally:
-            end_process(process, signal.SIGINT)
-
-
-@pytest.mark.anyio
-async def test_p36_wslab_serve_frees_a_dropped_client_as_python_app_py_does() -> None:
-    """``wslab serve 03`` runs app.py's BoundedClose: the dropped client is freed within
-    twice its CLOSE_TIMEOUT, not by the kernel's TCP_USER_TIMEOUT (made 60 s here)."""
-    within = 2 * LESSON.module("app").CLOSE_TIMEOUT + 3  # a margin, far below 60 s
-    with wslab_serve_03({"WSLAB_TCP_USER_TIMEOUT": "60"}) as port:
-        await hub_frees_a_dropped_client(f"http://127.0.0.1:{port}", port, within)
 
 
 # P14: keyed by user id.

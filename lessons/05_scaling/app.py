@@ -15,7 +15,6 @@ import json
 import os
 import random
 import re
-import socket
 import time
 from collections import deque
 from collections.abc import AsyncIterator
@@ -39,7 +38,6 @@ HEARTBEAT_TIMEOUT = float(os.environ.get("HEARTBEAT_TIMEOUT", "10"))  # then sil
 CLOSE_TIMEOUT = float(os.environ.get("CLOSE_TIMEOUT", "1"))  # then the socket is reset
 PEERS = [int(port) for port in os.environ.get("PEERS", "").split(",") if port.strip()]
 EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
-CORK = getattr(socket, "TCP_CORK", None)  # Linux: hold a socket's segments until uncorked
 
 
 class Connection:
@@ -62,21 +60,14 @@ class Connection:
 
     async def sender(self) -> None:
         queue, send = self.queue, self.websocket.send
-        transport = self.websocket.scope.get("transport")  # put there by KeepTransport
-        sock = transport.get_extra_info("socket") if transport and CORK else None
         try:
             while True:
                 await self.ready.wait()
                 self.ready.clear()
-                corked = sock is not None and len(queue) > 1
-                if corked:  # what is queued now leaves in as few TCP segments as it fits
-                    sock.setsockopt(socket.IPPROTO_TCP, CORK, 1)
                 while queue:
                     key, text = queue.popleft()
                     if key is None or key > self.sent:
                         await send({"type": "websocket.send", "text": text})
-                if corked:
-                    sock.setsockopt(socket.IPPROTO_TCP, CORK, 0)
         except (WebSocketDisconnect, RuntimeError, OSError):
             return  # the client is gone: returning ends the handler
 

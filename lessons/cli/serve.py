@@ -19,8 +19,7 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
-from uvicorn.config import LOG_LEVELS
-from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from uvicorn.config import LOG_LEVELS, LOGGING_CONFIG
 
 from lessons import Lesson, discover
 from lessons.cli import (
@@ -36,14 +35,13 @@ from lessons.cli import (
 )
 from lessons.kit.cleanup import stop_signals_interrupt
 from lessons.kit.cluster import MAX_INSTANCES, cluster
-from lessons.kit.guard import GuardedProtocol
 from lessons.kit.proxy import Caddy, Nginx, find_nginx
 from lessons.kit.server import (
     READY_LINE,
+    LiveServer,
     SubprocessServer,
     bind_socket,
     page_urls,
-    serve_forever,
     start_together,
 )
 
@@ -135,26 +133,38 @@ def addresses(urls: list[str], host: str) -> list[str]:
 
 
 def serve_one(lesson: Lesson, args: argparse.Namespace) -> int:
-    """One process: the app served here, in the main thread, until a stop signal."""
+    """One app, served by uvicorn in a thread of this process, whose main thread takes the
+    stop signals (``cmd_serve``): the server then stops gracefully (1012 to its pages)."""
     try:
         sock = bind_socket(args.host, args.port)
     except OSError as exc:
         raise UsageError(str(exc)) from None
-    with sock:
+    try:
         module = load(lesson, args.app)
-        print(f"wslab: serving lesson {lesson.name}: {lesson.describe(args.app)}")
-        for line in addresses(page_urls(args.host, sock.getsockname()[1]), args.host):
-            print(f"  {line}", flush=True)
-        serve_forever(
-            module.app,
-            sock,
-            on_ready=lambda: print(READY, flush=True),
-            log_level=args.log_level,
-            timeout_graceful_shutdown=GRACEFUL_SECONDS,
-            **own_protocol(module),
-        )
-    print("wslab: stopped", flush=True)
-    return 0
+    except UsageError:
+        sock.close()
+        raise
+    print(f"wslab: serving lesson {lesson.name}: {lesson.describe(args.app)}")
+    for line in addresses(page_urls(args.host, sock.getsockname()[1]), args.host):
+        print(f"  {line}", flush=True)
+    server = LiveServer(
+        module.app,
+        sock=sock,
+        log_level=args.log_level,
+        log_config=LOGGING_CONFIG,
+        timeout_graceful_shutdown=GRACEFUL_SECONDS,
+    )
+    try:
+        server.start()
+    except RuntimeError as exc:  # uvicorn has logged why
+        raise UsageError(str(exc)) from None
+    try:
+        print(READY, flush=True)
+        server.wait()  # until a stop signal's KeyboardInterrupt
+    finally:
+        server.stop(timeout=GRACEFUL_SECONDS + 5)
+    print("wslab: the server ended by itself", flush=True)
+    return 1
 
 
 def load(lesson: Lesson, stem: str) -> ModuleType:
@@ -163,21 +173,6 @@ def load(lesson: Lesson, stem: str) -> ModuleType:
         return lesson.module(stem)
     except Exception as exc:  # whatever the app raises as it is imported
         raise UsageError(f"{stem}.py cannot be loaded: {type(exc).__name__}: {exc}") from None
-
-
-def own_protocol(module: ModuleType) -> dict[str, Any]:
-    """``{"ws": P}`` if the app file defines its own uvicorn protocol (lesson 03's
-    ``BoundedClose``, which its ``python app.py`` runs): P is that protocol over the kit's
-    guard, so the app is served the way it teaches and still bounded like every kit server.
-    Otherwise nothing: the guard alone serves."""
-    for value in vars(module).values():
-        if (
-            isinstance(value, type)
-            and issubclass(value, WebSocketsSansIOProtocol)
-            and value.__module__ == module.__name__
-        ):
-            return {"ws": type(value.__name__, (value, GuardedProtocol), {})}
-    return {}
 
 
 def start_cluster(

@@ -5,7 +5,8 @@ publishes M messages as fast as it can), and measures each delivery's latency (s
 receive, same clock) and the deliveries per second. The baseline is the pure
 ``websockets`` library's ``broadcast()``; then a naive FastAPI manager (a sequential
 ``await send`` loop), lesson 05's production manager (bounded queue and sender task per
-connection), the same over Redis with two processes, and each with one stalled client
+connection), the same with its senders corked (``lessons.kit.corked``: what batching
+segments buys), the same over Redis with two processes, and each with one stalled client
 (connected, never reading). With ``proxy=True``: the production manager behind Caddy (TLS)
 and behind nginx, as lesson 06 deploys it. Bounded in clients, messages and time; loopback
 only.
@@ -49,6 +50,7 @@ from lessons.kit.timing import scaled
 
 LOOPBACK = "127.0.0.1"
 PRODUCTION_APP = LESSONS_DIR / "05_scaling" / "app.py"
+CORKED_APP = f"{Path(__file__).with_name('corked.py')}:app"  # the same, senders corked
 # The production app with its limits opened up: the benchmark floods on purpose.
 PRODUCTION_ENV = {"RATE": "1e9", "BURST": "1000000000", "MAX_MESSAGE_BYTES": "16777216"}
 LIMITS = {"clients": 500, "messages": 5000, "size": 1_000_000, "timeout": 60.0}
@@ -214,7 +216,7 @@ async def _fan_out(
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    kind: str  # "websockets", "naive", "production", "redis", "caddy" or "nginx"
+    kind: str  # "websockets", "naive", "production", "corked", "redis", "caddy" or "nginx"
     stalled: bool = False
 
 
@@ -222,6 +224,7 @@ SCENARIOS = [
     Scenario("broadcast() (baseline)", "websockets"),
     Scenario("naive manager", "naive"),
     Scenario("production manager", "production"),
+    Scenario("production, corked (TCP_CORK)", "corked"),
     Scenario("production, 2 over Redis", "redis"),
     Scenario("broadcast() + 1 stalled", "websockets", stalled=True),
     Scenario("naive + 1 stalled", "naive", stalled=True),
@@ -245,6 +248,8 @@ def _servers(kind: str, stack: ExitStack) -> Target:
     if kind == "naive":
         return _one(SubprocessServer(f"{Path(__file__)}:naive_app", log_level="warning"), stack)
     env = {**PRODUCTION_ENV, "QUEUE_SIZE": "100000"}
+    if kind == "corked":
+        return _one(SubprocessServer(CORKED_APP, env=env, log_level="warning"), stack)
     if kind in {"production", "caddy", "nginx"}:
         app = _one(SubprocessServer(PRODUCTION_APP, env=env, log_level="warning"), stack)
         if kind == "production":
@@ -304,7 +309,7 @@ async def measure(
             target = _servers(scenario.kind, stack)
             if scenario.stalled:
                 stack.enter_context(stalled_client(target.urls[0]))
-            say = scenario.kind in {"production", "redis", "caddy", "nginx"}
+            say = scenario.kind in {"production", "corked", "redis", "caddy", "nginx"}
             results.append(
                 await _fan_out(target, scenario.name, clients, messages, size, timeout, say)
             )

@@ -13,6 +13,13 @@ Its environment is applied after the fork, before the kit (whose settings are re
 import) and the app are imported; the warm parent imports only libraries. A server whose
 environment changes a ``PYTHON*`` or ``WEBSOCKETS_*`` variable (read by Python or by
 ``websockets`` at startup) is spawned, as it is where pidfds are missing (not Linux).
+
+Measured (lesson 01's app, start to ready, medians of 10, 2 cores at load 10): spawned
+1,960 ms, forked 100-215 ms. Why not ``multiprocessing``'s forkserver with
+``set_forkserver_preload``, which would fork as fast? On Python 3.11 its server exits alone
+when the starting process dies and leaves the servers it forked running (this one stops
+them: tests/test_forkserver.py), and its process id, which the leak checks must tell from
+a leak, is private.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ WARM_PARENT = "import sys; from lessons.kit.forkserver import serve_forks; serve
 PRELOAD = (
     "fastapi",
     "fastapi.responses",
+    "pydantic.v1",  # FastAPI imports it at an app's first route: 120 ms a server, under load
     "uvicorn",
     "uvicorn.lifespan.on",
     "uvicorn.loops.asyncio",

@@ -3,6 +3,12 @@
 Tests take a snapshot before and after; anything new afterwards is a leak. Linux's
 /proc gives the exact answer for this process and its children; elsewhere only
 threads are compared.
+
+Why not psutil: its equivalent of ``snapshot()`` (``children(recursive=True)`` and
+``net_connections("tcp")``, which reads every process's descriptors) took 83 ms against
+0.2 ms here (medians of 20, 117 processes on the machine, load 14), and the suite takes
+two or more per test; nor does it report a socket's unsent bytes, which ``connections``
+reads from the kernel (sock_diag, as ``ss`` does).
 """
 
 from __future__ import annotations

@@ -8,6 +8,10 @@ pytest, FastAPI, uvicorn and Playwright takes seconds, so the kit starts one hel
 it: a fresh process that imports the folder's conftest and tests itself, with none of that
 start-up cost. The output is one line per test and, for a failure, its one-line reason:
 what a learner needs, not 200 lines of report.
+
+Measured: a new Python importing pytest and ``PRELOAD`` takes 1.3-1.6 s (2 cores, load 7-9),
+which every run of the testing notebook would pay. ``multiprocessing``'s forkserver is not
+used for the reasons ``lessons.kit.forkserver`` gives.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ import importlib.util
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,28 +37,19 @@ def app() -> Any:
     return module.app
 
 
-class _Server(uvicorn.Server):
-    """uvicorn that sets an event once it accepts connections: nothing to sleep for."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.ready = threading.Event()
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        self.ready.set()
-
-
 @pytest.fixture
 def live_url(app: Any) -> Iterator[str]:
     """``ws://127.0.0.1:PORT``: the app under a real uvicorn, on a port the test bound itself."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))  # port 0: the system picks a free port, and it is ours
-    server = _Server(uvicorn.Config(app, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     thread = threading.Thread(target=asyncio.run, args=(server.serve(sockets=[sock]),))
     thread.start()
     try:
-        assert server.ready.wait(TIMEOUT), "the server did not start"
+        deadline = time.monotonic() + TIMEOUT
+        while not server.started:  # uvicorn sets it once it accepts connections
+            assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.005)
         yield f"ws://127.0.0.1:{sock.getsockname()[1]}"
     finally:
         server.should_exit = True
