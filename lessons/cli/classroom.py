@@ -42,9 +42,9 @@ def learner_url(host: str, port: int) -> str:
 def cmd_classroom(args: argparse.Namespace) -> int:
     from lessons.classroom.app import Settings, create_app
     from lessons.classroom.store import Store
-    from lessons.cli.serve import GRACEFUL_SECONDS
+    from lessons.cli.serve import serve_until_stopped
     from lessons.kit.cleanup import stop_signals_interrupt
-    from lessons.kit.server import bind_socket, serve_forever
+    from lessons.kit.server import bind_socket
 
     try:
         store = Store(args.data)
@@ -62,11 +62,11 @@ def cmd_classroom(args: argparse.Namespace) -> int:
             print(f"learners: {url}")
             print(f"instructor: {url}instructor#{store.instructor_secret}", flush=True)
             settings = Settings(quiet_after=args.quiet * 60)
-            serve_forever(
+            return serve_until_stopped(
                 create_app(store, settings),
                 sock,
-                log_level=args.log_level,
-                timeout_graceful_shutdown=GRACEFUL_SECONDS,
+                args.log_level,
+                None,  # the three lines above are all the instructor needs
                 ws_max_size=4 * settings.max_bytes,  # uvicorn's own bound, past the app's 1009
             )
         except KeyboardInterrupt:  # a signal while starting or stopping

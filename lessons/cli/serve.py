@@ -147,19 +147,30 @@ def serve_one(lesson: Lesson, args: argparse.Namespace) -> int:
     print(f"wslab: serving lesson {lesson.name}: {lesson.describe(args.app)}")
     for line in addresses(page_urls(args.host, sock.getsockname()[1]), args.host):
         print(f"  {line}", flush=True)
+    return serve_until_stopped(module.app, sock, args.log_level, READY)
+
+
+def serve_until_stopped(
+    app: Any, sock: Any, log_level: str, ready: str | None, **config: Any
+) -> int:
+    """Serve ``app`` on ``sock`` in a thread of this process until a stop signal reaches the
+    main thread (a KeyboardInterrupt, from ``stop_signals_interrupt``), then stop gracefully
+    (1012 to open pages). Prints ``ready`` once serving; 1 if the server ended by itself."""
     server = LiveServer(
-        module.app,
+        app,
         sock=sock,
-        log_level=args.log_level,
+        log_level=log_level,
         log_config=LOGGING_CONFIG,
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
+        **config,
     )
     try:
         server.start()
     except RuntimeError as exc:  # uvicorn has logged why
         raise UsageError(str(exc)) from None
     try:
-        print(READY, flush=True)
+        if ready:
+            print(ready, flush=True)
         server.wait()  # until a stop signal's KeyboardInterrupt
     finally:
         server.stop(timeout=GRACEFUL_SECONDS + 5)

@@ -224,7 +224,7 @@ SCENARIOS = [
     Scenario("broadcast() (baseline)", "websockets"),
     Scenario("naive manager", "naive"),
     Scenario("production manager", "production"),
-    Scenario("production, corked (TCP_CORK)", "corked"),
+    Scenario("production, corked", "corked"),
     Scenario("production, 2 over Redis", "redis"),
     Scenario("broadcast() + 1 stalled", "websockets", stalled=True),
     Scenario("naive + 1 stalled", "naive", stalled=True),
