@@ -14,8 +14,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 
-from lessons.cli import main as wslab
-from lessons.kit.bench import (
+from lessons.bench.bench import (
     CPU_TICK,
     LIMITS,
     NO_NGINX,
@@ -24,7 +23,8 @@ from lessons.kit.bench import (
     default_timeout,
     table,
 )
-from lessons.kit.fanout import FanoutClient, parse_frames
+from lessons.bench.fanout import FanoutClient, parse_frames
+from lessons.cli import main as wslab
 from lessons.kit.wire import BINARY, TEXT
 
 
@@ -104,7 +104,7 @@ def test_the_default_timeout_grows_with_the_load_within_its_limit() -> None:
     assert default_timeout(500, 5000) == LIMITS["timeout"]
 
 
-# --- the measuring clients (lessons.kit.fanout) ---
+# --- the measuring clients (lessons.bench.fanout) ---
 
 FRAMES = [(TEXT, True, b"@0:" + b"a" * 50), (TEXT, False, b"@1:" + b"b" * 300), (0, True, b"c")]
 FRAMES += [(BINARY, True, b"d" * 70_000)]  # lengths with a 2-byte, 4-byte and 10-byte header

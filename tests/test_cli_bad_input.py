@@ -206,7 +206,7 @@ def left_running(mark: str, timeout: float = 2.0) -> list[int]:
 DRIVER = """
 import atexit, json, os, signal, sys, time, traceback
 from lessons.cli import main, parser
-import lessons.kit.bench, lessons.kit.book, lessons.kit.exercises  # what the commands import
+import lessons.bench.bench, lessons.kit.book, lessons.kit.exercises  # what the commands import
 parser()  # and every command's module
 for line in sys.stdin:
     case = json.loads(line)

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from lessons.kit.implementations import GUARDED_NAME, measure_one
+from lessons.bench.implementations import GUARDED_NAME, measure_one
 from lessons.kit.versions import CLAIMS
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from lessons.bench import bench
 from lessons.cli import main as wslab
-from lessons.kit import bench
 
 
 @pytest.mark.anyio
@@ -36,7 +36,7 @@ def test_bench_offers_the_proxy_scenarios(capsys: pytest.CaptureFixture[str]) ->
 async def test_capacity_counts_one_descriptor_per_connection_direct_and_two_in_a_proxy(
     nginx: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from lessons.kit.capacity import capacity
+    from lessons.bench.capacity import capacity
 
     ways = await capacity(connections=10, round_trips=100)
     assert [way.name for way in ways] == ["direct", "through Caddy (TLS)", "through nginx"]

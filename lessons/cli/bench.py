@@ -16,7 +16,7 @@ PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from lessons.kit import bench
+    from lessons.bench import bench
 
     args.timeout = args.timeout or bench.default_timeout(args.clients, args.messages)
     try:
@@ -64,7 +64,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _implementations() -> int:
-    from lessons.kit import implementations
+    from lessons.bench import implementations
 
     print("wslab bench --implementations: one server process each, clients on 127.0.0.1")
     started = time.perf_counter()
@@ -75,7 +75,7 @@ def _implementations() -> int:
 
 
 def _capacity() -> int:
-    from lessons.kit.capacity import capacity
+    from lessons.bench.capacity import capacity
 
     print("wslab bench --capacity: an echo app direct, through Caddy and through nginx")
     started = time.perf_counter()

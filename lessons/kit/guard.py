@@ -14,7 +14,7 @@ that stops reading is released by the kernel: ``TCP_USER_TIMEOUT`` in
 
 Use them with ``uvicorn.Config(app, ws=GUARDED_WS, http=GUARDED_HTTP)`` or ``uvicorn
 app:app --ws lessons.kit.guard:GuardedProtocol --http lessons.kit.guard:GuardedHTTP``;
-measured against the plain implementations by ``lessons.kit.implementations``.
+measured against the plain implementations by ``lessons.bench.implementations``.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ Both are context managers and also offer plain ``start()``/``stop()`` for notebo
 
 Every kit server (these two, and so ``wslab serve``) runs with
 ``SERVER_SETTINGS`` and on a socket from ``bind_socket``: the choice measured side by side
-by ``lessons.kit.implementations`` (docs/websocket-implementations.md).
+by ``lessons.bench.implementations`` (docs/websocket-implementations.md).
 """
 
 from __future__ import annotations

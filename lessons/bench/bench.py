@@ -5,14 +5,14 @@ publishes M messages as fast as it can), and measures each delivery's latency (s
 receive, same clock) and the deliveries per second. The baseline is the pure
 ``websockets`` library's ``broadcast()``; then a naive FastAPI manager (a sequential
 ``await send`` loop), lesson 05's production manager (bounded queue and sender task per
-connection), the same with its senders corked (``lessons.kit.corked``: what batching
+connection), the same with its senders corked (``lessons.bench.corked``: what batching
 segments buys), the same over Redis with two processes, and each with one stalled client
 (connected, never reading). With ``proxy=True``: the production manager behind Caddy (TLS)
 and behind nginx, as lesson 06 deploys it. Bounded in clients, messages and time; loopback
 only.
 
 The N clients live in this one process and share the machine's cores with the servers:
-they are kept cheap (``lessons.kit.fanout``: frames cut straight from the bytes read, no
+they are kept cheap (``lessons.bench.fanout``: frames cut straight from the bytes read, no
 library client) so that the servers, not the clients, set the pace. Every scenario reports
 the CPU time its server processes (app, Redis, proxy) spent per delivery, and beside it the
 clients' (this process's). CPU per delivery is the fair figure for what a design, Redis or
@@ -40,8 +40,8 @@ from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from websockets.exceptions import ConnectionClosed
 
 from lessons import LESSONS_DIR, load_module
+from lessons.bench.fanout import FanoutClient
 from lessons.kit.client import stalled_client
-from lessons.kit.fanout import FanoutClient
 from lessons.kit.leaks import descendants
 from lessons.kit.proxy import Caddy, Nginx, find_nginx
 from lessons.kit.redis_server import RedisServer

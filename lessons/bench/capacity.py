@@ -24,7 +24,7 @@ from pathlib import Path
 import websockets
 
 from lessons import LESSONS_DIR, load_module
-from lessons.kit.bench import COARSE, NO_NGINX, coarse, cpu_seconds
+from lessons.bench.bench import COARSE, NO_NGINX, coarse, cpu_seconds
 from lessons.kit.deploy import tls
 from lessons.kit.leaks import descendants
 from lessons.kit.proxy import Caddy, Nginx, find_nginx
