@@ -1,4 +1,6 @@
-"""The capstone's task board, as the notebook's exercises and the tests drive it.
+"""The capstone's task board, as the notebooks' exercises and the tests drive it: the
+client side of the experiment, read top to bottom (the notebooks load it with
+``load_module("capstone/board.py")``).
 
 - ``AppParts``: the learner's parts of the app. A notebook cell that starts with
   ``%%add_to_app NAME`` makes its code the part called NAME (one per exercise; running the
