@@ -127,7 +127,9 @@ def test_student_copies_the_capstone_alone_and_says_how_to_open_it(
     assert f"wslab open capstone --dir {tmp_path}" in capsys.readouterr().out
     assert (tmp_path / "notebooks" / "capstone" / "app.py").is_file()
     assert main(["open", "capstone", "--no-lab", "--dir", str(tmp_path / "open")]) == 0
-    assert "notebooks/capstone_task_board.ipynb" in capsys.readouterr().out
+    assert "notebooks/capstone_1_board.ipynb" in capsys.readouterr().out
+    assert main(["open", "capstone2", "--no-lab", "--dir", str(tmp_path / "open")]) == 0
+    assert "notebooks/capstone_2_restart.ipynb" in capsys.readouterr().out
 
 
 def test_student_refuses_to_overwrite_a_learners_work(

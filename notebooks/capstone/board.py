@@ -74,6 +74,7 @@ class AppParts:
         path = Path(path).resolve()
         for file in self.skeleton.parent.glob("*.*"):
             beside = file.suffix in {".html", ".js", ".py"} and file != self.skeleton
+            beside &= file.resolve() != Path(__file__).resolve()  # the client, not the app
             if beside and file.parent != path.parent:
                 shutil.copy(file, path.parent / file.name)
         path.write_text(self.source(), encoding="utf-8")
