@@ -13,9 +13,11 @@ from lessons.kit.exercises import (
     CHECK,
     SOLUTION,
     STUB,
+    CheckResult,
     Probe,
     check_answers,
     defined_names,
+    headed_checks,
     learner_copies,
     probe_exercises,
 )
@@ -146,3 +148,12 @@ def test_check_without_a_learner_copy_says_what_to_run(
 ) -> None:
     assert main(["check", "01", "--dir", str(tmp_path)]) == 2
     assert f"run `wslab student {tmp_path}` first" in capsys.readouterr().err
+
+
+def test_wslab_check_names_an_exercise_as_its_heading_numbers_it() -> None:
+    """Part 2 of the capstone holds exercises 3 and 4: `wslab check capstone2` says so, while
+    the classroom keeps counting the notebook's checks from 1."""
+    part2 = nbformat.read(WORKBOOK_DIR / "capstone_2_restart.ipynb", as_version=4)
+    assert [named for _, named in headed_checks(part2)] == ["3", "4"]
+    assert CheckResult(1, True, named="3").label == "exercise 3"
+    assert CheckResult(2, False).label == "exercise 2"

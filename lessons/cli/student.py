@@ -53,9 +53,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     results = check_answers(path, cell_timeout=args.cell_timeout)
     for result in results:
         if result.passed:
-            print(f"✓ exercise {result.exercise}")
+            print(f"✓ {result.label}")
         else:
-            print(f"✗ exercise {result.exercise}: {result.problem}\n  hint: {result.hint}")
+            print(f"✗ {result.label}: {result.problem}\n  hint: {result.hint}")
     failed = sum(not result.passed for result in results)
     print(f"{len(results) - failed} passed, {failed} failed")
     return report_checks(learner, lesson_key(path), results, 1 if failed else 0)
