@@ -21,20 +21,23 @@ from starlette.websockets import WebSocketDisconnect
 from lessons import WORKBOOK_DIR, load_module
 from lessons.cli import main
 from lessons.kit import LiveClient, SubprocessServer
-from lessons.kit.board import MAGIC, AppParts, Board, call, follow, log_in
 from lessons.kit.cleanup import leaves_promptly
 from lessons.kit.exercises import SOLUTION
 from lessons.kit.notebooks import code_cells
 from lessons.kit.redis_server import RedisServer
 
 APP = WORKBOOK_DIR / "capstone" / "app.py"
-NOTEBOOK = WORKBOOK_DIR / "capstone_task_board.ipynb"
+NOTEBOOKS = [WORKBOOK_DIR / "capstone_1_board.ipynb", WORKBOOK_DIR / "capstone_2_restart.ipynb"]
+BOARD = load_module(WORKBOOK_DIR / "capstone" / "board.py")  # the client, beside the app
+MAGIC, AppParts, Board = BOARD.MAGIC, BOARD.AppParts, BOARD.Board
+call, follow, log_in = BOARD.call, BOARD.follow, BOARD.log_in
 SECRET = "capstone-test-secret-of-at-least-32-bytes"
 
 
 def _cells(tag: str) -> list[nbformat.NotebookNode]:
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
-    return [cell for cell in code_cells(notebook) if tag in cell.metadata.get("tags", [])]
+    """The cells tagged ``tag`` of both parts, in order."""
+    notebooks = [nbformat.read(path, as_version=4) for path in NOTEBOOKS]
+    return [c for nb in notebooks for c in code_cells(nb) if tag in c.metadata.get("tags", [])]
 
 
 def _part(source: str) -> tuple[str, str]:
@@ -54,7 +57,7 @@ def board(redis_server: RedisServer) -> Iterator[list[SubprocessServer]]:
 
 @pytest.fixture
 def finished(redis_server: RedisServer) -> Iterator[list[SubprocessServer]]:
-    """The skeleton with every solution of the notebook, as two processes."""
+    """The skeleton with every solution of both parts, as two processes."""
     parts = AppParts(APP)
     for cell in _cells(SOLUTION):
         parts.add(*_part(cell.source))
@@ -255,12 +258,13 @@ def test_parts_replace_the_skeletons_functions_in_order(tmp_path: Path) -> None:
 def test_wslab_student_and_check_take_the_capstone(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """`wslab check capstone` finds the learner copy that `wslab student --lesson capstone` wrote
-    (the runs above check what it reports)."""
-    assert main(["check", "capstone", "--dir", str(tmp_path)]) == 2
-    assert str(tmp_path / "notebooks" / NOTEBOOK.name) in capsys.readouterr().err
+    """`wslab check capstone` (part 1) and `capstone2` find the learner copies that `wslab student
+    --lesson capstone` wrote (the runs above check what they report)."""
+    for name, notebook in zip(["capstone", "capstone2"], NOTEBOOKS, strict=True):
+        assert main(["check", name, "--dir", str(tmp_path)]) == 2
+        assert str(tmp_path / "notebooks" / notebook.name) in capsys.readouterr().err
     assert main(["student", str(tmp_path), "--lesson", "capstone", "--lesson", "01"]) == 0
-    assert (tmp_path / "notebooks" / NOTEBOOK.name).is_file()
+    assert all((tmp_path / "notebooks" / notebook.name).is_file() for notebook in NOTEBOOKS)
     assert (tmp_path / "notebooks" / "capstone" / "app.py").is_file()
     assert (tmp_path / "lessons" / "01_echo" / "lesson.ipynb").is_file()
 

@@ -107,7 +107,8 @@ CASES = [
     # notebooks: run, open, check, student, book
     Case(
         "run nope",
-        rf"unknown lesson or notebook 'nope'; {LESSONS}; the notebooks: start, capstone, testing",
+        rf"unknown lesson or notebook 'nope'; {LESSONS}; the notebooks: start, capstone, "
+        "capstone2, testing",
     ),
     Case("run missing.ipynb", r"no notebook file 'missing\.ipynb'"),
     Case("run 01 --cell-timeout 0", r"must be a positive number of seconds, not 0"),
@@ -116,7 +117,7 @@ CASES = [
     Case("open 01 --port 70000", r"argument --port: 70000 is not a port"),
     Case("check nope", r"unknown lesson or notebook 'nope'"),
     Case("check 01 --dir {file}", r"--dir .*file\.txt: a file, not the folder of a learner copy"),
-    Case("check capstone --dir {tmp}", r"no learner notebook at .*capstone_task_board\.ipynb"),
+    Case("check capstone --dir {tmp}", r"no learner notebook at .*capstone_1_board\.ipynb"),
     Case("student {file}", r"argument dir: .*file\.txt is a file, not a folder"),
     Case("student {file}/inside", r"argument dir: .*file\.txt is a file, not a folder"),
     Case("student {tmp} --lesson nope", r"unknown lesson or notebook 'nope'"),

@@ -13,9 +13,11 @@ from lessons.kit.exercises import (
     CHECK,
     SOLUTION,
     STUB,
+    CheckResult,
     Probe,
     check_answers,
     defined_names,
+    headed_checks,
     learner_copies,
     probe_exercises,
 )
@@ -127,7 +129,9 @@ def test_student_copies_the_capstone_alone_and_says_how_to_open_it(
     assert f"wslab open capstone --dir {tmp_path}" in capsys.readouterr().out
     assert (tmp_path / "notebooks" / "capstone" / "app.py").is_file()
     assert main(["open", "capstone", "--no-lab", "--dir", str(tmp_path / "open")]) == 0
-    assert "notebooks/capstone_task_board.ipynb" in capsys.readouterr().out
+    assert "notebooks/capstone_1_board.ipynb" in capsys.readouterr().out
+    assert main(["open", "capstone2", "--no-lab", "--dir", str(tmp_path / "open")]) == 0
+    assert "notebooks/capstone_2_restart.ipynb" in capsys.readouterr().out
 
 
 def test_student_refuses_to_overwrite_a_learners_work(
@@ -144,3 +148,12 @@ def test_check_without_a_learner_copy_says_what_to_run(
 ) -> None:
     assert main(["check", "01", "--dir", str(tmp_path)]) == 2
     assert f"run `wslab student {tmp_path}` first" in capsys.readouterr().err
+
+
+def test_wslab_check_names_an_exercise_as_its_heading_numbers_it() -> None:
+    """Part 2 of the capstone holds exercises 3 and 4: `wslab check capstone2` says so, while
+    the classroom keeps counting the notebook's checks from 1."""
+    part2 = nbformat.read(WORKBOOK_DIR / "capstone_2_restart.ipynb", as_version=4)
+    assert [named for _, named in headed_checks(part2)] == ["3", "4"]
+    assert CheckResult(1, True, named="3").label == "exercise 3"
+    assert CheckResult(2, False).label == "exercise 2"

@@ -64,7 +64,7 @@ def test_each_lesson_links_the_next_step_and_has_instructor_notes(lesson) -> Non
     following = (
         lessons[index + 1].notebook
         if index + 1 < len(lessons)
-        else WORKBOOK_DIR / "capstone_task_board.ipynb"
+        else WORKBOOK_DIR / "capstone_1_board.ipynb"
     )
     expected = Path(os.path.relpath(following, lesson.path)).as_posix()
     assert f"]({expected})" in _markdown(lesson.notebook), f"no link to {expected}"

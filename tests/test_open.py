@@ -91,7 +91,7 @@ def test_open_names_the_lessons_when_one_is_unknown(
     assert main(["open", "nope", "--dir", str(tmp_path), "--no-lab"]) == 2
     error = capsys.readouterr().err
     assert "unknown lesson or notebook 'nope'; the lessons are: 01_echo" in error
-    assert "the notebooks: start, capstone, testing" in error
+    assert "the notebooks: start, capstone, capstone2, testing" in error
     assert not list(tmp_path.iterdir())
 
 

@@ -1,5 +1,5 @@
 """The course's exercises as the classroom names them: a lesson's folder name (``01_echo``)
-or a workbook notebook's stem (``capstone_task_board``), and its check cells in order."""
+or a workbook notebook's stem (``capstone_1_board``), and its check cells in order."""
 
 from __future__ import annotations
 

@@ -194,9 +194,15 @@ def one_line(error: BaseException) -> str:
 
 def workbook() -> dict[str, Path]:
     """The workbook's notebooks by the short names the commands take (``start``,
-    ``capstone``, ``testing``): each file's name without its number, up to the first ``_``."""
-    notebooks = sorted(WORKBOOK_DIR.glob("*.ipynb"))
-    return {re.sub(r"^\d+_", "", path.stem).split("_")[0]: path for path in notebooks}
+    ``capstone``, ``capstone2``, ``testing``): each file's name without its number, up to the
+    first ``_``, then its part number from part 2 on (``capstone_2_restart``: ``capstone2``;
+    part 1 keeps the plain name)."""
+    names = {}
+    for path in sorted(WORKBOOK_DIR.glob("*.ipynb")):
+        name, _, rest = re.sub(r"^\d+_", "", path.stem).partition("_")
+        part = rest.split("_")[0]
+        names[name + part if part.isdigit() and part != "1" else name] = path
+    return names
 
 
 def lesson_named(name: str) -> Lesson:
@@ -211,12 +217,15 @@ def lesson_named(name: str) -> Lesson:
 
 
 def notebook_named(name: str) -> Path:
-    """A notebook file, a workbook notebook by (part of) its name (``capstone``, ``testing``),
-    or a lesson's notebook (``01``, ``echo``); a UsageError naming every choice."""
+    """A notebook file, a workbook notebook by its short name (``capstone``, ``capstone2``) or
+    (part of) its file's name (``testing``), or a lesson's notebook (``01``, ``echo``); a
+    UsageError naming every choice."""
     if name.endswith(".ipynb"):
         if not Path(name).is_file():
             raise UsageError(f"no notebook file {name!r}")
         return Path(name)
+    if name in workbook():
+        return workbook()[name]
     matches = [path for path in workbook().values() if name and name in path.stem]
     if len(matches) == 1 and not name.isdigit():
         return matches[0]

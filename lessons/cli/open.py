@@ -266,7 +266,7 @@ def add(commands: Any) -> None:
     opener.add_argument(
         "lesson",
         nargs="?",
-        help="01, echo, 01_echo, capstone or testing (default: the start-here notebook)",
+        help="01, echo, 01_echo, capstone, capstone2 or testing (default: the start-here notebook)",
     )
     opener.add_argument("--dir", type=output_dir, default=WORK_DIR, help="your working copy")
     opener.add_argument(

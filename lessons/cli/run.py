@@ -66,13 +66,13 @@ def add(commands: Any) -> None:
         commands,
         "run",
         "execute notebooks headless, as CI does, and report each one's time and slowest cell",
-        "wslab run 01 capstone",
+        "wslab run 01 capstone capstone2",
     )
     run.add_argument(
         "lessons",
         nargs="*",
-        help="lessons (01, echo), workbook notebooks (capstone, testing) or .ipynb files "
-        "(default: every notebook)",
+        help="lessons (01, echo), workbook notebooks (capstone, capstone2, testing) or .ipynb "
+        "files (default: every notebook)",
     )
     run.add_argument("--cell-timeout", type=seconds, default=180, help="seconds per cell")
     run.set_defaults(handler=cmd_run)

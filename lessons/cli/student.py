@@ -53,9 +53,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     results = check_answers(path, cell_timeout=args.cell_timeout)
     for result in results:
         if result.passed:
-            print(f"✓ exercise {result.exercise}")
+            print(f"✓ {result.label}")
         else:
-            print(f"✗ exercise {result.exercise}: {result.problem}\n  hint: {result.hint}")
+            print(f"✗ {result.label}: {result.problem}\n  hint: {result.hint}")
     failed = sum(not result.passed for result in results)
     print(f"{len(results) - failed} passed, {failed} failed")
     return report_checks(learner, lesson_key(path), results, 1 if failed else 0)
@@ -77,7 +77,7 @@ def add(commands: Any) -> None:
         metavar="LESSON",
         action="append",
         default=[],
-        help="only this lesson, or capstone for the workbook (repeatable)",
+        help="only this lesson, or capstone (capstone2) for the workbook (repeatable)",
     )
     student.add_argument("--force", action="store_true", help="overwrite existing copies")
     student.set_defaults(handler=cmd_student)
@@ -90,7 +90,7 @@ def add(commands: Any) -> None:
         f"wslab check 01 --dir {STUDENT_DIR}",
     )
     check.add_argument(
-        "lesson", help="a lesson (01, echo) or a workbook notebook (capstone, testing)"
+        "lesson", help="a lesson (01, echo) or a workbook notebook (capstone, capstone2, testing)"
     )
     check.add_argument("--dir", default=STUDENT_DIR, help="the learner copy (wslab student)")
     check.add_argument("--cell-timeout", type=seconds, default=180, help="seconds per cell")

@@ -32,8 +32,10 @@ _LOCAL_HREF = re.compile(r'href="(?![a-z]+:|#|/)([^"#]+?)\.(ipynb|md)(#[^"]*)?"'
 
 def course_notebooks() -> list[Path]:
     """Every notebook in course order: start here, the lessons, the rest of the workbook, and
-    the capstone last (it uses the testing notebook's fixtures)."""
-    workbook = sorted(WORKBOOK_DIR.glob("*.ipynb"), key=lambda p: p.name.startswith("capstone"))
+    the capstone's parts last, in order (it uses the testing notebook's fixtures)."""
+    workbook = sorted(
+        WORKBOOK_DIR.glob("*.ipynb"), key=lambda p: (p.name.startswith("capstone"), p.name)
+    )
     first = [path for path in workbook if path.name.startswith("00_")]
     rest = [path for path in workbook if path not in first]
     return first + [lesson.notebook for lesson in discover()] + rest

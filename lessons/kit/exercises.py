@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import copy
 import itertools
+import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ SOLUTION = "solution"
 CHECK = "check"
 STUB = "# Your answer here: see the exercise above, then run the check cell below.\n"
 DOCS_DIR = ROOT_DIR / "docs"
+EXERCISE_HEADING = re.compile(r"^#+\s*Exercise\s+(\d+)", re.MULTILINE)
 _NOT_COPIED = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", ".pytest_cache")
 _NOT_COPIED_FROM_LESSONS = shutil.ignore_patterns(
     "test_*.py", "conftest.py", "__pycache__", "*.pyc", ".ipynb_checkpoints", ".pytest_cache"
@@ -127,6 +129,23 @@ class CheckResult:
     passed: bool
     problem: str = ""
     hint: str = ""
+    named: str = ""  # the number its heading gives it, if any (part 2 of the capstone: "3")
+
+    @property
+    def label(self) -> str:
+        """``exercise 3``: as the notebook's heading numbers it, else by its place."""
+        return f"exercise {self.named or self.exercise}"
+
+
+def headed_checks(notebook: nbformat.NotebookNode) -> list[tuple[nbformat.NotebookNode, str]]:
+    """Each check cell, with the number of the ``## Exercise N`` heading above it (or "")."""
+    checks, named = [], ""
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown" and (heading := EXERCISE_HEADING.search(cell.source)):
+            named = heading[1]
+        elif cell.cell_type == "code" and CHECK in _tags(cell):
+            checks.append((cell, named))
+    return checks
 
 
 def _hint(ename: str, evalue: str) -> str:
@@ -142,15 +161,14 @@ def check_answers(path: Path, cell_timeout: float = 120) -> list[CheckResult]:
     notebook = nbformat.read(path, as_version=4)
     execute(notebook, path.parent, cell_timeout=cell_timeout, allow_errors=True)
     results = []
-    checks = [cell for cell in code_cells(notebook) if CHECK in _tags(cell)]
-    for number, cell in enumerate(checks, start=1):
+    for number, (cell, named) in enumerate(headed_checks(notebook), start=1):
         errors = [output for output in cell.outputs if output.output_type == "error"]
         if not errors:
-            results.append(CheckResult(number, True))
+            results.append(CheckResult(number, True, named=named))
             continue
         ename, evalue = errors[0].ename, errors[0].evalue
         hint = cell.metadata.get("wslab", {}).get("hint") or _hint(ename, evalue)
-        results.append(CheckResult(number, False, f"{ename}: {evalue}", hint))
+        results.append(CheckResult(number, False, f"{ename}: {evalue}", hint, named))
     return results
 
 

@@ -3,7 +3,7 @@
 Environment: ``REDIS_URL`` (the board lives in Redis, so every process sees the same one) and
 ``WSLAB_BOARD`` (the board's name, the prefix of its Redis keys); the accounts (users,
 passwords, tokens) are in ``accounts.py`` beside this file, with their own settings.
-The five functions under "Your parts" are the notebook's exercises.
+The six functions under "Your parts" are the notebook's exercises.
 """
 
 import asyncio
@@ -123,7 +123,7 @@ async def announce(store: redis.Redis, event: dict[str, Any]) -> str:
     return await store.xadd(EVENTS, {"event": json.dumps(event)}, maxlen=HISTORY)
 
 
-# Your parts: the notebook's exercises replace these five functions ---------------------
+# Your parts: the notebook's exercises replace these six functions ----------------------
 
 
 async def remove_task(store: redis.Redis, task_id: int, user: str) -> dict[str, Any]:

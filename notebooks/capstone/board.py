@@ -1,4 +1,6 @@
-"""The capstone's task board, as the notebook's exercises and the tests drive it.
+"""The capstone's task board, as the notebooks' exercises and the tests drive it: the
+client side of the experiment, read top to bottom (the notebooks load it with
+``load_module("capstone/board.py")``).
 
 - ``AppParts``: the learner's parts of the app. A notebook cell that starts with
   ``%%add_to_app NAME`` makes its code the part called NAME (one per exercise; running the
@@ -72,6 +74,7 @@ class AppParts:
         path = Path(path).resolve()
         for file in self.skeleton.parent.glob("*.*"):
             beside = file.suffix in {".html", ".js", ".py"} and file != self.skeleton
+            beside &= file.resolve() != Path(__file__).resolve()  # the client, not the app
             if beside and file.parent != path.parent:
                 shutil.copy(file, path.parent / file.name)
         path.write_text(self.source(), encoding="utf-8")
