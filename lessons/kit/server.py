@@ -235,7 +235,7 @@ class LiveServer(_Addresses, Managed):
     async def _serve(self, server: uvicorn.Server, sock: socket.socket) -> None:
         self._loop = asyncio.get_running_loop()  # first: stop() calls it once _stopping is set
         self._stopping = stopping = asyncio.Event()
-        serving = asyncio.create_task(server.serve(sockets=[sock]))
+        serving = asyncio.create_task(self._serve_until_done(server, sock))
         await asyncio.wait(
             [serving, asyncio.create_task(stopping.wait())], return_when=asyncio.FIRST_COMPLETED
         )
@@ -249,6 +249,16 @@ class LiveServer(_Addresses, Managed):
             server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
             await serving
+
+    @staticmethod
+    async def _serve_until_done(server: uvicorn.Server, sock: socket.socket) -> None:
+        """``server.serve()``, whose startup failure (``sys.exit(3)``: a SystemExit, which
+        asyncio lets escape the loop and leaves unretrieved in its task, to be logged when
+        that task is collected, in whatever test is running then) is a RuntimeError."""
+        try:
+            await server.serve(sockets=[sock])
+        except SystemExit as exc:
+            raise RuntimeError(f"uvicorn could not start (exit status {exc.code})") from None
 
     def _call_soon(self, callback: Callable[[], object]) -> None:
         if self._loop is not None:
