@@ -253,14 +253,6 @@ def test_the_leak_guard_sees_a_thread_and_a_listening_socket() -> None:
     assert settle(before) == []
 
 
-def test_a_knock_ending_a_cell_adds_nothing_to_the_line_it_printed() -> None:
-    from IPython.core.formatters import DisplayFormatter
-
-    from lessons.kit.handshakes import Knock
-
-    assert DisplayFormatter().format(Knock(101)) == ({}, {})
-
-
 ELDER = """
 import socket, subprocess, sys
 sys.stdin.readline()  # started before the snapshot; its socket and its helper only after it

@@ -9,9 +9,11 @@ import pytest
 
 from lessons import find
 from lessons.kit import LiveServer
-from lessons.kit.transports import Reading, Relay, compare_transports, plot_transports
 
 LESSON = find("01_echo")
+EXPERIMENTS = LESSON.module("experiments")
+Reading, Relay = EXPERIMENTS.Reading, EXPERIMENTS.Relay
+compare_transports, plot_transports = EXPERIMENTS.compare_transports, EXPERIMENTS.plot_transports
 
 
 async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

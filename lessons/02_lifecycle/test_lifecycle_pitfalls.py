@@ -26,10 +26,12 @@ from lessons.kit import (
     handshake_status,
     scaled,
 )
-from lessons.kit.probes import denial_log, handshake_answer, in_process_answer
+from lessons.kit.probes import denial_log
 from lessons.kit.versions import CLAIMS
 
 LESSON = find("02_lifecycle")
+EXPERIMENTS = LESSON.module("experiments")
+handshake_answer, in_process_answer = EXPERIMENTS.handshake_answer, EXPERIMENTS.in_process_answer
 
 
 def path(stem: str) -> str:
@@ -298,14 +300,12 @@ def test_p07_report_in_process(stem: str) -> None:
 
 async def push_while_quiet(live: LiveServer, http_call) -> tuple[list, list]:
     """Messages within 0.3 s of a push, then within 0.3 s of the client's own ``hi``."""
-    from lessons.kit.probes import received_within
-
     async with LiveClient(live.ws_url("/ws/ada")) as ws:
         pushed = await http_call("POST", live.http_url + "/notify/ada?text=ping")
         assert pushed == (200, {"queued_for": "ada"})
-        quiet = await received_within(ws, 0.3)
+        quiet = await EXPERIMENTS.received_within(ws, 0.3)
         await ws.send("hi")
-        return quiet, await received_within(ws, 0.3)
+        return quiet, await EXPERIMENTS.received_within(ws, 0.3)
 
 
 @pytest.mark.anyio

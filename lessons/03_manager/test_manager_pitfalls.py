@@ -27,9 +27,10 @@ from lessons import find
 from lessons.kit import LiveClient, LiveServer, SubprocessServer, eventually, scaled
 from lessons.kit.redis_server import RedisServer
 from lessons.kit.server import free_port
-from lessons.kit.stall import CLIENT, StalledRoom, sockets
 
 LESSON = find("03_manager")
+EXPERIMENTS = LESSON.module("experiments")
+CLIENT, StalledRoom, sockets = EXPERIMENTS.CLIENT, EXPERIMENTS.StalledRoom, EXPERIMENTS.sockets
 
 
 def crashes(caplog: pytest.LogCaptureFixture) -> list[BaseException]:

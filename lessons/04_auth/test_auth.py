@@ -23,11 +23,12 @@ from websockets.exceptions import InvalidStatus
 from lessons import find
 from lessons.kit import LiveClient, LiveServer, SubprocessServer, scaled
 from lessons.kit.chromium import REQUIRE_BROWSER, Chromium
-from lessons.kit.handshakes import knock
 from lessons.kit.probes import denial_log
 from lessons.kit.versions import CLAIMS
 
 LESSON = find("04_auth")
+EXPERIMENTS = LESSON.module("experiments")
+knock = EXPERIMENTS.knock
 SECRET = "a-test-secret-that-is-at-least-32-bytes-long"
 EVIL = "http://evil.example"
 
@@ -512,6 +513,12 @@ async def test_app_logs_the_query_token_but_only_a_spent_ticket(lesson: ModuleTy
 
 
 # The notebook's helpers for this lesson: a handshake in one line, a browser that may be missing.
+
+
+def test_a_knock_ending_a_cell_adds_nothing_to_the_line_it_printed() -> None:
+    from IPython.core.formatters import DisplayFormatter
+
+    assert DisplayFormatter().format(EXPERIMENTS.Knock(101)) == ({}, {})
 
 
 @pytest.mark.anyio

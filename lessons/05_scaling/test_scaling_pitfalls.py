@@ -25,18 +25,15 @@ from lessons.kit import (
     eventually,
     stalled_client,
 )
-from lessons.kit.peers import (
-    client_process,
-    flood_reaching,
-    printed,
-    released_after,
-    removed_after,
-)
 from lessons.kit.redis_server import RedisServer
 from lessons.kit.sockets import HAVE_SS, server_sockets
 from lessons.kit.versions import CLAIMS
 
 LESSON = find("05_scaling")
+EXPERIMENTS = LESSON.module("experiments")
+client_process, printed = EXPERIMENTS.client_process, EXPERIMENTS.printed
+released_after, removed_after = EXPERIMENTS.released_after, EXPERIMENTS.removed_after
+flood_reaching = EXPERIMENTS.flood_reaching
 
 
 def path(stem: str) -> str:
@@ -434,7 +431,6 @@ def test_redis_pairs_relay_in_process(
 
 # P35: an oversized handshake, answered or not: by version.
 
-EXPERIMENTS = LESSON.module("experiments")
 OVERSIZED = CLAIMS["oversized-handshake"]
 
 needs_ss = pytest.mark.skipif(not HAVE_SS, reason="reading sockets needs Linux's `ss`")

@@ -18,11 +18,14 @@ from websockets.exceptions import InvalidStatus
 from lessons import load_module
 from lessons.kit import scaled
 from lessons.kit.cluster import cluster
-from lessons.kit.deploy import deployment, quiet, rolling_deploy, supervised, tls, whoami
+from lessons.kit.deploy import tls
 from lessons.kit.redis_server import RedisServer
 from lessons.kit.server import SubprocessServer
 
 HERE = Path(__file__).parent
+EXPERIMENTS = load_module(HERE / "experiments.py")
+deployment, rolling_deploy = EXPERIMENTS.deployment, EXPERIMENTS.rolling_deploy
+quiet, supervised, whoami = EXPERIMENTS.quiet, EXPERIMENTS.supervised, EXPERIMENTS.whoami
 pytestmark = pytest.mark.anyio
 SPOOFED = {"X-Forwarded-For": "203.0.113.7"}
 

@@ -1,4 +1,4 @@
-"""One WebSocket handshake, seen as a client sees it, printed in one line.
+"""Lesson 04's experiments: one WebSocket handshake, seen as a client sees it, in one line.
 
 A server that refuses a handshake before ``accept()`` answers with HTTP: a status and a
 body, never a close frame. After ``accept()`` it can only close, with a code and a reason.
