@@ -401,7 +401,7 @@ async def test_p23_fix_secret_from_the_environment_refuses_the_forged_token(
 @pytest.mark.usefixtures("jwt_secret")
 async def test_p24_connection_outlives_its_token(serve: Serve) -> None:
     live = serve(LESSON.app("pitfall_outlives_token"))
-    short = token(ttl=1)
+    short = token(ttl=2)  # exp is whole seconds: ttl=1 can leave a few ms before expiry
     expires_at = jwt.decode(short, SECRET, algorithms=["HS256"])["exp"]
     async with LiveClient(live.ws_url(f"/ws?token={short}")) as ws:
         await ws.receive_nothing(within=expires_at - time.time() + 0.5)
@@ -415,7 +415,7 @@ async def test_p24_connection_outlives_its_token(serve: Serve) -> None:
 @pytest.mark.usefixtures("jwt_secret")
 async def test_p24_fix_closes_4001_at_expiry(serve: Serve) -> None:
     live = serve(LESSON.app("fix_outlives_token"))
-    short = token(ttl=1)
+    short = token(ttl=2)  # exp is whole seconds: ttl=1 can leave a few ms before expiry
     expires_at = jwt.decode(short, SECRET, algorithms=["HS256"])["exp"]
     async with LiveClient(live.ws_url(f"/ws?token={short}")) as ws:
         await ws.send("hello")
