@@ -30,10 +30,6 @@ REPORT = "WSLAB_CLAIMS_REPORT"
 PINS = Path(__file__).resolve().parents[2] / "constraints.txt"
 
 
-def _key(release: str) -> Version:
-    return Version(release)
-
-
 def installed(package: str) -> str:
     """The installed version of ``package`` ("not installed" when it is missing)."""
     try:
@@ -73,7 +69,7 @@ class Era:
     seen: tuple[str, ...]
 
     def covers(self, release: str) -> bool:
-        return _key(self.since) <= _key(release) <= _key(self.until)
+        return Version(self.since) <= Version(release) <= Version(self.until)
 
     @property
     def span(self) -> str:
@@ -99,7 +95,7 @@ class Claim:
 
     def checked(self) -> str:
         """Every release the claim was checked on, oldest first."""
-        return ", ".join(sorted({v for era in self.eras for v in era.seen}, key=_key))
+        return ", ".join(sorted({v for era in self.eras for v in era.seen}, key=Version))
 
     def expect(self, seen: str) -> None:
         """Assert that the installed release does what its range does (used by tests)."""
