@@ -1,6 +1,6 @@
 """Hostile and unlucky clients against every lesson's server, as `wslab serve` starts it.
 
-For each lesson, one `wslab serve NN` process, with the kit's guards set short so that the
+For each lesson, one `wslab serve NN` process, with its bounds set short so that the
 whole module stays bounded (WSLAB_* below). Each case sends what a hostile or unlucky client
 sends, and asserts a bounded answer (an HTTP status or a close code), then that the server
 holds no socket for that client, and that its memory is back within 10% of where it was.
@@ -27,11 +27,11 @@ from starlette.routing import Match
 from lessons import find
 from lessons.kit import rawclient, scaled, wire
 from lessons.kit.leaks import holds_peer, rss
+from lessons.kit.versions import CLAIMS
 
-GUARD = 1.0  # seconds: the guards' bounds in these servers (the kit's default is 10)
+GUARD = 1.0  # seconds: the servers' bounds here (the kit's default is 10 s, uvicorn's 20 s)
 ENV = {
     "WSLAB_TCP_USER_TIMEOUT": str(GUARD),
-    "WSLAB_HEAD_TIMEOUT": str(GUARD),
     "WSLAB_WS_PING": str(GUARD / 2),
 }
 OVERSIZED = 100_000
@@ -141,12 +141,17 @@ def test_an_oversized_handshake_is_answered_and_closed(served: Served, where: st
     check_freed(served, client_port)
 
 
-def test_a_handshake_that_never_finishes_is_answered_and_closed(served: Served) -> None:
+def test_a_handshake_that_never_finishes_is_held_until_the_client_goes(served: Served) -> None:
+    """uvicorn has no deadline for a request head (claim ``unfinished-head``): it answers
+    nothing and holds the socket while the client stays. A proxy in front bounds it (lesson
+    06); here, at least, the server lets go the moment that client goes."""
     with rawclient.raw_socket(served.url) as sock:
         sock.sendall(rawclient.handshake_request(served.url)[:30])
-        assert rawclient.status_of(rawclient.read_head(sock, GUARD + 3)) == 408
-        assert rawclient.closed_by_peer(sock, 2)
+        answer = rawclient.read_head(sock, 2 * GUARD)  # past every bound the server has
         client_port = sock.getsockname()[1]
+        held = holds_peer(served.process.pid, client_port)
+    seen = CLAIMS["unfinished-head"].eras[-1].behaviour if (answer, held) == (None, True) else ""
+    CLAIMS["unfinished-head"].expect(seen or f"answered {answer!r}, held: {held}")
     check_freed(served, client_port)
 
 

@@ -293,9 +293,6 @@ ROOT = Path(__file__).parents[1]
 STOCK_UVICORN = [*ROOT.glob("lessons/kit/*.py"), *ROOT.glob("lessons/cli/*.py")]
 STOCK_UVICORN += ROOT.glob("lessons/bench/*.py")
 STOCK_UVICORN.append(ROOT / "notebooks" / "testing" / "conftest.py")
-# The protocols with the bounds uvicorn 0.55 has no setting for (a close timeout, a deadline
-# for the request head: docs/versions.md), and the implementations they are measured against.
-SUBCLASSING_ALLOWED = {"guard.py", "implementations.py"}
 
 
 def uvicorn_subclasses(path: Path) -> list[str]:
@@ -321,6 +318,6 @@ def test_no_kit_or_cli_module_subclasses_uvicorn() -> None:
     found = {
         path.name: classes
         for path in STOCK_UVICORN
-        if path.name not in SUBCLASSING_ALLOWED and (classes := uvicorn_subclasses(path))
+        if (classes := uvicorn_subclasses(path))
     }
     assert not found, f"subclasses of uvicorn's classes (use its public API): {found}"

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from brokers import Event, MemoryBroker, RedisBroker, id_key, open_broker  # beside this file
-from client_guards import KeepTransport, TokenBucket, close
+from client_guards import TokenBucket, close
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse
 
@@ -35,7 +35,7 @@ BURST = int(os.environ.get("BURST", "40"))  # ...and at once; beyond that: close
 QUEUE_SIZE = int(os.environ.get("QUEUE_SIZE", "256"))  # a full queue: slow consumer, 1013
 HEARTBEAT_INTERVAL = float(os.environ.get("HEARTBEAT_INTERVAL", "15"))  # a ping this often
 HEARTBEAT_TIMEOUT = float(os.environ.get("HEARTBEAT_TIMEOUT", "10"))  # then silent: gone
-CLOSE_TIMEOUT = float(os.environ.get("CLOSE_TIMEOUT", "1"))  # then the socket is reset
+CLOSE_TIMEOUT = float(os.environ.get("CLOSE_TIMEOUT", "1"))  # a close frame may take this long
 PEERS = [int(port) for port in os.environ.get("PEERS", "").split(",") if port.strip()]
 EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 
@@ -152,7 +152,6 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
 
 
 app = FastAPI(title="wslab 05: scaling", lifespan=lifespan)
-app.add_middleware(KeepTransport)
 
 
 @app.get("/")
@@ -198,9 +197,8 @@ async def room(websocket: WebSocket, last_id: str | None = None) -> None:
         pass  # the client left during the welcome or the replay
     finally:
         hub.connections.discard(conn)
-    if conn.close_code is not None:  # a peer that does not read or answer is reset (P36, P37)
-        reset = conn.close_code in {1011, 1013}
-        await close(websocket, conn.close_code, conn.close_reason, CLOSE_TIMEOUT, reset)
+    if conn.close_code is not None:  # bounded for a peer that does not read or answer (P36, P37)
+        await close(websocket, conn.close_code, conn.close_reason, CLOSE_TIMEOUT)
 
 
 async def replay(conn: Connection, last_id: str | None) -> None:

@@ -1,14 +1,10 @@
 """What app.py enforces around each client, beside it: a rate limit (a token bucket, P32),
-and a close that cannot hang: bounded, then a reset for a peer that no longer reads (P36) or
-answers (P37). ASGI has no "abort": ``KeepTransport`` keeps uvicorn's transport at hand."""
+and a close that cannot hang, for a peer that no longer reads (P36) or answers (P37)."""
 
 import asyncio
-import socket
-import struct
 import time
 
 from fastapi import WebSocket, WebSocketDisconnect
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 
 class TokenBucket:
@@ -28,32 +24,17 @@ class TokenBucket:
         return True
 
 
-class KeepTransport:
-    """With uvicorn, ``send`` is a method of the connection's protocol object, which holds the
-    transport: keep it in the scope, so that ``close`` can reset the connection (with another
-    server it is None, and the bounded close is all there is)."""
+async def close(websocket: WebSocket, code: int, reason: str, timeout: float) -> None:
+    """A close frame, given at most ``timeout`` seconds to get out, and no wait for an answer
+    from a peer that is silent (1011): uvicorn closes the connection when the handler returns.
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket":
-            scope["transport"] = getattr(getattr(send, "__self__", None), "transport", None)
-        await self.app(scope, receive, send)
-
-
-async def close(websocket: WebSocket, code: int, reason: str, timeout: float, reset: bool) -> None:
-    """A close frame, waited for at most ``timeout`` seconds; then, if ``reset``, a reset."""
+    A close frame cannot get out past the backlog of a peer that stopped reading (P36): the
+    kernel drops that connection once its data stays unacknowledged ``TCP_USER_TIMEOUT``
+    (a socket option of the listening socket: ``wslab serve`` sets it; ASGI cannot)."""
+    if code == 1011:
+        return  # P37: no answer will come, so send nothing to wait for
     try:
         async with asyncio.timeout(timeout):
             await websocket.close(code, reason)
     except (TimeoutError, WebSocketDisconnect, RuntimeError):
         pass  # the close frame could not be written: the peer stopped reading
-    transport = websocket.scope.get("transport")
-    if reset and transport is not None:
-        sock = transport.get_extra_info("socket")
-        try:  # linger 0: closing resets the connection and drops what is still unsent
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        except OSError:
-            return  # already closed (and asyncio's abort() raises on some closed connections)
-        transport.abort()

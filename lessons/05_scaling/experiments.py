@@ -96,11 +96,17 @@ async def removed_after(
     return time.monotonic() - frozen
 
 
-async def released_after(port: int, process: subprocess.Popen[str], limit: float = 15) -> float:
-    """Freeze ``process``; seconds until the server on ``port`` holds no socket any more."""
+async def released_after(
+    port: int, process: subprocess.Popen[str], limit: float = 15
+) -> float | None:
+    """Freeze ``process``; seconds until the server on ``port`` holds no socket any more, or
+    None if it still holds one ``limit`` seconds later."""
     process.send_signal(signal.SIGSTOP)
     frozen = time.monotonic()
-    await eventually(lambda: not [s for s in server_sockets(port) if s.owned], limit, 0.05)
+    try:
+        await eventually(lambda: not [s for s in server_sockets(port) if s.owned], limit, 0.05)
+    except TimeoutError:
+        return None
     return time.monotonic() - frozen
 
 

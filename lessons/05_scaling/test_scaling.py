@@ -16,6 +16,7 @@ from lessons import find
 from lessons.kit import LiveClient, LiveServer, SubprocessServer, eventually, stalled_client
 from lessons.kit.cleanup import leaves_promptly
 from lessons.kit.redis_server import RedisServer
+from lessons.kit.server import bind_socket
 from lessons.kit.sockets import HAVE_SS, server_sockets
 
 LESSON = find("05_scaling")
@@ -206,27 +207,29 @@ def test_redis_server_runner_starts_pings_and_stops() -> None:
     assert not server.running
 
 
-def test_heartbeat_pings_then_closes_a_silent_client(make_app: Callable[..., ModuleType]) -> None:
+@pytest.mark.anyio
+async def test_heartbeat_pings_then_drops_a_silent_client_without_a_close_frame(
+    serve: Callable[..., LiveServer], make_app: Callable[..., ModuleType]
+) -> None:
     """Pings every 0.05 s; silent for 0.55 s (interval + timeout: room for a busy machine
-    to answer the first ping), the client is closed."""
-    app = make_app(HEARTBEAT_INTERVAL=0.05, HEARTBEAT_TIMEOUT=0.5).app
-    with TestClient(app) as test_client, test_client.websocket_connect("/ws") as ws:
-        assert ws.receive_json()["heartbeat"] == pytest.approx(0.55)
-        assert ws.receive_json()["type"] == "ping"
-        ws.send_text('{"type": "pong"}')
-        assert ws.receive_json()["type"] == "ping"
-        while (message := ws.receive())["type"] != "websocket.close":
-            assert json.loads(message["text"])["type"] == "ping"
-    assert (message["code"], message["reason"]) == (1011, "heartbeat timeout")
+    to answer the first ping), the client is dropped with no close frame (P37's fix): 1006."""
+    live = serve(make_app(HEARTBEAT_INTERVAL=0.05, HEARTBEAT_TIMEOUT=0.5).app)
+    async with LiveClient(live.ws_url("/ws"), name="silent") as ws:
+        assert (await ws.receive_json())["heartbeat"] == pytest.approx(0.55)
+        assert (await ws.receive_json())["type"] == "ping"
+        await ws.send('{"type": "pong"}')
+        assert (await ws.receive_json())["type"] == "ping"
+        assert await ws.wait_closed(timeout=3) == (1006, "")
 
 
 @pytest.mark.anyio
 async def test_a_stalled_client_is_dropped_and_its_socket_released_the_others_get_everything(
     serve: Callable[..., LiveServer], make_app: Callable[..., ModuleType]
 ) -> None:
-    """P31 and P36 in app.py: the hub drops the client that stopped reading, then resets it."""
+    """P31 and P36 in app.py: the hub drops the client that stopped reading; its close frame
+    cannot get out, and the kernel drops the connection (TCP_USER_TIMEOUT, here 1 s)."""
     env = {"RATE": 1e9, "BURST": 10**9, "QUEUE_SIZE": 50, "MAX_MESSAGE_BYTES": 2**20}
-    live = serve(make_app(**env).app)
+    live = serve(make_app(**env).app, sock=bind_socket(user_timeout=1.0))
     with stalled_client(live.ws_url("/ws")) as stalled:
         async with LiveClient(live.ws_url("/ws"), name="speaker", max_queue=None) as speaker:
             await speaker.receive_json()

@@ -32,13 +32,13 @@ from lessons.kit.leaks import holds_peer, rss
 from lessons.kit.server import SERVER_SETTINGS, SubprocessServer
 from lessons.kit.timing import scaled
 
-GUARDED_NAME = "sansio + kit guard"
-# uvicorn's three implementations as they come, and the kit's choice: the default with
-# its guard (lessons.kit.guard) on a socket with a short TCP_USER_TIMEOUT.
-IMPLEMENTATIONS = ("websockets-sansio", "websockets", "wsproto", GUARDED_NAME)
-# seconds, for TCP_USER_TIMEOUT and the guard's HEAD_TIMEOUT alike (the kit's servers use
-# lessons.kit.server.USER_TIMEOUT and lessons.kit.guard.HEAD_TIMEOUT)
-GUARD_USER_TIMEOUT = 2.0
+KIT_NAME = "sansio, kit's socket"
+# uvicorn's three implementations as they come, and the kit's choice: the default on a
+# socket with a short TCP_USER_TIMEOUT (lessons.kit.server.bind_socket).
+IMPLEMENTATIONS = ("websockets-sansio", "websockets", "wsproto", KIT_NAME)
+# seconds of TCP_USER_TIMEOUT for the run (the kit's servers use
+# lessons.kit.server.USER_TIMEOUT)
+KIT_USER_TIMEOUT = 2.0
 OVERSIZED = 10_000  # bytes of query string or header: over websockets' 8 KiB line limit,
 # under the 16 KiB at which uvicorn's HTTP parser (h11) refuses a head arriving in pieces
 PING_INTERVAL = 0.5  # keepalive for the dead-peer probe, seconds
@@ -228,18 +228,17 @@ def measure_one(implementation: str, **settings: Any) -> Measurement:
     """Serve the probe app with ``implementation`` (one of ``IMPLEMENTATIONS``; uvicorn
     options in ``settings`` override) in its own process and run every probe against it."""
     result = Measurement(implementation)
-    guarded = implementation == GUARDED_NAME
+    kit = implementation == KIT_NAME
     options = {
-        **(SERVER_SETTINGS if guarded else {"ws": implementation, "http": "h11"}),
-        "user_timeout": GUARD_USER_TIMEOUT if guarded else None,
+        **(SERVER_SETTINGS if kit else {"ws": implementation, "http": "h11"}),
+        "user_timeout": KIT_USER_TIMEOUT if kit else None,
         "ws_max_size": MAX_SIZE,
         "ws_ping_interval": PING_INTERVAL,
         "ws_ping_timeout": PING_INTERVAL,
         **settings,
     }
     target = f"{Path(__file__)}:probe_app"
-    env = {"WSLAB_HEAD_TIMEOUT": str(GUARD_USER_TIMEOUT)}
-    server = SubprocessServer(target, log_level="critical", env=env, **options)
+    server = SubprocessServer(target, log_level="critical", **options)
     try:
         server.start()
     except RuntimeError as exc:  # e.g. wsproto not installed

@@ -6,8 +6,8 @@ Built from the course's own patterns, so that learners recognise them:
   socket is opened with it (``/ws/learner?ticket=...``); refusals happen before accept, as
   an HTTP status with a reason; the instructor's page checks its Origin;
 - lesson 05: a message over ``max_bytes`` is closed with 1009, a client over its rate with
-  1008 (``client_guards.py``'s token bucket), a silent one with 1011 after a ping it did not
-  answer, a page that falls behind with 1013;
+  1008 (``client_guards.py``'s token bucket), a silent one dropped with no close frame
+  (1006) after a ping it did not answer, a page that falls behind with 1013;
 - lesson 06: every event has an id that only grows; the instructor's page reconnects with
   ``?last=<id>`` and gets what it missed, then the live events, each once.
 
@@ -48,7 +48,7 @@ NAME = re.compile(r"^[^\x00-\x1f<>&\"']{1,40}$")  # short, printable, plain text
 @dataclass
 class Settings:
     heartbeat: float = 15.0  # a silent client is pinged after this many seconds...
-    silence: float = 10.0  # ...and dropped (1011) if it then stays silent this long
+    silence: float = 10.0  # ...and dropped (no close frame) if it then stays silent this long
     ticket_seconds: float = 30.0  # a ticket not used within this is refused
     max_bytes: int = 4096  # bigger messages: 1009
     rate: float = 5.0  # messages per second a learner may send...
@@ -57,7 +57,7 @@ class Settings:
     quiet_after: float = 600.0  # the page shows a learner as gone quiet after this long
     learners: int = 500  # names a classroom takes; then 403
     tickets: int = 10_000  # tickets outstanding at once; then 503
-    close_seconds: float = 1.0  # a close not taken within this resets the connection
+    close_seconds: float = 1.0  # a close frame may take this long to get out
 
 
 class TicketRequest(BaseModel):
@@ -189,9 +189,8 @@ async def receive_text(websocket: WebSocket, settings: Settings, ping: Callable[
 
 
 async def finish(websocket: WebSocket, room: Classroom, closing: Closing) -> None:
-    """Close as lesson 05 does: bounded, then a reset for a peer that is gone."""
-    reset = closing.code in {1011, 1013}
-    await GUARDS.close(websocket, closing.code, closing.reason, room.settings.close_seconds, reset)
+    """Close as lesson 05 does: bounded, and no wait for a peer that is gone."""
+    await GUARDS.close(websocket, closing.code, closing.reason, room.settings.close_seconds)
 
 
 def redeem(websocket: WebSocket, ticket: str, role: str) -> str:
@@ -237,7 +236,6 @@ def create_app(store: Store, settings: Settings | None = None, **fastapi: Any) -
     app = FastAPI(
         title="wslab classroom", docs_url=None, redoc_url=None, openapi_url=None, **fastapi
     )
-    app.add_middleware(GUARDS.KeepTransport)
     app.state.classroom = room
 
     @app.get("/")

@@ -30,18 +30,17 @@ import uvicorn
 
 from lessons.kit.cleanup import Managed, end_process, track, untrack
 from lessons.kit.forkserver import ForkedProcess, start_child
-from lessons.kit.guard import GUARDED_HTTP, GUARDED_WS
 from lessons.kit.timing import scaled
 
 READY_LINE = "WSLAB READY"
 # A stopping server whose thread is still alive after this long gets its stragglers cancelled.
 STRAGGLER_SECONDS = 1.0
-# uvicorn's default protocols with the kit's guards (lessons.kit.guard), and its keepalive
-# ping every WSLAB_WS_PING seconds (uvicorn's 20 unless set), answered within as long.
+# uvicorn's default protocols, named, and its keepalive ping every WSLAB_WS_PING seconds
+# (uvicorn's 20 unless set), answered within as long.
 _PING = float(os.environ.get("WSLAB_WS_PING", "20"))
 SERVER_SETTINGS: dict[str, Any] = {
-    "ws": GUARDED_WS,
-    "http": GUARDED_HTTP,
+    "ws": "websockets-sansio",
+    "http": "h11",
     "ws_ping_interval": _PING,
     "ws_ping_timeout": _PING,
 }

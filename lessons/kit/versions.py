@@ -137,6 +137,7 @@ def _report(claim: Claim, release: str, seen: str) -> None:
 
 _SANSIO_SILENT = "leaves it unanswered and holds the socket"
 _SANSIO_ANSWERS = "answers 414 (query) or 431 (header) and frees the socket"
+_HEAD_HELD = "answers nothing and holds the socket while the client stays"
 _DENIAL_LOGS = "logs 'ASGI callable returned without completing handshake.' at ERROR"
 _DENIAL_QUIET = "logs no error"
 
@@ -155,8 +156,18 @@ CLAIMS: dict[str, Claim] = {
             (
                 "lessons/05_scaling/test_scaling_pitfalls.py::"
                 "test_an_oversized_handshake_is_answered_by_the_version_that_fixed_it",
-                "tests/test_implementations.py::"
-                "test_the_default_leaves_unfinished_handshakes_unanswered_and_the_guard_answers_them",
+                "tests/test_implementations.py::test_what_uvicorn_bounds_and_what_it_holds",
+            ),
+        ),
+        Claim(
+            "unfinished-head",
+            "uvicorn",
+            "a connection whose first request head never completes (half a handshake, then "
+            "silence); its keep-alive timeout starts only after a first response",
+            (Era("0.55.0", "0.55.0", _HEAD_HELD, ("0.55.0",)),),
+            (
+                "tests/test_implementations.py::test_what_uvicorn_bounds_and_what_it_holds",
+                "tests/test_hostile.py::test_a_handshake_that_never_finishes_is_held_until_the_client_goes",
             ),
         ),
         Claim(
