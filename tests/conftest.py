@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from lessons import ROOT_DIR
-from lessons.kit.exercises import Probe, probe_exercises
+from lessons.course.exercises import Probe, probe_exercises
 from lessons.kit.notebooks import NotebookClient, NotebookResult, run_notebook
 
 

@@ -15,8 +15,8 @@ import nbformat
 import pytest
 
 from lessons import ROOT_DIR
-from lessons.kit.book import build, course_notebooks
-from lessons.kit.exercises import SOLUTION
+from lessons.course.book import build, course_notebooks
+from lessons.course.exercises import SOLUTION
 
 REFERENCE = re.compile(r'(?:href|src)="(?![a-z]+:|#|//)([^"#?]+)')
 

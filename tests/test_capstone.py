@@ -20,9 +20,9 @@ from starlette.websockets import WebSocketDisconnect
 
 from lessons import WORKBOOK_DIR, load_module
 from lessons.cli import main
+from lessons.course.exercises import SOLUTION
 from lessons.kit import LiveClient, SubprocessServer
 from lessons.kit.cleanup import leaves_promptly
-from lessons.kit.exercises import SOLUTION
 from lessons.kit.notebooks import code_cells
 from lessons.kit.redis_server import RedisServer
 

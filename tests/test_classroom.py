@@ -18,8 +18,8 @@ from lessons.classroom.client import ClassroomError, Learner
 from lessons.classroom.store import Store
 from lessons.cli.classroom import report_checks
 from lessons.cli.open import lab_environment
+from lessons.course.exercises import CheckResult
 from lessons.kit import LiveClient, LiveServer, handshake_status, scaled
-from lessons.kit.exercises import CheckResult
 from lessons.kit.notebooks import execute
 
 Serve = Callable[..., LiveServer]

@@ -17,8 +17,8 @@ import pytest
 from lessons import discover
 from lessons.cli import main, notebook_named, one_line, parser, workbook
 from lessons.cli.serve import addresses
+from lessons.course.book import budget_of, course_notebooks
 from lessons.kit import scaled
-from lessons.kit.book import budget_of, course_notebooks
 
 WSLAB = [sys.executable, "-m", "lessons"]
 

@@ -207,7 +207,7 @@ def left_running(mark: str, timeout: float = 2.0) -> list[int]:
 DRIVER = """
 import atexit, json, os, signal, sys, time, traceback
 from lessons.cli import main, parser
-import lessons.bench.bench, lessons.kit.book, lessons.kit.exercises  # what the commands import
+import lessons.bench.bench, lessons.course.book, lessons.course.exercises  # the commands import
 parser()  # and every command's module
 for line in sys.stdin:
     case = json.loads(line)

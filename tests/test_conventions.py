@@ -19,9 +19,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from lessons import ROOT_DIR, WORKBOOK_DIR, discover, load_module
-from lessons.kit import budget
-from lessons.kit.book import course_notebooks
-from lessons.kit.exercises import CHECK, SOLUTION, wrong_answers
+from lessons.course import budget
+from lessons.course.book import course_notebooks
+from lessons.course.exercises import CHECK, SOLUTION, wrong_answers
 
 CAPSTONE_DIR = WORKBOOK_DIR / "capstone"
 CAPSTONES = [WORKBOOK_DIR / "capstone_1_board.ipynb", WORKBOOK_DIR / "capstone_2_restart.ipynb"]
@@ -342,7 +342,7 @@ ESTIMATES = budget.course_estimates(course_notebooks())
 
 @pytest.mark.parametrize("unit", _params("budget", UNITS))
 def test_the_stated_budget_is_the_estimate_of_the_core_path(unit: Unit) -> None:
-    """The figures of lessons/kit/budget.py's formula, within 10% and 2 minutes."""
+    """The figures of lessons/course/budget.py's formula, within 10% and 2 minutes."""
     stated = budget.stated_budget(_notebook(unit))
     assert stated, 'the first cell states no budget ("Teaching: 25 min. Exercises: 10 min.")'
     teaching, exercises = stated
@@ -370,7 +370,7 @@ def test_the_stated_budget_is_the_estimate_of_the_core_path(unit: Unit) -> None:
 
 def test_the_budget_formula_counts_learning_and_stops_at_optional(tmp_path: Path) -> None:
     """Prose, a prediction, a code cell and an exercise's statement each cost what
-    lessons/kit/budget.py says; a solution, a check and the optional part add nothing."""
+    lessons/course/budget.py says; a solution, a check and the optional part add nothing."""
     new = nbformat.v4
     statement = "## Exercise 1: ten words " + "x " * 5
     cells = [

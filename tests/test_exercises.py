@@ -9,7 +9,7 @@ import pytest
 
 from lessons import WORKBOOK_DIR, discover, find
 from lessons.cli import main
-from lessons.kit.exercises import (
+from lessons.course.exercises import (
     CHECK,
     SOLUTION,
     STUB,

@@ -25,9 +25,9 @@ import pytest
 from starlette.routing import Match
 
 from lessons import find
+from lessons.course.versions import CLAIMS
 from lessons.kit import rawclient, scaled, wire
 from lessons.kit.leaks import holds_peer, rss
-from lessons.kit.versions import CLAIMS
 
 GUARD = 1.0  # seconds: the servers' bounds here (the kit's default is 10 s, uvicorn's 20 s)
 ENV = {

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from lessons.bench.implementations import KIT_NAME, measure_one
-from lessons.kit.versions import CLAIMS
+from lessons.course.versions import CLAIMS
 
 
 @pytest.mark.timeout(180)

@@ -30,8 +30,8 @@ import nbformat
 import pytest
 
 from lessons import ROOT_DIR, find
+from lessons.course.exercises import learner_path
 from lessons.kit.browser import CHROMIUM_ARGS, chromium_path
-from lessons.kit.exercises import learner_path
 from lessons.kit.leaks import alive, descendants
 from lessons.kit.notebooks import RAISES, SHOWS_LOG
 from lessons.kit.timing import scaled

@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from lessons import ROOT_DIR, WORKBOOK_DIR, discover
-from lessons.kit.exercises import learner_copies
+from lessons.course.exercises import learner_copies
 
 LINK = re.compile(r"\]\((?!https?://|#)([^)\s]+)\)")
 DOCUMENTS = [

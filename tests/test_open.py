@@ -22,11 +22,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-import lessons.kit.exercises as exercises
+import lessons.course.exercises as exercises
 from lessons import WORKBOOK_DIR, Lesson, discover
 from lessons.cli import main
+from lessons.course.exercises import learner_copies, learner_path
 from lessons.kit.cleanup import STOP_SIGNALS
-from lessons.kit.exercises import learner_copies, learner_path
 from lessons.kit.leaks import alive, descendants
 from lessons.kit.timing import eventually, scaled
 

@@ -71,7 +71,7 @@ def test_book_refuses_nothing_silently_when_a_notebook_fails(
     """A notebook that fails is reported, and no half-built book is written."""
     broken = tmp_path / "broken.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 / 0")]), broken)
-    monkeypatch.setattr("lessons.kit.book.course_notebooks", lambda: [broken])
+    monkeypatch.setattr("lessons.course.book.course_notebooks", lambda: [broken])
     assert main(["book", str(tmp_path / "out")]) == 1
     assert "ZeroDivisionError" in capsys.readouterr().out
     assert not (tmp_path / "out").exists()

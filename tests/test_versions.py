@@ -1,5 +1,5 @@
 """The catalogue of version-sensitive claims: docs/versions.md lists exactly
-``lessons.kit.versions.CLAIMS``, every test it names exists, an unknown release fails naming
+``lessons.course.versions.CLAIMS``, every test it names exists, an unknown release fails naming
 the claim, and the claims that no lesson test observes are observed here."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from websockets.asyncio.client import connect
 
 from lessons import ROOT_DIR
 from lessons.cli.drift import table
-from lessons.kit.versions import (
+from lessons.course.versions import (
     CLAIMS,
     Claim,
     Era,
@@ -35,8 +35,8 @@ def test_the_catalogue_lists_every_claim_with_its_versions_and_tests() -> None:
         line for line in CATALOGUE.read_text(encoding="utf-8").splitlines() if line[:3] == "| `"
     ]
     assert rows == catalogue_rows(), (
-        "docs/versions.md's table differs from lessons/kit/versions.py: paste the output of "
-        "`python -m lessons.kit.versions` over its rows"
+        "docs/versions.md's table differs from lessons/course/versions.py: paste the output of "
+        "`python -m lessons.course.versions` over its rows"
     )
 
 

@@ -13,8 +13,8 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from lessons import find
+from lessons.course.versions import CLAIMS
 from lessons.kit import LiveClient, LiveServer, command_line_client, handshake_status
-from lessons.kit.versions import CLAIMS
 
 LESSON = find("01_echo")
 PERIOD = LESSON.module().PERIOD

@@ -9,6 +9,7 @@ from starlette.testclient import TestClient, WebSocketDenialResponse
 from starlette.websockets import WebSocketDisconnect
 
 from lessons import find
+from lessons.course.versions import CLAIMS
 from lessons.kit import (
     LiveClient,
     LiveServer,
@@ -17,7 +18,6 @@ from lessons.kit import (
     handshake_status,
     server_log,
 )
-from lessons.kit.versions import CLAIMS
 from lessons.kit.wire import TEXT, accept_key, raw_handshake
 
 LESSON = find("02_lifecycle")

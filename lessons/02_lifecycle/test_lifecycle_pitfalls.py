@@ -18,6 +18,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from lessons import find
+from lessons.course.versions import CLAIMS
 from lessons.kit import (
     LiveClient,
     LiveServer,
@@ -27,7 +28,6 @@ from lessons.kit import (
     scaled,
 )
 from lessons.kit.probes import denial_log
-from lessons.kit.versions import CLAIMS
 
 LESSON = find("02_lifecycle")
 EXPERIMENTS = LESSON.module("experiments")

@@ -21,10 +21,10 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from lessons import find
+from lessons.course.versions import CLAIMS
 from lessons.kit import LiveClient, LiveServer, SubprocessServer, scaled
 from lessons.kit.chromium import REQUIRE_BROWSER, Chromium
 from lessons.kit.probes import denial_log
-from lessons.kit.versions import CLAIMS
 
 LESSON = find("04_auth")
 EXPERIMENTS = LESSON.module("experiments")

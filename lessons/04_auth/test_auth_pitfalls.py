@@ -19,8 +19,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from lessons import find
+from lessons.course.versions import CLAIMS
 from lessons.kit import LiveClient, LiveServer, SubprocessServer, handshake_status, scaled
-from lessons.kit.versions import CLAIMS
 
 LESSON = find("04_auth")
 SECRET = "a-test-secret-that-is-at-least-32-bytes-long"

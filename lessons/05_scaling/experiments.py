@@ -12,7 +12,7 @@
 - ``flood_reaching(url)``: one client floods a room; how many of its messages reach another.
 - ``big_token`` opens a WebSocket handshake whose request line (or one header) is 10 kB
   long, against the P35 apps, and says what the server did with it, in the words of
-  ``lessons/kit/versions.py``'s claim ``oversized-handshake``: the behaviour changed in
+  ``lessons/course/versions.py``'s claim ``oversized-handshake``: the behaviour changed in
   uvicorn 0.55, so the notebook prints which one your install shows.
 """
 
@@ -32,11 +32,11 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from lessons import find
+from lessons.course.versions import CLAIMS
 from lessons.kit import LiveServer
 from lessons.kit.client import LiveClient
 from lessons.kit.sockets import HAVE_SS, server_sockets
 from lessons.kit.timing import eventually, scaled
-from lessons.kit.versions import CLAIMS
 
 CAN_FREEZE = hasattr(signal, "SIGSTOP")
 OVERSIZED = CLAIMS["oversized-handshake"]

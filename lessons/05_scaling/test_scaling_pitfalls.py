@@ -17,6 +17,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from lessons import find, load_with
+from lessons.course.versions import CLAIMS
 from lessons.kit import (
     LiveClient,
     LiveServer,
@@ -27,7 +28,6 @@ from lessons.kit import (
 )
 from lessons.kit.redis_server import RedisServer
 from lessons.kit.sockets import HAVE_SS, server_sockets
-from lessons.kit.versions import CLAIMS
 
 LESSON = find("05_scaling")
 EXPERIMENTS = LESSON.module("experiments")

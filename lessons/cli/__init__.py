@@ -242,7 +242,7 @@ def notebook_named(name: str) -> Path:
 def cmd_list(_: argparse.Namespace) -> int:
     import nbformat
 
-    from lessons.kit.book import budget_of, course_notebooks, title_of
+    from lessons.course.book import budget_of, course_notebooks, title_of
 
     lessons = {lesson.notebook: lesson for lesson in discover()}
     names = {path: name for name, path in workbook().items()}

@@ -15,7 +15,7 @@ BOOK_DIR = "wslab-book"
 
 
 def cmd_book(args: argparse.Namespace) -> int:
-    from lessons.kit.book import build, course_notebooks
+    from lessons.course.book import build, course_notebooks
     from lessons.kit.notebooks import run_notebook
 
     dest = Path(args.dir)

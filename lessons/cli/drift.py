@@ -1,7 +1,7 @@
 """``wslab drift``: do the course's version-sensitive claims hold on the newest releases?
 
 The first step whenever someone picks up maintenance of the course (docs/authoring.md).
-It runs the tests of every claim in ``lessons.kit.versions.CLAIMS`` twice: in this
+It runs the tests of every claim in ``lessons.course.versions.CLAIMS`` twice: in this
 environment (installed from ``constraints.txt``: the pinned set), and in a throwaway one
 that uv fills with the newest release of every dependency (``--oldest``: the lowest
 releases ``pyproject.toml`` allows; ``--with uvicorn==0.54.0``: the newest set with that
@@ -26,7 +26,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 from lessons import ROOT_DIR
 from lessons.cli import UsageError, command
-from lessons.kit.versions import CLAIMS, REPORT
+from lessons.course.versions import CLAIMS, REPORT
 
 PACKAGES = sorted({claim.package for claim in CLAIMS.values()})
 PROBE = (

@@ -32,9 +32,9 @@ from urllib.parse import quote, urlsplit
 from lessons import WORKBOOK_DIR
 from lessons.cli import command, notebook_named, output_dir, port
 from lessons.cli.classroom import add_report_options, kernel_options, report_from_notebooks
+from lessons.course.versions import unpinned
 from lessons.kit.cleanup import SHUTDOWN_SECONDS, end_process, stop_signals_interrupt
 from lessons.kit.timing import scaled
-from lessons.kit.versions import unpinned
 
 WORK_DIR = "wslab-work"
 STATE_DIR = ".wslab"
@@ -215,7 +215,7 @@ def _say(text: str) -> None:
 
 
 def cmd_open(args: argparse.Namespace) -> int:
-    from lessons.kit.exercises import learner_path, working_copy
+    from lessons.course.exercises import learner_path, working_copy
 
     root = Path(args.dir).resolve()
     notebook = learner_path(root, notebook_named(args.lesson) if args.lesson else START)

@@ -19,7 +19,7 @@ from lessons.cli.classroom import add_report_options
 
 
 def cmd_student(args: argparse.Namespace) -> int:
-    from lessons.kit.exercises import learner_copies, learner_path
+    from lessons.course.exercises import learner_copies, learner_path
 
     dest = Path(args.dir)
     named = [notebook_named(name) for name in args.lessons]  # lessons, or the capstone
@@ -41,7 +41,7 @@ def cmd_student(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from lessons.classroom.checks import lesson_key
     from lessons.cli.classroom import learner_from, report_checks
-    from lessons.kit.exercises import check_answers, learner_path
+    from lessons.course.exercises import check_answers, learner_path
 
     path = learner_path(Path(args.dir), notebook_named(args.lesson))
     if Path(args.dir).exists() and not Path(args.dir).is_dir():

@@ -21,8 +21,8 @@ from nbconvert import HTMLExporter
 from nbconvert.filters.markdown_mistune import markdown2html_mistune
 
 from lessons import LESSONS_DIR, ROOT_DIR, WORKBOOK_DIR, discover
-from lessons.kit.budget import BUDGET, folders_of
-from lessons.kit.exercises import CHECK, SOLUTION, without_solutions
+from lessons.course.budget import BUDGET, folders_of
+from lessons.course.exercises import CHECK, SOLUTION, without_solutions
 
 BOOK_FILES = LESSONS_DIR / "book"
 STATIC = "_static"

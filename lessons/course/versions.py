@@ -26,6 +26,8 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.version import Version
 
+from lessons.kit.probes import DENIAL_LOGS, DENIAL_QUIET
+
 REPORT = "WSLAB_CLAIMS_REPORT"
 PINS = Path(__file__).resolve().parents[2] / "constraints.txt"
 
@@ -106,7 +108,7 @@ class Claim:
             raise UnknownVersion(
                 f"claim {self.key!r} ({self.statement}) was checked on {self.package} "
                 f"{self.checked()}, not on the installed {release}; it saw {seen!r}. Re-check "
-                f"the claim, then add {release} to it in lessons/kit/versions.py and "
+                f"the claim, then add {release} to it in lessons/course/versions.py and "
                 "docs/versions.md."
             )
         assert seen == era.behaviour, (
@@ -138,8 +140,6 @@ def _report(claim: Claim, release: str, seen: str) -> None:
 _SANSIO_SILENT = "leaves it unanswered and holds the socket"
 _SANSIO_ANSWERS = "answers 414 (query) or 431 (header) and frees the socket"
 _HEAD_HELD = "answers nothing and holds the socket while the client stays"
-_DENIAL_LOGS = "logs 'ASGI callable returned without completing handshake.' at ERROR"
-_DENIAL_QUIET = "logs no error"
 
 CLAIMS: dict[str, Claim] = {
     claim.key: claim
@@ -176,8 +176,8 @@ CLAIMS: dict[str, Claim] = {
             "what websockets-sansio logs after a complete denial response (an HTTP answer "
             "sent before accept)",
             (
-                Era("0.54.0", "0.54.0", _DENIAL_LOGS, ("0.54.0",)),
-                Era("0.55.0", "0.55.0", _DENIAL_QUIET, ("0.55.0",)),
+                Era("0.54.0", "0.54.0", DENIAL_LOGS, ("0.54.0",)),
+                Era("0.55.0", "0.55.0", DENIAL_QUIET, ("0.55.0",)),
             ),
             (
                 "lessons/02_lifecycle/test_lifecycle_pitfalls.py::"
@@ -293,7 +293,7 @@ CLAIMS: dict[str, Claim] = {
 
 
 def catalogue_rows() -> list[str]:
-    """docs/versions.md's table rows, one per claim (``python -m lessons.kit.versions``)."""
+    """docs/versions.md's table rows, one per claim (``python -m lessons.course.versions``)."""
     rows = []
     for claim in CLAIMS.values():
         eras = "; ".join(

@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 
 from lessons import ROOT_DIR
-from lessons.kit.exercises import CHECK, SOLUTION
+from lessons.course.exercises import CHECK, SOLUTION
 from lessons.kit.show import _select
 
 # Calibrated on the course's notebooks as they were at issue 25 against a careful reading by
@@ -200,6 +200,6 @@ def report(notebooks: list[Path]) -> str:
 
 
 if __name__ == "__main__":
-    from lessons.kit.book import course_notebooks
+    from lessons.course.book import course_notebooks
 
     print(report(course_notebooks()))
