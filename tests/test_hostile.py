@@ -26,7 +26,7 @@ from starlette.routing import Match
 
 from lessons import find
 from lessons.course.versions import CLAIMS
-from lessons.kit import rawclient, scaled, wire
+from lessons.kit import scaled, wire
 from lessons.kit.leaks import holds_peer, rss
 
 GUARD = 1.0  # seconds: the servers' bounds here (the kit's default is 10 s, uvicorn's 20 s)
@@ -106,8 +106,8 @@ def served(request: pytest.FixtureRequest) -> Iterator[Served]:
                 break
         assert port, f"wslab serve {number} did not start"
         server = Served(number, target, process, port)
-        with rawclient.raw_socket(server.url) as sock:  # warm up: one ordinary handshake
-            rawclient.upgrade(sock, server.url)
+        with wire.raw_socket(server.url) as sock:  # warm up: one ordinary handshake
+            wire.upgrade(sock, server.url)
         server.baseline = rss(process.pid)
         yield server
     finally:
@@ -133,10 +133,10 @@ def test_an_oversized_handshake_is_answered_and_closed(served: Served, where: st
     url, headers = served.url, {"Cookie": "a=" + "b" * OVERSIZED}
     if where == "request line":
         url, headers = url + ("&" if "?" in url else "?") + "token=" + "a" * OVERSIZED, {}
-    with rawclient.raw_socket(url) as sock:
-        sock.sendall(rawclient.handshake_request(url, headers))
-        assert rawclient.status_of(rawclient.read_head(sock)) in {400, 414, 431}
-        assert rawclient.closed_by_peer(sock, 2)
+    with wire.raw_socket(url) as sock:
+        sock.sendall(wire.upgrade_request(url, headers=headers).encode())
+        assert wire.status_of(wire.read_head(sock)) in {400, 414, 431}
+        assert wire.closed_by_peer(sock, 2)
         client_port = sock.getsockname()[1]
     check_freed(served, client_port)
 
@@ -145,9 +145,9 @@ def test_a_handshake_that_never_finishes_is_held_until_the_client_goes(served: S
     """uvicorn has no deadline for a request head (claim ``unfinished-head``): it answers
     nothing and holds the socket while the client stays. A proxy in front bounds it (lesson
     06); here, at least, the server lets go the moment that client goes."""
-    with rawclient.raw_socket(served.url) as sock:
-        sock.sendall(rawclient.handshake_request(served.url)[:30])
-        answer = rawclient.read_head(sock, 2 * GUARD)  # past every bound the server has
+    with wire.raw_socket(served.url) as sock:
+        sock.sendall(wire.upgrade_request(served.url).encode()[:30])
+        answer = wire.read_head(sock, 2 * GUARD)  # past every bound the server has
         client_port = sock.getsockname()[1]
         held = holds_peer(served.process.pid, client_port)
     seen = CLAIMS["unfinished-head"].eras[-1].behaviour if (answer, held) == (None, True) else ""
@@ -157,11 +157,11 @@ def test_a_handshake_that_never_finishes_is_held_until_the_client_goes(served: S
 
 def test_a_silent_peer_is_closed_and_released(served: Served) -> None:
     """A peer that never answers a ping (as a half-open one cannot): the server gives up."""
-    with rawclient.raw_socket(served.url) as sock:
-        rawclient.upgrade(sock, served.url)
+    with wire.raw_socket(served.url) as sock:
+        wire.upgrade(sock, served.url)
         client_port = sock.getsockname()[1]
         assert served.released(client_port)  # the client never reads, never pongs
-        code = rawclient.read_until_close(sock, 2)
+        code = wire.read_until_close(sock, 2)
     assert code in {1000, 1001, 1006, 1008, 1011}
     check_freed(served, client_port)
 
@@ -176,20 +176,20 @@ def test_a_silent_peer_is_closed_and_released(served: Served) -> None:
     ids=["reserved opcode", "stray continuation", "unmasked"],
 )
 def test_an_invalid_frame_is_closed_with_1002(served: Served, frame: bytes) -> None:
-    with rawclient.raw_socket(served.url) as sock:
-        rawclient.upgrade(sock, served.url)
+    with wire.raw_socket(served.url) as sock:
+        wire.upgrade(sock, served.url)
         sock.sendall(frame)
-        assert rawclient.read_until_close(sock, 3) == 1002
+        assert wire.read_until_close(sock, 3) == 1002
         client_port = sock.getsockname()[1]
     check_freed(served, client_port)
 
 
 def test_a_message_over_the_limit_is_closed_with_1009(served: Served) -> None:
     """A frame announcing 64 MiB: refused from its header, before any of it is buffered."""
-    with rawclient.raw_socket(served.url) as sock:
-        rawclient.upgrade(sock, served.url)
+    with wire.raw_socket(served.url) as sock:
+        wire.upgrade(sock, served.url)
         sock.sendall(b"\x81\xff" + (64 << 20).to_bytes(8, "big") + os.urandom(4) + b"x" * 1024)
-        assert rawclient.read_until_close(sock, 3) == 1009
+        assert wire.read_until_close(sock, 3) == 1009
         client_port = sock.getsockname()[1]
     check_freed(served, client_port)
 
@@ -201,13 +201,13 @@ def test_a_client_that_stops_reading_is_dropped_and_released(served: Served) -> 
         pytest.skip(f"lesson {served.number} does not broadcast on {served.target.path}")
     message = json.dumps(served.target.say)
     with ExitStack() as stack:
-        stalled = stack.enter_context(rawclient.raw_socket(served.url, rcvbuf=4096))
-        rawclient.upgrade(stalled, served.url)
+        stalled = stack.enter_context(wire.raw_socket(served.url, rcvbuf=4096))
+        wire.upgrade(stalled, served.url)
         client_port = stalled.getsockname()[1]
         talkers = []
         for _ in range(4):
-            sock = stack.enter_context(rawclient.raw_socket(served.url))
-            rawclient.upgrade(sock, served.url)
+            sock = stack.enter_context(wire.raw_socket(served.url))
+            wire.upgrade(sock, served.url)
             talkers.append(sock)
         frame = wire.frame(wire.TEXT, message.encode())
         for _ in range(150):  # 600 messages: far more than any queue and socket buffer hold

@@ -29,7 +29,6 @@ from collections.abc import Mapping
 
 from websockets.frames import Close, Frame, Opcode
 
-from lessons.kit.rawclient import status_of
 from lessons.kit.timing import scaled
 from lessons.kit.wire import (
     BINARY,
@@ -39,6 +38,7 @@ from lessons.kit.wire import (
     TEXT,
     accept_key,
     new_key,
+    status_of,
     upgrade_request,
 )
 

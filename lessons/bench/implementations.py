@@ -27,7 +27,7 @@ from typing import Any
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from websockets.asyncio.client import connect
 
-from lessons.kit import rawclient, wire
+from lessons.kit import wire
 from lessons.kit.leaks import holds_peer, rss
 from lessons.kit.server import SERVER_SETTINGS, SubprocessServer
 from lessons.kit.timing import scaled
@@ -124,49 +124,49 @@ def _released(pid: int, port: int, timeout: float) -> float | None:
 
 def _oversized(url: str, request: bytes) -> tuple[int | None, bool]:
     """The HTTP status answered to ``request``, and whether the server then closed."""
-    with rawclient.raw_socket(url) as sock:
+    with wire.raw_socket(url) as sock:
         sock.sendall(request)
-        status = rawclient.status_of(rawclient.read_head(sock, 2.0))
-        return status, rawclient.closed_by_peer(sock, 2.0)
+        status = wire.status_of(wire.read_head(sock, 2.0))
+        return status, wire.closed_by_peer(sock, 2.0)
 
 
 def _long_query(server: SubprocessServer, result: Measurement) -> None:
     url = server.ws_url("/ws/echo")
-    request = rawclient.handshake_request(f"{url}?token={'a' * OVERSIZED}")
+    request = wire.upgrade_request(f"{url}?token={'a' * OVERSIZED}").encode()
     result.long_query, result.query_closed = _oversized(url, request)
 
 
 def _long_header(server: SubprocessServer, result: Measurement) -> None:
     url = server.ws_url("/ws/echo")
-    request = rawclient.handshake_request(url, {"Cookie": "a=" + "b" * OVERSIZED})
+    request = wire.upgrade_request(url, headers={"Cookie": "a=" + "b" * OVERSIZED}).encode()
     result.long_header, result.header_closed = _oversized(url, request)
 
 
 def _unfinished(server: SubprocessServer, result: Measurement) -> None:
     url = server.ws_url("/ws/echo")
-    with rawclient.raw_socket(url) as sock:
-        sock.sendall(rawclient.handshake_request(url)[:40])  # half a request line, then nothing
+    with wire.raw_socket(url) as sock:
+        sock.sendall(wire.upgrade_request(url).encode()[:40])  # half a request line, then nothing
         started = time.monotonic()
-        result.unfinished = rawclient.status_of(rawclient.read_head(sock, WINDOW))
-        if rawclient.closed_by_peer(sock, max(0.0, WINDOW - (time.monotonic() - started))):
+        result.unfinished = wire.status_of(wire.read_head(sock, WINDOW))
+        if wire.closed_by_peer(sock, max(0.0, WINDOW - (time.monotonic() - started))):
             result.unfinished_released = time.monotonic() - started
 
 
 def _slow_reader(server: SubprocessServer, result: Measurement) -> None:
     url = server.ws_url("/ws/flood")
     assert server.pid is not None
-    with rawclient.raw_socket(url, rcvbuf=4096) as sock:
-        rawclient.upgrade(sock, url)
+    with wire.raw_socket(url, rcvbuf=4096) as sock:
+        wire.upgrade(sock, url)
         port = sock.getsockname()[1]
         result.slow_reader_released = _released(server.pid, port, WINDOW)
-        result.slow_reader_code = rawclient.read_until_close(sock, 2.0)
+        result.slow_reader_code = wire.read_until_close(sock, 2.0)
 
 
 def _dead_peer(server: SubprocessServer, result: Measurement) -> None:
     url = server.ws_url("/ws/echo")
     assert server.pid is not None
-    with rawclient.raw_socket(url) as sock:
-        rawclient.upgrade(sock, url)  # then never reads, never answers a ping
+    with wire.raw_socket(url) as sock:
+        wire.upgrade(sock, url)  # then never reads, never answers a ping
         result.dead_peer_released = _released(server.pid, sock.getsockname()[1], WINDOW)
 
 
@@ -174,22 +174,22 @@ def _close_mid_message(server: SubprocessServer, result: Measurement) -> None:
     """Autobahn 7.1.5: a first fragment, a close frame, then the last fragment. The server
     must answer the close with 1000 and ignore what follows."""
     url = server.ws_url("/ws/echo")
-    with rawclient.raw_socket(url) as sock:
-        rawclient.upgrade(sock, url)
+    with wire.raw_socket(url) as sock:
+        wire.upgrade(sock, url)
         sock.sendall(
             wire.frame(wire.TEXT, b"fragment1", fin=False)
-            + rawclient.close_frame(1000)
+            + wire.close_frame(1000)
             + wire.frame(wire.CONTINUATION, b"fragment2")
         )
-        result.close_mid_message = rawclient.read_until_close(sock, 2.0)
+        result.close_mid_message = wire.read_until_close(sock, 2.0)
 
 
 def _too_big(server: SubprocessServer, result: Measurement) -> None:
     url = server.ws_url("/ws/echo")
-    with rawclient.raw_socket(url) as sock:
-        rawclient.upgrade(sock, url)
+    with wire.raw_socket(url) as sock:
+        wire.upgrade(sock, url)
         sock.sendall(wire.frame(wire.TEXT, b"x" * (4 * MAX_SIZE)))
-        result.too_big = rawclient.read_until_close(sock, 2.0)
+        result.too_big = wire.read_until_close(sock, 2.0)
 
 
 def _memory(server: SubprocessServer, result: Measurement) -> None:
@@ -198,7 +198,7 @@ def _memory(server: SubprocessServer, result: Measurement) -> None:
     before = rss(server.pid)
     with ExitStack() as stack:
         for _ in range(IDLE):
-            rawclient.upgrade(stack.enter_context(rawclient.raw_socket(url)), url)
+            wire.upgrade(stack.enter_context(wire.raw_socket(url)), url)
         result.memory_per_idle = (rss(server.pid) - before) / IDLE
 
 

@@ -19,8 +19,8 @@ from typing import Any, Self
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from lessons.kit.rawclient import raw_socket, upgrade
 from lessons.kit.timing import scaled
+from lessons.kit.wire import raw_socket, upgrade
 
 Message = str | bytes
 

@@ -1,7 +1,10 @@
 """The WebSocket protocol by hand: a raw handshake and raw frames on a plain TCP socket.
 
 Real clients hide both. A lesson cell uses these to show what travels on the wire, or to
-send what no client library would (a text frame that is not valid UTF-8).
+send what no client library would (a text frame that is not valid UTF-8); the hostile-client
+tests and the implementation measurements send oversized or unfinished handshakes and
+frames a browser never sends, or stop reading. Every read has a timeout; every socket is
+closed on exit.
 
 >>> with raw_handshake(server.ws_url("/ws")) as raw:
 ...     print(raw.response)             # the 101 and its headers
@@ -15,6 +18,8 @@ import base64
 import hashlib
 import os
 import socket
+import struct
+import time
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,8 +43,10 @@ def new_key() -> str:
     return base64.b64encode(os.urandom(16)).decode()
 
 
-def upgrade_request(url: str, key: str, headers: dict[str, str] | None = None) -> str:
-    """The HTTP/1.1 request that asks the server at ``url`` to switch to WebSocket."""
+def upgrade_request(url: str, key: str = "", headers: dict[str, str] | None = None) -> str:
+    """The HTTP/1.1 request that asks the server at ``url`` to switch to WebSocket (with a
+    fresh key unless ``key`` is given)."""
+    key = key or new_key()
     parts = urllib.parse.urlsplit(url)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     lines = [
@@ -85,6 +92,7 @@ class RawConnection:
     request: str
     response: str
     _data: bytes = field(default=b"", repr=False)
+    deadline: float | None = None  # time.monotonic() after which a read times out
 
     @property
     def status(self) -> int:
@@ -96,6 +104,8 @@ class RawConnection:
 
     def _read(self, size: int) -> bytes:
         while len(self._data) < size:
+            if self.deadline is not None:
+                self.sock.settimeout(max(0.001, self.deadline - time.monotonic()))
             chunk = self.sock.recv(65536)
             if not chunk:
                 raise ConnectionError("the server closed the TCP connection")
@@ -113,13 +123,14 @@ class RawConnection:
         return Frame(head.hex(" "), _NAMES.get(opcode, hex(opcode)), self._read(length))
 
     def close_code(self) -> int:
-        """Read frames until the server's close frame; its code (1006 if none came)."""
+        """Read frames until the server's close frame; its code (1005 if it has none; 1006
+        if the connection ended without one)."""
         try:
             while (frame := self.read_frame()).kind != "close":
                 pass
         except (ConnectionError, TimeoutError):
             return 1006
-        return int.from_bytes(frame.payload[:2], "big")
+        return int.from_bytes(frame.payload[:2], "big") if len(frame.payload) >= 2 else 1005
 
 
 def open_handshake(sock: socket.socket, url: str) -> RawConnection:
@@ -138,8 +149,99 @@ def open_handshake(sock: socket.socket, url: str) -> RawConnection:
 
 
 @contextmanager
+def raw_socket(
+    url: str, *, rcvbuf: int | None = None, timeout: float = 5.0
+) -> Iterator[socket.socket]:
+    """A TCP connection to ``url``'s host and port, closed on exit (nothing sent yet)."""
+    parts = urllib.parse.urlsplit(url)
+    with socket.socket() as sock:
+        if rcvbuf is not None:  # before connect: the window is agreed in the handshake
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        sock.settimeout(scaled(timeout))
+        sock.connect((parts.hostname or "127.0.0.1", parts.port or 80))
+        yield sock
+
+
+@contextmanager
 def raw_handshake(url: str, timeout: float = 5.0) -> Iterator[RawConnection]:
     """Open ``url`` (``ws://host:port/path``) by hand on a TCP socket, closed on exit."""
-    parts = urllib.parse.urlsplit(url)
-    with socket.create_connection((parts.hostname, parts.port), scaled(timeout)) as sock:
+    with raw_socket(url, timeout=timeout) as sock:
         yield open_handshake(sock, url)
+
+
+def read_head(sock: socket.socket, timeout: float = 2.0) -> bytes | None:
+    """The HTTP response head the server sent (up to the blank line, or to EOF), or None
+    if it sent nothing within ``timeout`` seconds. What follows the head stays unread."""
+    received = b""
+    previous = sock.gettimeout()
+    deadline = time.monotonic() + scaled(timeout)
+    try:
+        while (end := received.find(b"\r\n\r\n")) < 0 and time.monotonic() < deadline:
+            sock.settimeout(max(0.001, deadline - time.monotonic()))
+            peeked = sock.recv(1 << 16, socket.MSG_PEEK)
+            if not peeked:
+                break
+            end = peeked.find(b"\r\n\r\n")
+            received += sock.recv(len(peeked) if end < 0 else end + 4)
+    except (TimeoutError, ConnectionResetError):
+        pass
+    finally:
+        sock.settimeout(previous)
+    return received.split(b"\r\n\r\n", 1)[0] or None
+
+
+def status_of(head: bytes | None) -> int | None:
+    """The status code in a response head: ``HTTP/1.1 101 ...`` -> 101; None for no answer."""
+    if not head:
+        return None
+    fields = head.split(b"\r\n", 1)[0].split()
+    return int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else None
+
+
+def upgrade(sock: socket.socket, url: str, headers: dict[str, str] | None = None) -> None:
+    """Send the handshake for ``url`` on ``sock``; ConnectionError unless the answer is 101."""
+    sock.sendall(upgrade_request(url, headers=headers).encode())
+    head = read_head(sock, timeout=5.0)
+    if status_of(head) != 101:
+        raise ConnectionError(f"{url} refused the handshake: {head!r}")
+
+
+def close_frame(code: int = 1000, reason: str = "") -> bytes:
+    return frame(CLOSE, struct.pack("!H", code) + reason.encode())
+
+
+def read_until_close(sock: socket.socket, timeout: float = 5.0) -> int | None:
+    """Read server frames until a close frame (its code; 1005 if it has none) or the end of
+    the connection without one (1006); None if neither came within ``timeout`` seconds."""
+    previous = sock.gettimeout()
+    raw = RawConnection(sock, "", "", "", deadline=time.monotonic() + scaled(timeout))
+    try:
+        while (frame := raw.read_frame()).kind != "close":
+            pass
+    except TimeoutError:
+        return None
+    except ConnectionError:  # the end of the connection, or a reset
+        return 1006
+    finally:
+        sock.settimeout(previous)
+    return struct.unpack("!H", frame.payload[:2])[0] if len(frame.payload) >= 2 else 1005
+
+
+def closed_by_peer(sock: socket.socket, timeout: float = 5.0) -> bool:
+    """True if the server ends the connection (EOF or reset) within ``timeout`` seconds,
+    whatever it sends before that."""
+    deadline = time.monotonic() + scaled(timeout)
+    previous = sock.gettimeout()
+    try:
+        while (left := deadline - time.monotonic()) > 0:
+            sock.settimeout(left)
+            try:
+                if not sock.recv(1 << 16):
+                    return True
+            except TimeoutError:
+                return False
+            except ConnectionResetError:
+                return True
+        return False
+    finally:
+        sock.settimeout(previous)
