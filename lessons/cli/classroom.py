@@ -33,7 +33,7 @@ KERNEL_EXTENSION = "--ext=lessons.classroom.notebook"
 
 def learner_url(host: str, port: int) -> str:
     """The URL to give learners: another machine's way in when there is one."""
-    from lessons.kit.server import page_urls
+    from lessons.cli.serve import page_urls
 
     urls = page_urls(host, port)
     return next((url for url in urls if not url.startswith("http://127.")), urls[0])

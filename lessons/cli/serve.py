@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import re
 import signal
+import socket
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -41,7 +42,7 @@ from lessons.kit.server import (
     LiveServer,
     SubprocessServer,
     bind_socket,
-    page_urls,
+    hostport,
     start_together,
 )
 
@@ -57,6 +58,28 @@ STARTUP = re.compile(
 )
 LOOPBACK = ("127.", "localhost", "::1")
 WILDCARD = {"0.0.0.0", "::", ""}
+
+
+def page_urls(host: str, port: int) -> list[str]:
+    """Where people open a page served on ``host:port``: a wildcard host is reachable at
+    this machine's own addresses: loopback, the host name's, and the one its routing table
+    uses to reach other machines (asked with a UDP socket "connected" to a documentation
+    address: connecting a UDP socket sends nothing). Debian and many containers resolve the
+    host name to a loopback address, which no other machine can open."""
+    if host in {"0.0.0.0", "::", ""}:
+        names = {"127.0.0.1"}
+        try:
+            names.add(socket.gethostbyname(socket.gethostname()))
+        except OSError:
+            pass
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                probe.connect(("192.0.2.1", 9))
+                names.add(probe.getsockname()[0])
+        except OSError:  # no route: loopback only
+            pass
+        return [f"http://{name}:{port}/" for name in sorted(names)]
+    return [f"http://{hostport(host, port)}/"]
 
 
 def shares_rooms(app_file: Path) -> bool:

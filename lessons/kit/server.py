@@ -89,28 +89,6 @@ def hostport(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def page_urls(host: str, port: int) -> list[str]:
-    """Where people open a page served on ``host:port``: a wildcard host is reachable at
-    this machine's own addresses: loopback, the host name's, and the one its routing table
-    uses to reach other machines (asked with a UDP socket "connected" to a documentation
-    address: connecting a UDP socket sends nothing). Debian and many containers resolve the
-    host name to a loopback address, which no other machine can open."""
-    if host in {"0.0.0.0", "::", ""}:
-        names = {"127.0.0.1"}
-        try:
-            names.add(socket.gethostbyname(socket.gethostname()))
-        except OSError:
-            pass
-        try:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-                probe.connect(("192.0.2.1", 9))
-                names.add(probe.getsockname()[0])
-        except OSError:  # no route: loopback only
-            pass
-        return [f"http://{name}:{port}/" for name in sorted(names)]
-    return [f"http://{hostport(host, port)}/"]
-
-
 class _Addresses:
     """URLs of a server listening on ``host:port``."""
 
