@@ -18,7 +18,6 @@ from lessons import find
 from lessons.kit import SubprocessServer, eventually, scaled
 from lessons.kit.forkserver import ENABLE, ForkedProcess, helper
 from lessons.kit.leaks import alive, settle, snapshot
-from lessons.kit.pytest_run import run_pytest
 
 ECHO_APP = find("01").app_path
 # Reads a kit setting read at import: a forked server must read its own.
@@ -131,23 +130,3 @@ def test_when_the_starting_process_is_killed_its_servers_and_forkserver_end() ->
         starter.communicate()
     # Not our children: nothing to wait on but their state.
     asyncio.run(eventually(lambda: not any(map(alive, pids)), timeout=10))
-
-
-def test_a_pytest_run_reports_each_test_in_a_line_and_a_hung_one_times_out(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    (tmp_path / "test_learner.py").write_text(
-        "import os, time\n"
-        "def test_ok(): assert os.environ['MINE'] == 'yes'\n"
-        "def test_bad(): assert 1 == 2\n"
-        "def test_hangs(): time.sleep(0 if os.environ['MINE'] == 'yes' else 600)\n"
-    )
-    run = run_pytest(tmp_path, env={"MINE": "yes"})
-    assert run.outcomes == {
-        "test_learner.py::test_ok": "PASSED",
-        "test_learner.py::test_bad": "FAILED",
-        "test_learner.py::test_hangs": "PASSED",
-    }
-    assert capsys.readouterr().out.splitlines()[1] == "FAILED  test_bad  (assert 1 == 2)"
-    with pytest.raises(TimeoutError, match="did not finish within 2 s"):
-        run_pytest(tmp_path, "-k", "hangs", env={"MINE": "no"}, timeout=2)

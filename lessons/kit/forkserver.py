@@ -1,31 +1,39 @@
-"""Processes forked from a warm one: ``multiprocessing``'s forkserver, made to end with the
-process that started them.
+"""Server processes forked from ``multiprocessing``'s forkserver, which has imported the
+libraries once, instead of spawned.
 
 A new Python process spends most of a second of CPU importing FastAPI, uvicorn and
-``websockets`` before it serves; the test suite starts over a hundred server processes,
-and the testing notebook runs pytest again and again. ``start`` forks each from the
+``websockets`` before it serves; the test suite starts over a hundred server processes.
+With ``WSLAB_FORK_SERVER=1`` (the test suite sets it), ``start_child`` forks each from the
 forkserver (``multiprocessing.get_context("forkserver")``, started on first use by each
-process that starts them), which has imported the libraries once (``preload``).
+process that starts servers; ``set_forkserver_preload(PRELOAD)``) instead of spawning
+``python -m lessons.kit.child``. From outside a forked server is the same: its own process
+and session, the same entry point, its output on a pipe, the same signals stop it and its
+exit status is reported. Its environment is applied after the fork, before the kit (whose
+settings are read at import) and the app are imported. A server whose environment changes
+a ``PYTHON*`` or ``WEBSOCKETS_*`` variable (read by Python or by ``websockets`` at
+startup) is spawned, as is every server outside Linux.
 
-The forked process is made to look spawned: its own session, only the descriptors passed
-in its arguments (the others become /dev/null: one, inherited from the forkserver, would
-keep it running), stdin from /dev/null. It ends when the process that started it does,
-even by SIGKILL: the forkserver exits once its starter has (Python 3.11 leaves what it
-forked running), and the child asks Linux for SIGKILL when its parent ends (``prctl``'s
-``PR_SET_PDEATHSIG``; SIGTERM would leave a paused server paused), then checks that its
-parent is still the forkserver. The forkserver, and ``multiprocessing``'s resource tracker
-started with it, live as long as the process that started them; ``helper`` tells them by
-their command line.
+What multiprocessing leaves to us (Python 3.11):
+- its forkserver ends when the processes that hold its "alive" pipe do, and each forked
+  process inherits that pipe: the child replaces every inherited descriptor it was not
+  given with /dev/null, so the forkserver ends with its starter, even a SIGKILLed one;
+- nothing stops what it forked then: the child asks Linux for SIGKILL when its parent,
+  the forkserver, ends (``prctl(PR_SET_PDEATHSIG)``; SIGTERM would leave a paused server
+  paused), then checks that its parent still is the forkserver;
+- the forkserver and the resource tracker started with it live as long as the starting
+  process; ``helper`` tells them by their command line (for the leak checks).
 
-With ``WSLAB_FORK_SERVER=1`` (the test suite sets it), ``start_child`` forks servers this
-way; otherwise, and when a server's environment changes a ``PYTHON*`` or ``WEBSOCKETS_*``
-variable (read by Python or by ``websockets`` at startup), it spawns
-``python -m lessons.kit.child``, as ``wslab serve`` does (one server: forking saves it
-nothing).
+A Jupyter kernel spawns its servers: ipykernel (7.4) signals every process in the kernel's
+process group at shutdown and waits while any is left, zombies included, and the resource
+tracker ignores SIGTERM. Measured: lesson 02's notebook, run as the suite runs it, took
+18.6 s with its servers forked in the kernel (8.9 s with the hand-written warm parent this
+replaced, which had a session of its own): the kernel ended only when jupyter_client sent
+it SIGTERM. For the same reason the testing notebook's pytest runs keep their own helper
+(lessons.kit.pytest_run).
 
 Measured (lesson 01's app, start to ready, medians of 10, 2 cores at load 2-4): spawned
 MEASURE ms; forked by the hand-written warm parent this replaced MEASURE ms; forked by
-``multiprocessing`` MEASURE ms. The first server of a process waits for the forkserver's
+``multiprocessing`` MEASURE ms. A process's first server also waits for the forkserver's
 imports: MEASURE ms.
 """
 
@@ -41,14 +49,15 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import IO
 
 ENABLE = "WSLAB_FORK_SERVER"
 CHILD = "lessons.kit.child"
-# What a server imports, so that no server pays for it.
-PRELOAD = (
+# What the forkserver imports once: the starting program's main module (multiprocessing's
+# default; each fork would import it again otherwise), then what a server imports.
+PRELOAD = [
+    "__main__",
     "fastapi",
     "fastapi.responses",
     "pydantic.v1",  # FastAPI imports it at an app's first route: 120 ms a server, under load
@@ -61,23 +70,20 @@ PRELOAD = (
     "websockets.asyncio.server",
     "redis.asyncio",
     "jwt",
-)
+]
 # Environment variables read at startup by Python or by a preloaded library.
 READ_AT_IMPORT = ("PYTHON", "WEBSOCKETS_")
-# The command lines of multiprocessing's forkserver and resource tracker.
+# The command lines of multiprocessing's forkserver (and of what it forks) and tracker.
 HELPERS = (b"from multiprocessing.forkserver import", b"from multiprocessing.resource_tracker")
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 _context = multiprocessing.get_context("forkserver")
-# The starting program's main module too (multiprocessing's default): otherwise each fork
-# imports it again, as multiprocessing does; a script must guard its code with
-# ``if __name__ == "__main__":``, as multiprocessing asks.
-_preload: dict[str, None] = {"__main__": None}
+_context.set_forkserver_preload(PRELOAD)
 
 
 class ForkedProcess(multiprocessing.context.ForkServerProcess):
-    """A forked process, with the parts of ``subprocess.Popen`` the kit uses."""
+    """A forked server, with the parts of ``subprocess.Popen`` the kit uses."""
 
-    stdout: Any = None
+    stdout: IO[str]
 
     @property
     def returncode(self) -> int | None:
@@ -89,7 +95,7 @@ class ForkedProcess(multiprocessing.context.ForkServerProcess):
     def wait(self, timeout: float | None = None) -> int:
         self.join(timeout)
         if self.exitcode is None:
-            raise subprocess.TimeoutExpired(self.name, timeout or 0)
+            raise subprocess.TimeoutExpired(CHILD, timeout or 0)
         return self.exitcode
 
     def send_signal(self, sig: int) -> None:
@@ -98,37 +104,12 @@ class ForkedProcess(multiprocessing.context.ForkServerProcess):
                 os.kill(self.pid, sig)
 
 
-def start(target: Callable[..., object], *args: Any, preload: Iterable[str]) -> ForkedProcess:
-    """``target(*args)`` in a process forked from this process's forkserver, which imports
-    ``preload`` if this call starts it. Sockets and connections in ``args`` are passed."""
-    _preload.update(dict.fromkeys(preload))
-    _context.set_forkserver_preload(list(_preload))
-    process = ForkedProcess(target=_detached, args=(target, *args), daemon=True)
-    process.start()
-    return process
-
-
 def helper(pid: int) -> bool:
     """Whether process ``pid`` is multiprocessing's forkserver or resource tracker (or a
     process forked by the forkserver, which has its command line)."""
     with contextlib.suppress(OSError):
         return any(mark in Path(f"/proc/{pid}/cmdline").read_bytes() for mark in HELPERS)
     return False
-
-
-def _detached(target: Callable[..., object], *args: Any) -> None:
-    os.setsid()
-    ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if not helper(os.getppid()):  # the forkserver had already ended
-        os.kill(os.getpid(), signal.SIGKILL)
-    passed = {arg.fileno() for arg in args if hasattr(arg, "fileno")}
-    null = os.open(os.devnull, os.O_RDWR)
-    for fd in {int(fd) for fd in os.listdir("/proc/self/fd")} - passed - {1, 2, null}:
-        with contextlib.suppress(OSError):  # the listing's own descriptor is closed
-            os.fstat(fd)
-            os.dup2(null, fd)
-    os.close(null)
-    target(*args)
 
 
 def start_child(
@@ -140,11 +121,13 @@ def start_child(
     if (
         os.environ.get(ENABLE) == "1"
         and sys.platform == "linux"
+        and "ipykernel" not in sys.modules
         and not any(name.startswith(READ_AT_IMPORT) for name in changed - {"PYTHONUNBUFFERED"})
     ):
         mine, theirs = socket.socketpair()
         with mine, theirs:
-            process = start(_serve, sock, theirs, args, env, preload=PRELOAD)
+            process = ForkedProcess(target=_serve, args=(sock, theirs, args, env), daemon=True)
+            process.start()
             process.stdout = mine.makefile("r", encoding="utf-8", errors="replace")
         return process
     return subprocess.Popen(
@@ -164,14 +147,24 @@ def _serve(
     sock: socket.socket, output: socket.socket, args: list[str], env: dict[str, str]
 ) -> None:
     """In the forked process: become what ``python -m lessons.kit.child`` would be."""
+    os.setsid()
+    ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if not helper(os.getppid()):  # the forkserver has already ended
+        os.kill(os.getpid(), signal.SIGKILL)
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in {int(fd) for fd in os.listdir("/proc/self/fd")} - {sock.fileno(), output.fileno()}:
+        with contextlib.suppress(OSError):  # the listing's own descriptor, closed by now
+            os.fstat(fd)
+            os.dup2(null, fd)
     for fd in (1, 2):
         os.dup2(output.fileno(), fd)
+    os.close(null)
     output.close()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     os.environ.clear()
     os.environ.update(env)
     if sys.path[:1] != [os.getcwd()]:
-        sys.path.insert(0, os.getcwd())
+        sys.path.insert(0, os.getcwd())  # as with ``python -m``
     for name in [n for n in sys.modules if n.startswith("lessons.kit")]:
         del sys.modules[name]  # the kit reads its settings at import: read them anew
     sys.argv = [CHILD, str(sock.fileno()), *args]
