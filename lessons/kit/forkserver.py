@@ -121,7 +121,7 @@ def start_child(
     if (
         os.environ.get(ENABLE) == "1"
         and sys.platform == "linux"
-        and "ipykernel" not in sys.modules
+        and not _in_a_kernel()
         and not any(name.startswith(READ_AT_IMPORT) for name in changed - {"PYTHONUNBUFFERED"})
     ):
         mine, theirs = socket.socketpair()
@@ -141,6 +141,11 @@ def start_child(
         env=env,
         start_new_session=True,
     )
+
+
+def _in_a_kernel() -> bool:
+    kernel = sys.modules.get("ipykernel.kernelapp")  # imported, not always started
+    return kernel is not None and kernel.IPKernelApp.initialized()
 
 
 def _serve(
