@@ -31,10 +31,11 @@ replaced, which had a session of its own): the kernel ended only when jupyter_cl
 it SIGTERM. For the same reason the testing notebook's pytest runs keep their own helper
 (lessons.kit.pytest_run).
 
-Measured (lesson 01's app, start to ready, medians of 10, 2 cores at load 2-4): spawned
-MEASURE ms; forked by the hand-written warm parent this replaced MEASURE ms; forked by
-``multiprocessing`` MEASURE ms. A process's first server also waits for the forkserver's
-imports: MEASURE ms.
+Measured (lesson 01's app, start to ready, medians of 10, 2 cores at load 1.3, interleaved):
+spawned 367 ms; forked by the hand-written warm parent this replaced 51 ms; forked here 47
+and 56 ms (63-76 ms before the kit was preloaded). A process's first server also waits for
+the forkserver's imports: 457-507 ms here, 487 ms with the warm parent. At load 2-3,
+earlier: spawned 757 ms, the warm parent 50-79 ms.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ from typing import IO
 ENABLE = "WSLAB_FORK_SERVER"
 CHILD = "lessons.kit.child"
 # What the forkserver imports once: the starting program's main module (multiprocessing's
-# default; each fork would import it again otherwise), then what a server imports.
+# default; each fork would import it again otherwise), what a server imports, and the kit
+# (each fork imports it again, for its settings, but not to unpickle its target: 20 ms).
 PRELOAD = [
     "__main__",
     "fastapi",
@@ -70,6 +72,7 @@ PRELOAD = [
     "websockets.asyncio.server",
     "redis.asyncio",
     "jwt",
+    CHILD,
 ]
 # Environment variables read at startup by Python or by a preloaded library.
 READ_AT_IMPORT = ("PYTHON", "WEBSOCKETS_")
