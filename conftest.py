@@ -17,10 +17,11 @@ from lessons.kit.leaks import settle, snapshot
 from lessons.kit.redis_server import RedisServer
 
 REQUIRE_BROWSER = "WSLAB_REQUIRE_BROWSER"
-# Server processes are forked from a warm parent (lessons.kit.forkserver): the suite starts
-# over a hundred, and each spends most of a second of CPU importing the same libraries.
-# Inherited by the notebooks' kernels and the commands the tests start; tests of stop
-# signals remove it, to stop what learners run.
+# Server processes are forked from multiprocessing's forkserver (lessons.kit.forkserver): the
+# suite starts over a hundred, and each spends most of a second of CPU importing the same
+# libraries. Inherited by the commands the tests start (a notebook's kernel spawns its
+# servers all the same: lessons.kit.forkserver says why); tests of stop signals remove it,
+# to stop what learners run.
 os.environ.setdefault(ENABLE_FORK_SERVER, "1")
 
 

@@ -1,5 +1,5 @@
-"""Servers forked from a warm parent (lessons.kit.forkserver, which the suite turns on)
-behave as spawned ones do, and nothing outlives the process that started them."""
+"""Servers forked from multiprocessing's forkserver (lessons.kit.forkserver, which the suite
+turns on) behave as spawned ones do, and nothing outlives the process that started them."""
 
 from __future__ import annotations
 
@@ -15,15 +15,15 @@ import httpx
 import pytest
 
 from lessons import find
-from lessons.kit import SubprocessServer, eventually, forkserver, scaled
-from lessons.kit.forkserver import ENABLE, ForkedProcess, warm_parents
+from lessons.kit import SubprocessServer, eventually, scaled
+from lessons.kit.forkserver import ENABLE, ForkedProcess, helper
 from lessons.kit.leaks import alive, settle, snapshot
 
 ECHO_APP = find("01").app_path
-# Reads a kit setting at import, as the kit's guard does: a forked server must read its own.
+# Reads a kit setting read at import: a forked server must read its own.
 SETTINGS_APP = """
 import os, sys
-import lessons.kit.guard as guard
+from lessons.kit import server
 from fastapi import FastAPI
 
 app = FastAPI()
@@ -31,9 +31,15 @@ app = FastAPI()
 
 @app.get("/")
 def settings() -> dict:
-    return {"setting": os.environ.get("SETTING"), "close_timeout": guard.CLOSE_TIMEOUT,
-            "cwd": os.getcwd(), "path": sys.path, "argv": sys.argv[2:]}
+    return {"setting": os.environ.get("SETTING"), "user_timeout": server.USER_TIMEOUT,
+            "cwd": os.getcwd(), "path": sys.path[0], "argv": sys.argv[2:]}
 """
+
+
+def helpers() -> set[int]:
+    """This process's multiprocessing forkserver and resource tracker."""
+    children = snapshot().children.items()
+    return {pid for pid, parent in children if parent == os.getpid() and helper(pid)}
 
 
 def test_a_forked_server_has_the_settings_directory_and_output_a_spawned_one_has(
@@ -42,7 +48,7 @@ def test_a_forked_server_has_the_settings_directory_and_output_a_spawned_one_has
     app = tmp_path / "settings_app.py"
     app.write_text(SETTINGS_APP)
     monkeypatch.chdir(tmp_path)
-    env = {"SETTING": "mine", "WSLAB_CLOSE_TIMEOUT": "1.5"}
+    env = {"SETTING": "mine", "WSLAB_TCP_USER_TIMEOUT": "1.5"}
     seen = {}
     for fork in (True, False):
         monkeypatch.setenv(ENABLE, "1" if fork else "0")
@@ -52,8 +58,8 @@ def test_a_forked_server_has_the_settings_directory_and_output_a_spawned_one_has
             server.wait_for_output(rf"Started server process \[{server.pid}\]")
         assert server.process is not None and server.process.returncode == -signal.SIGTERM
     assert seen[True] == seen[False]
-    assert seen[True]["setting"] == "mine" and seen[True]["close_timeout"] == 1.5
-    assert seen[True]["cwd"] == seen[True]["path"][0] == str(tmp_path)  # as `python -m` here
+    assert seen[True]["setting"] == "mine" and seen[True]["user_timeout"] == 1.5
+    assert seen[True]["cwd"] == seen[True]["path"] == str(tmp_path)  # as `python -m` here
 
 
 def test_a_server_that_changes_a_setting_read_at_startup_is_spawned() -> None:
@@ -70,7 +76,7 @@ def test_an_app_that_exits_while_loading_says_why(tmp_path: Path) -> None:
 
 def test_the_leak_guard_sees_a_forked_server_left_running() -> None:
     with SubprocessServer(ECHO_APP):
-        assert warm_parents()  # up before the snapshot: its later children are still new
+        assert len(helpers()) == 2  # up before the snapshot: its later children are still new
     before = snapshot()
     server = SubprocessServer(ECHO_APP).start()
     try:
@@ -80,47 +86,35 @@ def test_the_leak_guard_sees_a_forked_server_left_running() -> None:
     assert settle(before) == []
 
 
-def test_servers_of_a_killed_warm_parent_are_killed_and_it_is_replaced() -> None:
+def test_servers_of_a_killed_forkserver_are_killed_and_it_is_replaced() -> None:
     server = SubprocessServer(ECHO_APP).start()
     try:
-        (warm,) = warm_parents()
-        os.kill(warm, signal.SIGKILL)
-        assert server.process is not None and server.process.wait(scaled(10)) == -signal.SIGKILL
-        assert not alive(server.pid or 0) and not warm_parents()
+        first = helpers()
+        (forkserver,) = [
+            pid for pid in first if b"forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        os.kill(forkserver, signal.SIGKILL)
+        asyncio.run(eventually(lambda: not alive(server.pid or 0), timeout=10))
     finally:
         server.stop()
     with SubprocessServer(ECHO_APP) as again:
-        assert isinstance(again.process, ForkedProcess) and warm_parents() != {warm}
-
-
-def test_a_warm_parent_that_stops_answering_is_ended_and_replaced(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    with SubprocessServer(ECHO_APP):
-        (warm,) = warm_parents()
-    os.kill(warm, signal.SIGSTOP)  # as a stuck one looks
-    with monkeypatch.context() as patch, pytest.raises(RuntimeError, match="no answer within"):
-        patch.setattr(forkserver, "ANSWER_SECONDS", 0.5)
-        SubprocessServer(ECHO_APP).start()
-    with SubprocessServer(ECHO_APP) as again:
-        assert isinstance(again.process, ForkedProcess) and warm not in warm_parents()
-    assert not alive(warm)
+        assert isinstance(again.process, ForkedProcess) and forkserver not in helpers()
 
 
 STARTER = """
 import os, sys
 os.environ["WSLAB_FORK_SERVER"] = "1"
 from lessons.kit import SubprocessServer
-from lessons.kit.forkserver import warm_parents
+from lessons.kit.leaks import snapshot
 
 server = SubprocessServer(sys.argv[1]).start()
 server.pause()  # even a frozen server is stopped
-print(json.dumps([server.pid, *warm_parents()]), flush=True)
+print(json.dumps(sorted(snapshot().children)), flush=True)  # with the forkserver, tracker
 sys.stdin.read()
 """
 
 
-def test_when_the_starting_process_is_killed_its_servers_and_warm_parent_end() -> None:
+def test_when_the_starting_process_is_killed_its_servers_and_forkserver_end() -> None:
     starter = subprocess.Popen(
         [sys.executable, "-c", "import json\n" + STARTER, str(ECHO_APP)],
         stdin=subprocess.PIPE,
@@ -130,7 +124,7 @@ def test_when_the_starting_process_is_killed_its_servers_and_warm_parent_end() -
     try:
         assert starter.stdout is not None
         pids = json.loads(starter.stdout.readline())
-        assert len(pids) == 2 and all(map(alive, pids))
+        assert len(pids) == 3 and all(map(alive, pids))
     finally:
         starter.kill()
         starter.communicate()

@@ -39,6 +39,8 @@ from lessons.kit.redis_server import RedisServer
 lesson = find("01")
 thread = LiveServer(lesson.app()).start()
 process = SubprocessServer(lesson.app_path).start()
+# Spawned, though the suite asks for forks: a kernel's shutdown would wait for the forkserver.
+assert type(process.process).__name__ == "Popen"
 redis = RedisServer().start()
 print(json.dumps({"pids": [process.pid, redis.process.pid],
                   "ports": [thread.port, process.port, redis.port]}))

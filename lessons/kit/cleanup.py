@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import multiprocessing.util  # noqa: F401 (its exit handler: see stop_all)
 import os
 import signal
 import subprocess
@@ -83,6 +84,9 @@ def untrack(owner: Stoppable) -> None:
     _running.discard(owner)
 
 
+# multiprocessing's exit handler, registered when multiprocessing.util is imported (above),
+# ends the processes it started and waits for them, a paused one forever: this one (atexit
+# calls the last registered first) stops them before.
 @atexit.register
 def stop_all() -> None:
     """Stop every server and Redis the kit started in this process and nobody stopped.

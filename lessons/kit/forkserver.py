@@ -1,51 +1,65 @@
-"""A warm parent for ``SubprocessServer``: the libraries imported once, each server forked.
+"""Server processes forked from ``multiprocessing``'s forkserver, which has imported the
+libraries once, instead of spawned.
 
 A new Python process spends most of a second of CPU importing FastAPI, uvicorn and
 ``websockets`` before it serves; the test suite starts over a hundred server processes.
-With ``WSLAB_FORK_SERVER=1`` (the test suite sets it), ``start_child`` asks a warm parent,
-started on first use by each process that starts servers, to fork them instead of spawning
+With ``WSLAB_FORK_SERVER=1`` (the test suite sets it), ``start_child`` forks each from the
+forkserver (``multiprocessing.get_context("forkserver")``, started on first use by each
+process that starts servers; ``set_forkserver_preload(PRELOAD)``) instead of spawning
 ``python -m lessons.kit.child``. From outside a forked server is the same: its own process
 and session, the same entry point, its output on a pipe, the same signals stop it and its
-exit status is reported (by the warm parent, which reaps it). When the process that started
-a warm parent ends, the warm parent stops what is left of its servers and ends too.
+exit status is reported. Its environment is applied after the fork, before the kit (whose
+settings are read at import) and the app are imported. A server whose environment changes
+a ``PYTHON*`` or ``WEBSOCKETS_*`` variable (read by Python or by ``websockets`` at
+startup) is spawned, as is every server outside Linux.
 
-Its environment is applied after the fork, before the kit (whose settings are read at
-import) and the app are imported; the warm parent imports only libraries. A server whose
-environment changes a ``PYTHON*`` or ``WEBSOCKETS_*`` variable (read by Python or by
-``websockets`` at startup) is spawned, as it is where pidfds are missing (not Linux).
+What multiprocessing leaves to us (Python 3.11):
+- its forkserver ends when the processes that hold its "alive" pipe do, and each forked
+  process inherits that pipe: the child replaces every inherited descriptor it was not
+  given with /dev/null, so the forkserver ends with its starter, even a SIGKILLed one;
+- nothing stops what it forked then: the child asks Linux for SIGKILL when its parent,
+  the forkserver, ends (``prctl(PR_SET_PDEATHSIG)``; SIGTERM would leave a paused server
+  paused), then checks that its parent still is the forkserver;
+- the forkserver and the resource tracker started with it live as long as the starting
+  process; ``helper`` tells them by their command line (for the leak checks).
 
-Measured (lesson 01's app, start to ready, medians of 10, 2 cores at load 10): spawned
-1,960 ms, forked 100-215 ms. Why not ``multiprocessing``'s forkserver with
-``set_forkserver_preload``, which would fork as fast? On Python 3.11 its server exits alone
-when the starting process dies and leaves the servers it forked running (this one stops
-them: tests/test_forkserver.py), and its process id, which the leak checks must tell from
-a leak, is private.
+A Jupyter kernel spawns its servers: ipykernel (7.4) signals every process in the kernel's
+process group at shutdown and waits while any is left, zombies included, and the resource
+tracker ignores SIGTERM. Measured: lesson 02's notebook, run as the suite runs it, took
+18.6 s with its servers forked in the kernel (8.9 s with the hand-written warm parent this
+replaced, which had a session of its own): the kernel ended only when jupyter_client sent
+it SIGTERM. For the same reason the testing notebook's pytest runs keep their own helper
+(lessons.kit.pytest_run).
+
+Measured (lesson 01's app, start to ready, medians of 10, 2 cores at load 1.3, interleaved):
+spawned 367 ms; forked by the hand-written warm parent this replaced 51 ms; forked here 47
+and 56 ms (63-76 ms before the kit was preloaded). A process's first server also waits for
+the forkserver's imports: 457-507 ms here, 487 ms with the warm parent. At load 2-3,
+earlier: spawned 757 ms, the warm parent 50-79 ms.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import importlib
-import json
+import multiprocessing
+import multiprocessing.context
 import os
-import selectors
 import signal
 import socket
 import subprocess
 import sys
-import threading
-import time
-import traceback
-from typing import IO, Any
-
-from lessons.kit.timing import scaled
+from pathlib import Path
+from typing import IO
 
 ENABLE = "WSLAB_FORK_SERVER"
-THREAD_NAME = "wslab-fork-server"
 CHILD = "lessons.kit.child"
-WARM_PARENT = "import sys; from lessons.kit.forkserver import serve_forks; serve_forks(sys.argv[1])"
-# Libraries the apps and the kit import, in the order a server imports them.
-PRELOAD = (
+# What the forkserver imports once: the starting program's main module (multiprocessing's
+# default; each fork would import it again otherwise), what a server imports, and the kit
+# (each fork imports it again, for its settings, but not to unpickle its target: 20 ms).
+PRELOAD = [
+    "__main__",
     "fastapi",
     "fastapi.responses",
     "pydantic.v1",  # FastAPI imports it at an app's first route: 120 ms a server, under load
@@ -58,160 +72,47 @@ PRELOAD = (
     "websockets.asyncio.server",
     "redis.asyncio",
     "jwt",
-)
+    CHILD,
+]
 # Environment variables read at startup by Python or by a preloaded library.
 READ_AT_IMPORT = ("PYTHON", "WEBSOCKETS_")
-# How long servers left behind by an ended parent get to stop before SIGKILL, seconds.
-GRACE = 5.0
-# How long a request may wait for the warm parent (its first one waits for its imports).
-ANSWER_SECONDS = 30.0
+# The command lines of multiprocessing's forkserver (and of what it forks) and tracker.
+HELPERS = (b"from multiprocessing.forkserver import", b"from multiprocessing.resource_tracker")
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+_context = multiprocessing.get_context("forkserver")
+_context.set_forkserver_preload(PRELOAD)
 
 
-class ForkedProcess:
-    """A server forked by the warm parent: the part of ``subprocess.Popen`` the kit uses."""
+class ForkedProcess(multiprocessing.context.ForkServerProcess):
+    """A forked server, with the parts of ``subprocess.Popen`` the kit uses."""
 
-    def __init__(self, args: list[str], pid: int, stdout: IO[str], changed: threading.Condition):
-        self.args = args
-        self.pid = pid
-        self.stdout = stdout
-        self.returncode: int | None = None
-        self._changed = changed
+    stdout: IO[str]
+
+    @property
+    def returncode(self) -> int | None:
+        return self.exitcode
 
     def poll(self) -> int | None:
-        return self.returncode
+        return self.exitcode
 
     def wait(self, timeout: float | None = None) -> int:
-        with self._changed:
-            if not self._changed.wait_for(lambda: self.returncode is not None, timeout):
-                raise subprocess.TimeoutExpired(self.args, timeout or 0)
-        assert self.returncode is not None
-        return self.returncode
+        self.join(timeout)
+        if self.exitcode is None:
+            raise subprocess.TimeoutExpired(CHILD, timeout or 0)
+        return self.exitcode
 
     def send_signal(self, sig: int) -> None:
-        if self.returncode is None:
+        if self.exitcode is None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, sig)
 
-    def kill(self) -> None:
-        self.send_signal(signal.SIGKILL)
 
-    def orphaned(self) -> None:
-        """Its warm parent is gone, and with it the exit status: SIGKILL it, wait for it."""
-        with contextlib.suppress(ProcessLookupError):
-            pidfd = os.pidfd_open(self.pid)
-            self.send_signal(signal.SIGKILL)
-            _wait_for_exits({pidfd}, GRACE)
-            os.close(pidfd)
-        with self._changed:
-            self.returncode = -signal.SIGKILL
-            self._changed.notify_all()
-
-
-class _WarmParent:
-    """This process's side: one control socket to the warm parent, one thread reading it."""
-
-    def __init__(self) -> None:
-        self.env = dict(os.environ)
-        self.control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        with theirs:
-            self.process = subprocess.Popen(
-                [sys.executable, "-c", WARM_PARENT, str(theirs.fileno())],
-                pass_fds=[theirs.fileno()],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                env={**self.env, "PYTHONUNBUFFERED": "1"},
-                start_new_session=True,
-            )
-        self.changed = threading.Condition()
-        self.pending: dict[int, tuple[list[str], IO[str]]] = {}
-        self.started: dict[int, ForkedProcess | str] = {}
-        self.running: dict[int, ForkedProcess] = {}
-        self.gone = False
-        self.requests = 0
-        threading.Thread(target=self._read, name=THREAD_NAME, daemon=True).start()
-
-    def fork(self, fd: int, args: list[str], env: dict[str, str]) -> ForkedProcess:
-        read_end, write_end = os.pipe()
-        stdout = open(read_end, encoding="utf-8", errors="replace")
-        with self.changed:
-            self.requests += 1
-            request = self.requests
-            self.pending[request] = (args, stdout)
-        message = {"request": request, "args": args, "env": env, "cwd": os.getcwd()}
-        try:
-            socket.send_fds(self.control, [json.dumps(message).encode()], [fd, write_end])
-        except OSError:
-            stdout.close()
-            raise
-        finally:
-            os.close(write_end)
-        with self.changed:
-            answered = self.changed.wait_for(
-                lambda: request in self.started or self.gone, scaled(ANSWER_SECONDS)
-            )
-            started = self.started.pop(request, "the warm parent ended")
-        if not answered:  # stuck: end it (and whatever it started), say so
-            self.process.kill()
-            with self.changed:
-                self.gone = True  # the next server gets a new one
-            started = f"no answer within {ANSWER_SECONDS} s"
-        if isinstance(started, str):
-            stdout.close()
-            raise RuntimeError(f"the fork server could not start a server: {started}")
-        return started
-
-    def _read(self) -> None:
-        while True:
-            try:
-                data = self.control.recv(1 << 16)
-            except OSError:
-                data = b""
-            if not data:
-                break
-            message = json.loads(data)
-            with self.changed:
-                if "exited" in message:
-                    if process := self.running.pop(message["exited"], None):
-                        process.returncode = message["status"]
-                elif "error" in message:
-                    self.pending.pop(message["request"], None)
-                    self.started[message["request"]] = message["error"]
-                else:
-                    args, stdout = self.pending.pop(message["request"])
-                    process = ForkedProcess(args, message["pid"], stdout, self.changed)
-                    self.running[process.pid] = self.started[message["request"]] = process
-                self.changed.notify_all()
-        self.process.wait()  # the control socket closes when the warm parent ends
-        self.control.close()
-        with self.changed:
-            self.gone = True
-            orphans = list(self.running.values())
-            self.changed.notify_all()
-        for process in orphans:  # the warm parent was killed: so are its servers
-            process.orphaned()
-
-
-_lock = threading.Lock()
-_parent: _WarmParent | None = None
-
-
-def _running() -> _WarmParent | None:
-    if _parent is None or _parent.gone or _parent.process.poll() is not None:
-        return None
-    return _parent
-
-
-def warm_parents() -> set[int]:
-    """The pid of this process's warm parent, if one is running."""
-    return {parent.process.pid} if (parent := _running()) else set()
-
-
-def _can_fork(env: dict[str, str]) -> bool:
-    if os.environ.get(ENABLE) != "1" or not hasattr(os, "pidfd_open"):
-        return False
-    base = parent.env if (parent := _running()) else os.environ
-    changed = {k for k in env.keys() | base.keys() if env.get(k) != base.get(k)}
-    return not any(name.startswith(READ_AT_IMPORT) for name in changed - {"PYTHONUNBUFFERED"})
+def helper(pid: int) -> bool:
+    """Whether process ``pid`` is multiprocessing's forkserver or resource tracker (or a
+    process forked by the forkserver, which has its command line)."""
+    with contextlib.suppress(OSError):
+        return any(mark in Path(f"/proc/{pid}/cmdline").read_bytes() for mark in HELPERS)
+    return False
 
 
 def start_child(
@@ -219,11 +120,19 @@ def start_child(
 ) -> subprocess.Popen[str] | ForkedProcess:
     """``python -m lessons.kit.child FD *args`` serving on ``sock``, with output on a pipe
     (``.stdout``, text) and ``env`` as its whole environment: forked when it can be."""
-    global _parent
-    if _can_fork(env):
-        with _lock:
-            parent = _parent = _running() or _WarmParent()
-        return parent.fork(sock.fileno(), args, env)
+    changed = {k for k in env.keys() | os.environ.keys() if env.get(k) != os.environ.get(k)}
+    if (
+        os.environ.get(ENABLE) == "1"
+        and sys.platform == "linux"
+        and not _in_a_kernel()
+        and not any(name.startswith(READ_AT_IMPORT) for name in changed - {"PYTHONUNBUFFERED"})
+    ):
+        mine, theirs = socket.socketpair()
+        with mine, theirs:
+            process = ForkedProcess(target=_serve, args=(sock, theirs, args, env), daemon=True)
+            process.start()
+            process.stdout = mine.makefile("r", encoding="utf-8", errors="replace")
+        return process
     return subprocess.Popen(
         [sys.executable, "-m", CHILD, str(sock.fileno()), *args],
         stdout=subprocess.PIPE,
@@ -237,113 +146,34 @@ def start_child(
     )
 
 
-# The warm parent's side.
+def _in_a_kernel() -> bool:
+    kernel = sys.modules.get("ipykernel.kernelapp")  # imported, not always started
+    return kernel is not None and kernel.IPKernelApp.initialized()
 
 
-def serve_forks(fd: str) -> None:
-    """The warm parent: import ``PRELOAD``, then fork a server for each request read from
-    the control socket ``fd`` until it closes."""
-    control = socket.socket(fileno=int(fd))
-    for name in PRELOAD:
-        with contextlib.suppress(ImportError):
-            importlib.import_module(name)
-    children: dict[int, int] = {}  # pidfd -> pid
-    with selectors.DefaultSelector() as selector:
-        selector.register(control, selectors.EVENT_READ)
-        while True:
-            for key, _ in selector.select():
-                if key.fileobj is not control:
-                    pidfd = key.fd
-                    selector.unregister(pidfd)
-                    os.close(pidfd)
-                    _, status = os.waitpid(children.pop(pidfd), 0)
-                    _send(control, exited=key.data, status=os.waitstatus_to_exitcode(status))
-                    continue
-                try:
-                    data, fds, _, _ = socket.recv_fds(control, 1 << 20, 2)
-                except OSError:
-                    data, fds = b"", []
-                if not data:  # the process that started us ended
-                    _stop(children)
-                    return
-                request = json.loads(data)
-                try:
-                    pid = os.fork()
-                except OSError as exc:  # out of processes or memory: say so, go on
-                    _send(control, request=request["request"], error=str(exc))
-                    pid = None
-                if pid == 0:
-                    _child(request, fds, [control.fileno(), selector.fileno(), *children])
-                for fd in fds:
-                    os.close(fd)
-                if pid is None:
-                    continue
-                pidfd = os.pidfd_open(pid)
-                children[pidfd] = pid
-                selector.register(pidfd, selectors.EVENT_READ, pid)
-                _send(control, request=request["request"], pid=pid)
-
-
-def _send(control: socket.socket, **message: Any) -> None:
-    with contextlib.suppress(OSError):
-        control.send(json.dumps(message).encode())
-
-
-def _stop(children: dict[int, int]) -> None:
-    """SIGTERM every server left (SIGCONT first: a paused one must run to take it), give
-    them ``GRACE`` seconds, SIGKILL the rest, reap them all."""
-    for pid in children.values():
-        os.kill(pid, signal.SIGCONT)  # not reaped yet: the pid is still theirs
-        os.kill(pid, signal.SIGTERM)
-    _wait_for_exits(set(children), GRACE)
-    for pid in children.values():
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-
-
-def _wait_for_exits(pidfds: set[int], timeout: float) -> None:
-    """Wait until every process of ``pidfds`` has ended, or ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    with selectors.DefaultSelector() as waiting:
-        for pidfd in pidfds:
-            waiting.register(pidfd, selectors.EVENT_READ)
-        while waiting.get_map() and (left := deadline - time.monotonic()) > 0:
-            for key, _ in waiting.select(left):
-                waiting.unregister(key.fd)
-
-
-def _child(request: dict[str, Any], fds: list[int], inherited: list[int]) -> None:
+def _serve(
+    sock: socket.socket, output: socket.socket, args: list[str], env: dict[str, str]
+) -> None:
     """In the forked process: become what ``python -m lessons.kit.child`` would be."""
-    code = 1
-    try:
-        listen_fd, out_fd = fds
-        os.setsid()
-        for fd in inherited:
-            os.close(fd)
-        os.dup2(out_fd, 1)
-        os.dup2(out_fd, 2)
-        os.close(out_fd)
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
-        os.close(null)
-        os.chdir(request["cwd"])
-        sys.path[0] = request["cwd"]
-        os.environ.clear()
-        os.environ.update(request["env"])
-        for name in [n for n in sys.modules if n.startswith("lessons.kit")]:
-            del sys.modules[name]  # the kit reads its settings at import: read them anew
-        sys.argv = [CHILD, str(listen_fd), *request["args"]]
-        importlib.import_module(CHILD).main(sys.argv[1:])
-        code = 0
-    except SystemExit as exc:  # as the interpreter would: a message is printed, then 1
-        if exc.code is None or isinstance(exc.code, int):
-            code = exc.code or 0
-        else:
-            print(exc.code, file=sys.stderr)
-    except BaseException:
-        traceback.print_exc()
-    finally:
-        with contextlib.suppress(Exception):
-            sys.stdout.flush()
-            sys.stderr.flush()
-        os._exit(code)
+    os.setsid()
+    ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if not helper(os.getppid()):  # the forkserver has already ended
+        os.kill(os.getpid(), signal.SIGKILL)
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in {int(fd) for fd in os.listdir("/proc/self/fd")} - {sock.fileno(), output.fileno()}:
+        with contextlib.suppress(OSError):  # the listing's own descriptor, closed by now
+            os.fstat(fd)
+            os.dup2(null, fd)
+    for fd in (1, 2):
+        os.dup2(output.fileno(), fd)
+    os.close(null)
+    output.close()
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    os.environ.clear()
+    os.environ.update(env)
+    if sys.path[:1] != [os.getcwd()]:
+        sys.path.insert(0, os.getcwd())  # as with ``python -m``
+    for name in [n for n in sys.modules if n.startswith("lessons.kit")]:
+        del sys.modules[name]  # the kit reads its settings at import: read them anew
+    sys.argv = [CHILD, str(sock.fileno()), *args]
+    importlib.import_module(CHILD).main(sys.argv[1:])

@@ -25,7 +25,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 
-from lessons.kit.forkserver import THREAD_NAME, warm_parents
+from lessons.kit.forkserver import helper
 from lessons.kit.timing import scaled
 
 PROC = Path("/proc")
@@ -46,7 +46,9 @@ class Snapshot:
         opens itself (a kernel that binds its ports after the snapshot).
         """
         found = [f"thread {t.name!r}" for t in self.threads - before.threads]
-        warm = warm_parents()  # it lives as long as this process; its servers do not
+        # multiprocessing's forkserver and resource tracker live as long as this process;
+        # what the forkserver forks does not
+        warm = {pid for pid, ppid in self.children.items() if ppid == os.getpid() and helper(pid)}
         new = self.children.keys() - before.children.keys() - warm
         theirs = {pid for pid in new if self._descends_from(pid, before.children.keys() - warm)}
         found += [f"child process {pid}: {_command(pid)}" for pid in new - theirs]
@@ -68,8 +70,7 @@ class Snapshot:
 
 
 def snapshot() -> Snapshot:
-    # the fork server's reader lives as long as this process, as its warm parent does
-    threads = frozenset(t for t in threading.enumerate() if t.is_alive() and t.name != THREAD_NAME)
+    threads = frozenset(t for t in threading.enumerate() if t.is_alive())
     if not PROC.is_dir():
         return Snapshot(threads, {}, {})
     children = _children(os.getpid())
