@@ -122,7 +122,7 @@ def test_p19_both_welcome_a_valid_token_in_process(stem: str) -> None:
 @pytest.mark.anyio
 @pytest.mark.parametrize("access_log", [True, False])
 async def test_p20_token_is_in_the_log_despite_the_access_log_filter(access_log: bool) -> None:
-    target = LESSON.path / "pitfall_token_in_url.py"
+    target = LESSON.file("pitfall_token_in_url")
     with SubprocessServer(target, access_log=access_log) as live:
         async with LiveClient(live.ws_url("/ws?token=alice-token")) as ws:
             assert (await ws.receive_json())["user"] == "alice"
@@ -134,7 +134,7 @@ async def test_p20_token_is_in_the_log_despite_the_access_log_filter(access_log:
 
 @pytest.mark.anyio
 async def test_p20_fix_redacts_the_token() -> None:
-    with SubprocessServer(LESSON.path / "fix_token_in_url.py") as live:
+    with SubprocessServer(LESSON.file("fix_token_in_url")) as live:
         async with LiveClient(live.ws_url("/ws?token=alice-token")) as ws:
             assert (await ws.receive_json())["user"] == "alice"
         assert await handshake_status(live.ws_url("/ws?token=stolen-guess")) == 401

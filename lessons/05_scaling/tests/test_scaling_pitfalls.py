@@ -37,7 +37,7 @@ flood_reaching = EXPERIMENTS.flood_reaching
 
 
 def path(stem: str) -> str:
-    return str(LESSON.path / f"{stem}.py")
+    return str(LESSON.file(stem))
 
 
 def redis_clients(server: RedisServer) -> int:

@@ -401,7 +401,7 @@ async def test_p17_fix_stops_the_loop_with_the_last_watcher() -> None:
 
 @pytest.mark.anyio
 async def test_p18_two_processes_each_see_only_their_own_clients() -> None:
-    target = LESSON.path / "pitfall_worker_processes.py"
+    target = LESSON.file("pitfall_worker_processes")
     with SubprocessServer(target) as one, SubprocessServer(target) as two:
         async with (
             LiveClient(one.ws_url("/ws?user=ann")) as ann,
@@ -417,7 +417,7 @@ async def test_p18_two_processes_each_see_only_their_own_clients() -> None:
 async def test_p18_fix_through_redis_reaches_every_process(redis_server: RedisServer) -> None:
     from redis.asyncio import Redis
 
-    target = LESSON.path / "fix_worker_processes.py"
+    target = LESSON.file("fix_worker_processes")
     env = {"REDIS_URL": redis_server.url}
     with SubprocessServer(target, env=env) as one, SubprocessServer(target, env=env) as two:
         async with Redis.from_url(redis_server.url) as redis:
@@ -492,7 +492,7 @@ def uvicorn_process(module: str, workers: int, port: int) -> Iterator[bool]:
 @pytest.mark.anyio
 async def test_p18_uvicorn_workers_split_the_room() -> None:
     """Under ``--workers 2`` the kernel spreads connections over both processes."""
-    with uvicorn_workers("pitfall_worker_processes") as port:
+    with uvicorn_workers("pitfalls.pitfall_worker_processes") as port:
         url = f"ws://127.0.0.1:{port}/ws?user="
         by_process: dict[str, list[LiveClient]] = {}
         clients: list[LiveClient] = []

@@ -35,7 +35,7 @@ handshake_answer, in_process_answer = EXPERIMENTS.handshake_answer, EXPERIMENTS.
 
 
 def path(stem: str) -> str:
-    return str(LESSON.path / f"{stem}.py")
+    return str(LESSON.file(stem))
 
 
 def crashes(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:

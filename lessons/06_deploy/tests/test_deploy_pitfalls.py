@@ -15,15 +15,15 @@ import pytest
 import websockets
 from websockets.exceptions import InvalidStatus
 
-from lessons import load_module
+from lessons import find
 from lessons.kit import scaled
 from lessons.kit.cluster import cluster
 from lessons.kit.deploy import tls
 from lessons.kit.redis_server import RedisServer
 from lessons.kit.server import SubprocessServer
 
-HERE = Path(__file__).parent
-EXPERIMENTS = load_module(HERE / "experiments.py")
+LESSON = find("06_deploy")
+EXPERIMENTS = LESSON.module("experiments")
 deployment, rolling_deploy = EXPERIMENTS.deployment, EXPERIMENTS.rolling_deploy
 quiet, supervised, whoami = EXPERIMENTS.quiet, EXPERIMENTS.supervised, EXPERIMENTS.whoami
 pytestmark = pytest.mark.anyio
@@ -37,7 +37,7 @@ def instances(redis_server: RedisServer) -> Iterator[Callable[..., list[Subproce
 
     def start(stem: str = "app", count: int = 2, **options: Any) -> list[SubprocessServer]:
         options.setdefault("log_level", "warning")
-        servers = cluster(HERE / f"{stem}.py", redis_server.url, instances=count, **options)
+        servers = cluster(LESSON.file(stem), redis_server.url, instances=count, **options)
         started.extend(servers)
         for server in servers:
             server.start()
@@ -122,8 +122,8 @@ async def test_p43_a_client_without_verification_talks_to_an_impostor_and_one_wi
 ) -> None:
     servers = instances(count=1)
     real, impostor = caddy(servers), caddy(servers)
-    broken = load_module(HERE / "pitfall_tls_client.py")
-    fixed = load_module(HERE / "fix_tls_client.py")
+    broken = LESSON.module("pitfall_tls_client")
+    fixed = LESSON.module("fix_tls_client")
     await broken.main(impostor.ws_url("/ws/lobby"), str(real.ca_file))
     assert '"welcome"' in capsys.readouterr().out
     with pytest.raises(ssl.SSLCertVerificationError):
@@ -166,9 +166,9 @@ async def test_p44_rooms_in_memory_split_users_across_instances_and_redis_joins_
 
 
 def test_p39_a_supervisor_that_only_handles_ctrl_c_orphans_its_servers_on_sigterm() -> None:
-    status, left = supervised(HERE / "pitfall_supervisor.py", signal.SIGTERM)
+    status, left = supervised(LESSON.file("pitfall_supervisor"), signal.SIGTERM)
     assert (status, left) == (-signal.SIGTERM, 2)
-    status, left = supervised(HERE / "pitfall_supervisor.py", signal.SIGINT)
+    status, left = supervised(LESSON.file("pitfall_supervisor"), signal.SIGINT)
     assert (status, left) == (0, 0)
 
 
@@ -176,14 +176,14 @@ def test_p39_a_supervisor_that_only_handles_ctrl_c_orphans_its_servers_on_sigter
 def test_p39_the_fixed_supervisor_stops_its_servers_on_every_stop_signal(
     sig: signal.Signals,
 ) -> None:
-    assert supervised(HERE / "fix_supervisor.py", sig) == (0, 0)
+    assert supervised(LESSON.file("fix_supervisor"), sig) == (0, 0)
 
 
 # The rolling deploy -------------------------------------------------------------------
 
 
 async def test_a_rolling_deploy_through_caddy_loses_no_message(redis_server: RedisServer) -> None:
-    with deployment(HERE / "app.py", redis_server.url) as (servers, front):
+    with deployment(LESSON.file("app"), redis_server.url) as (servers, front):
         counts = await rolling_deploy(servers, front.ws_url("/ws/deploy"), front.ca_file)
     assert not any(server.running for server in servers)
     assert counts["sent"] > 0 and counts["reconnects"] >= 2

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from lessons import load_module
+from lessons import find
 from lessons.kit.proxy import Caddy, Nginx, find_nginx
 from lessons.kit.server import SubprocessServer
 
-HERE = Path(__file__).parent
+LESSON = find("06_deploy")
 REQUIRE_NGINX = "WSLAB_REQUIRE_NGINX"
 
 
@@ -49,7 +48,7 @@ def nginx() -> Iterator[Callable[..., Nginx]]:
         pytest.skip(reason)
 
     def make(servers: list[Any], stem: str = "fix_no_upgrade", **options: Any) -> Nginx:
-        return Nginx(_ports(servers), load_module(HERE / f"{stem}.py").LOCATION, **options)
+        return Nginx(_ports(servers), LESSON.module(stem).LOCATION, **options)
 
     yield from _factory(make)
 
@@ -66,6 +65,6 @@ def app_file() -> Iterator[Callable[..., SubprocessServer]]:
     uvicorn in its own process."""
 
     def make(stem: str, **options: Any) -> SubprocessServer:
-        return SubprocessServer(HERE / f"{stem}.py", **{"log_level": "warning", **options})
+        return SubprocessServer(LESSON.file(stem), **{"log_level": "warning", **options})
 
     yield from _factory(make)
