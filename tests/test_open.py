@@ -10,15 +10,14 @@ pop-up off, and a signal stops it with its kernels.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import signal
 import subprocess
 import sys
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import nbformat
 import pytest
 
@@ -127,11 +126,9 @@ def test_student_copies_drop_outputs_counts_solutions_and_checkpoints(
 
 
 def _api(base: str, token: str, path: str, method: str = "GET") -> dict:
-    request = urllib.request.Request(
-        f"{base}{path}", method=method, headers={"Authorization": f"token {token}"}
-    )
-    with urllib.request.urlopen(request, timeout=scaled(30)) as response:
-        return json.loads(response.read())
+    headers = {"Authorization": f"token {token}"}
+    response = httpx.request(method, f"{base}{path}", headers=headers, timeout=scaled(30))
+    return response.raise_for_status().json()
 
 
 # Ctrl-C: see test_jupyterlab.py. SIGKILL: `wslab open` cannot clean up, the kernel must.

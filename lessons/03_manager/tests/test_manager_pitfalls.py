@@ -24,7 +24,7 @@ from starlette.testclient import TestClient
 from websockets.exceptions import ConnectionClosed
 
 from lessons import find
-from lessons.kit import LiveClient, LiveServer, SubprocessServer, eventually, scaled
+from lessons.kit import LiveClient, LiveServer, eventually, scaled
 from lessons.kit.redis_server import RedisServer
 from lessons.kit.server import free_port
 
@@ -400,37 +400,39 @@ async def test_p17_fix_stops_the_loop_with_the_last_watcher() -> None:
 
 
 @pytest.mark.anyio
-async def test_p18_two_processes_each_see_only_their_own_clients() -> None:
+async def test_p18_two_processes_each_see_only_their_own_clients(serve_file) -> None:
     target = LESSON.file("pitfall_worker_processes")
-    with SubprocessServer(target) as one, SubprocessServer(target) as two:
-        async with (
-            LiveClient(one.ws_url("/ws?user=ann")) as ann,
-            LiveClient(two.ws_url("/ws?user=bob")) as bob,
-        ):
-            assert await ann.receive() != await bob.receive()  # two different processes
-            await ann.send("hello everyone")
-            assert await ann.receive() == "ann: hello everyone"
-            await bob.receive_nothing(within=0.5)
+    one, two = serve_file(target), serve_file(target)
+    async with (
+        LiveClient(one.ws_url("/ws?user=ann")) as ann,
+        LiveClient(two.ws_url("/ws?user=bob")) as bob,
+    ):
+        assert await ann.receive() != await bob.receive()  # two different processes
+        await ann.send("hello everyone")
+        assert await ann.receive() == "ann: hello everyone"
+        await bob.receive_nothing(within=0.5)
 
 
 @pytest.mark.anyio
-async def test_p18_fix_through_redis_reaches_every_process(redis_server: RedisServer) -> None:
+async def test_p18_fix_through_redis_reaches_every_process(
+    redis_server: RedisServer, serve_file
+) -> None:
     from redis.asyncio import Redis
 
     target = LESSON.file("fix_worker_processes")
     env = {"REDIS_URL": redis_server.url}
-    with SubprocessServer(target, env=env) as one, SubprocessServer(target, env=env) as two:
-        async with Redis.from_url(redis_server.url) as redis:
-            # Each process subscribes as it starts: wait until both listen.
-            await eventually(lambda: subscribers(redis))
-        async with (
-            LiveClient(one.ws_url("/ws?user=ann")) as ann,
-            LiveClient(two.ws_url("/ws?user=bob")) as bob,
-        ):
-            assert await ann.receive() != await bob.receive()
-            await ann.send("hello everyone")
-            for ws in (ann, bob):
-                assert await ws.receive() == "ann: hello everyone"
+    one, two = serve_file(target, env=env), serve_file(target, env=env)
+    async with Redis.from_url(redis_server.url) as redis:
+        # Each process subscribes as it starts: wait until both listen.
+        await eventually(lambda: subscribers(redis))
+    async with (
+        LiveClient(one.ws_url("/ws?user=ann")) as ann,
+        LiveClient(two.ws_url("/ws?user=bob")) as bob,
+    ):
+        assert await ann.receive() != await bob.receive()
+        await ann.send("hello everyone")
+        for ws in (ann, bob):
+            assert await ws.receive() == "ann: hello everyone"
 
 
 async def subscribers(redis: Any) -> bool:

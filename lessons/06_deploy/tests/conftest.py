@@ -1,4 +1,4 @@
-"""Fixtures of lesson 06: nginx (skipped when absent unless required), Caddy, lesson files.
+"""Fixtures of lesson 06: nginx (skipped when absent unless required) and Caddy.
 
 Each is a factory, ``fixture(...)`` starting one more, and everything it started is stopped
 after the test.
@@ -14,7 +14,6 @@ import pytest
 
 from lessons import find
 from lessons.kit.proxy import Caddy, Nginx, find_nginx
-from lessons.kit.server import SubprocessServer
 
 LESSON = find("06_deploy")
 REQUIRE_NGINX = "WSLAB_REQUIRE_NGINX"
@@ -57,14 +56,3 @@ def nginx() -> Iterator[Callable[..., Nginx]]:
 def caddy() -> Iterator[Callable[..., Caddy]]:
     """``caddy(servers, names=...)``: Caddy with TLS from its local CA in front of ``servers``."""
     yield from _factory(lambda servers, **options: Caddy(_ports(servers), **options))
-
-
-@pytest.fixture
-def app_file() -> Iterator[Callable[..., SubprocessServer]]:
-    """``app_file("fix_idle_timeout", env=..., **uvicorn_options)``: a lesson file under
-    uvicorn in its own process."""
-
-    def make(stem: str, **options: Any) -> SubprocessServer:
-        return SubprocessServer(LESSON.file(stem), **{"log_level": "warning", **options})
-
-    yield from _factory(make)

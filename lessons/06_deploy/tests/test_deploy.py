@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator, Iterator
 from types import ModuleType
 from typing import Any
 
 import pytest
-import websockets
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from lessons import find
-from lessons.kit import scaled
+from lessons.kit import LiveClient
 from lessons.kit.cleanup import leaves_promptly
 from lessons.kit.cluster import cluster
 from lessons.kit.redis_server import RedisServer
@@ -143,14 +140,14 @@ async def test_clients_on_two_instances_share_the_room_and_resume_across_them(
     two_instances: list[SubprocessServer],
 ) -> None:
     first, second = (server.ws_url("/ws/lobby") for server in two_instances)
-    async with websockets.connect(first) as a, websockets.connect(second) as b:
-        welcomes = [json.loads(await a.recv()), json.loads(await b.recv())]
+    async with LiveClient(first, name="a") as a, LiveClient(second, name="b") as b:
+        welcomes = [await a.receive_json(), await b.receive_json()]
         assert welcomes[0]["instance"] != welcomes[1]["instance"]
-        await a.send(json.dumps({"cid": "x1", "text": "across"}))
-        got = json.loads(await asyncio.wait_for(b.recv(), scaled(5)))
+        await a.send_json({"cid": "x1", "text": "across"})
+        got = await b.receive_json()
         assert (got["type"], got["text"]) == ("message", "across")
-        await a.send(json.dumps({"cid": "x2", "text": "missed"}))
-    async with websockets.connect(f"{first}?last={got['id']}") as late:
-        await late.recv()  # welcome
-        missed = json.loads(await asyncio.wait_for(late.recv(), scaled(5)))
+        await a.send_json({"cid": "x2", "text": "missed"})
+    async with LiveClient(f"{first}?last={got['id']}", name="late") as late:
+        await late.receive_json()  # welcome
+        missed = await late.receive_json()
         assert missed["text"] == "missed"
