@@ -29,9 +29,8 @@ def client() -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def server() -> Iterator[LiveServer]:
-    with LiveServer(LESSON.app()) as live:
-        yield live
+def server(serve) -> LiveServer:
+    return serve(LESSON.app())
 
 
 def kinds(events: Iterable[dict], client_id: str) -> list[str]:

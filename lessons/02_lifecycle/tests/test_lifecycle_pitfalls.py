@@ -267,18 +267,18 @@ def create_task_app() -> FastAPI:
 
 
 @pytest.mark.anyio
-async def test_p07_create_task_does_not_unblock_a_blocking_call() -> None:
-    with LiveServer(create_task_app()) as live:
-        async with (
-            LiveClient(live.ws_url("/ws/echo")) as other,
-            LiveClient(live.ws_url("/ws/report")) as reporter,
-        ):
-            await reporter.send("go")
-            assert await reporter.receive() == "report started"
-            started = time.perf_counter()
-            await other.send("ping")
-            assert await other.receive(timeout=5) == "ping"
-            assert time.perf_counter() - started >= 0.3  # the job blocks 0.5 s
+async def test_p07_create_task_does_not_unblock_a_blocking_call(serve) -> None:
+    live = serve(create_task_app())
+    async with (
+        LiveClient(live.ws_url("/ws/echo")) as other,
+        LiveClient(live.ws_url("/ws/report")) as reporter,
+    ):
+        await reporter.send("go")
+        assert await reporter.receive() == "report started"
+        started = time.perf_counter()
+        await other.send("ping")
+        assert await other.receive(timeout=5) == "ping"
+        assert time.perf_counter() - started >= 0.3  # the job blocks 0.5 s
 
 
 @pytest.mark.parametrize("stem", ["pitfall_blocking", "fix_blocking"])
@@ -373,15 +373,15 @@ def test_p08_in_process_testclient_hides_the_leak(stem: str) -> None:
 
 
 @pytest.mark.anyio
-async def test_p09_broken_real_client_gets_a_bare_403() -> None:
-    with LiveServer(LESSON.app("pitfall_reject")) as live:
-        with pytest.raises(InvalidStatus) as rejected:
-            async with LiveClient(live.ws_url("/ws/rooms/attic?name=ada")):
-                pass
-        assert rejected.value.response.status_code == 403
-        assert rejected.value.response.body == b""
-        assert await handshake_status(live.ws_url("/ws/rooms/lobby")) == 403  # no name
-        assert await handshake_status(live.ws_url("/ws/rooms/lobby?name=ada")) == 101
+async def test_p09_broken_real_client_gets_a_bare_403(serve) -> None:
+    live = serve(LESSON.app("pitfall_reject"))
+    with pytest.raises(InvalidStatus) as rejected:
+        async with LiveClient(live.ws_url("/ws/rooms/attic?name=ada")):
+            pass
+    assert rejected.value.response.status_code == 403
+    assert rejected.value.response.body == b""
+    assert await handshake_status(live.ws_url("/ws/rooms/lobby")) == 403  # no name
+    assert await handshake_status(live.ws_url("/ws/rooms/lobby?name=ada")) == 101
 
 
 def test_p09_broken_in_process_reports_close_1008() -> None:
@@ -406,16 +406,16 @@ async def test_p09_closing_before_accept_by_version() -> None:
 
 
 @pytest.mark.anyio
-async def test_p09_fixed_real_client_gets_404_and_422_with_a_body() -> None:
-    with LiveServer(LESSON.app("fix_reject"), log_level="critical") as live:
-        with pytest.raises(InvalidStatus) as rejected:
-            async with LiveClient(live.ws_url("/ws/rooms/attic?name=ada")):
-                pass
-        assert rejected.value.response.status_code == 404
-        assert rejected.value.response.body == b'{"detail":"no room \'attic\'"}'
-        assert await handshake_status(live.ws_url("/ws/rooms/lobby")) == 422
-        async with LiveClient(live.ws_url("/ws/rooms/lobby?name=ada")) as ws:
-            assert await ws.receive() == "ada joined lobby"
+async def test_p09_fixed_real_client_gets_404_and_422_with_a_body(serve) -> None:
+    live = serve(LESSON.app("fix_reject"), log_level="critical")
+    with pytest.raises(InvalidStatus) as rejected:
+        async with LiveClient(live.ws_url("/ws/rooms/attic?name=ada")):
+            pass
+    assert rejected.value.response.status_code == 404
+    assert rejected.value.response.body == b'{"detail":"no room \'attic\'"}'
+    assert await handshake_status(live.ws_url("/ws/rooms/lobby")) == 422
+    async with LiveClient(live.ws_url("/ws/rooms/lobby?name=ada")) as ws:
+        assert await ws.receive() == "ada joined lobby"
 
 
 @pytest.mark.anyio
@@ -447,11 +447,11 @@ def http_exception_app() -> FastAPI:
 
 
 @pytest.mark.anyio
-async def test_p09_raising_httpexception_before_accept_is_a_denial_too() -> None:
-    with LiveServer(http_exception_app(), log_level="critical") as live:
-        with pytest.raises(InvalidStatus) as rejected:
-            async with LiveClient(live.ws_url("/ws")):
-                pass
+async def test_p09_raising_httpexception_before_accept_is_a_denial_too(serve) -> None:
+    live = serve(http_exception_app(), log_level="critical")
+    with pytest.raises(InvalidStatus) as rejected:
+        async with LiveClient(live.ws_url("/ws")):
+            pass
     assert rejected.value.response.status_code == 401
     assert rejected.value.response.body == b'{"detail":"who are you?"}'
     with TestClient(http_exception_app()) as client:
@@ -535,10 +535,10 @@ def test_p34_broken_in_process_websocket_became_a_query_parameter() -> None:
 
 
 @pytest.mark.anyio
-async def test_p34_fixed_handshake_succeeds() -> None:
-    with LiveServer(LESSON.app("fix_type_hints")) as live:
-        async with LiveClient(live.ws_url("/ws")) as ws:
-            assert await ws.receive() == "hello"
+async def test_p34_fixed_handshake_succeeds(serve) -> None:
+    live = serve(LESSON.app("fix_type_hints"))
+    async with LiveClient(live.ws_url("/ws")) as ws:
+        assert await ws.receive() == "hello"
     with TestClient(LESSON.app("fix_type_hints")) as client:
         with client.websocket_connect("/ws") as ws:
             assert ws.receive_text() == "hello"

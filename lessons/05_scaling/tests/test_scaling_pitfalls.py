@@ -347,11 +347,13 @@ async def test_stopped_instance_closes_1012_and_its_clients_resume_elsewhere(
     assert welcomes == ["one", "two"]
 
 
-def test_lesson_apps_run_under_live_server(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lesson_apps_run_under_live_server(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch, serve, http
+) -> None:
     """Smoke check that the in-process server runs the main app with Redis too."""
     monkeypatch.setenv("BROKER_URL", redis_url)
-    with LiveServer(LESSON.app()) as live, httpx.Client(base_url=live.http_url) as http:
-        assert http.get("/stats").json()["broker"] == "redis"
+    live = serve(LESSON.app())
+    assert http.get(live.http_url + "/stats").json()["broker"] == "redis"
 
 
 # The pairs in-process (TestClient): what needs no real socket.
