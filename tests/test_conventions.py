@@ -18,7 +18,7 @@ import nbformat
 import pytest
 from starlette.testclient import TestClient
 
-from lessons import PITFALLS, ROOT_DIR, WORKBOOK_DIR, discover, load_module
+from lessons import PITFALLS, ROOT_DIR, TESTS, WORKBOOK_DIR, discover, load_module
 from lessons.kit import budget
 from lessons.kit.book import course_notebooks
 from lessons.kit.exercises import CHECK, SOLUTION, wrong_answers
@@ -468,3 +468,34 @@ def test_every_exercise_has_a_hint_and_plausible_wrong_answers(unit: Unit) -> No
             f"solution {number}: wrong answers {unpointed} say no part of the message their"
             ' check must fail with ({"source": ..., "expect": ...})'
         )
+
+
+# 8. Tests: one way per tier ------------------------------------------------------------------
+
+# Test files that build SubprocessServer themselves: the fixture, and the tests of the class
+# and of the machinery that starts its processes.
+BUILDS_PROCESSES = {
+    "conftest.py",
+    "tests/test_kit.py",
+    "tests/test_forkserver.py",
+    "tests/test_kernel_exit.py",
+    "tests/test_runner.py",
+}
+TEST_FILES = sorted(
+    [ROOT_DIR / "conftest.py", *(ROOT_DIR / "tests").glob("*.py")]
+    + [path for lesson in discover() for path in (lesson.path / TESTS).glob("*.py")]
+)
+TEST_FILES.remove(Path(__file__).resolve())  # this one names what it looks for
+
+
+def test_tests_start_servers_with_the_fixtures_and_fetch_with_httpx() -> None:
+    """docs/authoring.md, "Tests: one way per tier"."""
+    found = []
+    for path in TEST_FILES:
+        name = path.relative_to(ROOT_DIR).as_posix()
+        text = path.read_text(encoding="utf-8")
+        if "SubprocessServer(" in text and name not in BUILDS_PROCESSES:
+            found.append(f"{name}: SubprocessServer( (use the serve_file fixture)")
+        if re.search(r"\burllib\b", text):
+            found.append(f"{name}: urllib (use httpx, the http fixture)")
+    assert not found, "\n".join(found)
