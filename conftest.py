@@ -79,16 +79,18 @@ def serve() -> Iterator[Callable[..., LiveServer]]:
 
 @pytest.fixture
 def serve_file() -> Iterator[Callable[..., SubprocessServer]]:
-    """``serve_file(path_or_target, **options)`` starts a SubprocessServer (an app file
-    under uvicorn in its own process) that is stopped after the test."""
+    """``serve_file(path_or_target, env=..., **options)`` starts a SubprocessServer (an app
+    file under uvicorn in its own process) that is stopped after the test; with
+    ``start=False`` it is returned unstarted (servers that must know each other's ports
+    bind them first: ``lessons.kit.cluster.bind_peers``)."""
     started: list[SubprocessServer] = []
 
-    def start(target: Any, **options: Any) -> SubprocessServer:
+    def make(target: Any, *, start: bool = True, **options: Any) -> SubprocessServer:
         server = SubprocessServer(target, **options)
         started.append(server)
-        return server.start()
+        return server.start() if start else server
 
-    yield start
+    yield make
     for server in reversed(started):
         server.stop()
 

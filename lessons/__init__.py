@@ -3,6 +3,10 @@
 Lesson folders are named ``NN_slug`` (``01_echo``). Those names are not Python
 identifiers, so nothing here imports them as packages: each file is loaded by path
 under a module name that cannot clash with another lesson's file of the same name.
+
+A lesson folder's top level holds what a learner opens (the notebook, the app and its
+modules, the page, the experiments); its ``pitfall_<name>.py``/``fix_<name>.py`` pairs are
+in ``pitfalls/``, its ``test_*.py`` and ``conftest.py`` in ``tests/``.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ LESSONS_DIR = Path(__file__).resolve().parent
 ROOT_DIR = LESSONS_DIR.parent
 WORKBOOK_DIR = ROOT_DIR / "notebooks"
 _FOLDER = re.compile(r"^(?P<number>\d{2})_(?P<slug>[a-z][a-z0-9_]*)$")
+PITFALLS = "pitfalls"  # a lesson's subfolder of pitfall_*.py and fix_*.py pairs
+TESTS = "tests"  # a lesson's subfolder of test_*.py and conftest.py
+PAIR_PREFIXES = ("pitfall_", "fix_")
 
 # jsonschema, which nbformat and Jupyter's server import, imports rfc3987_syntax when it is
 # installed, only to check the "iri" string format, and that module builds its parsers as it
@@ -36,7 +43,8 @@ class UnknownLessonError(LookupError):
 
 @dataclass(frozen=True)
 class Lesson:
-    """One lesson folder: ``lessons/NN_slug`` with ``app.py``, ``lesson.ipynb`` and tests."""
+    """One lesson folder: ``lessons/NN_slug`` with ``app.py``, ``lesson.ipynb``, ``pitfalls/``
+    and ``tests/``."""
 
     number: str
     slug: str
@@ -55,8 +63,19 @@ class Lesson:
         return self.path / "lesson.ipynb"
 
     @property
+    def pitfalls(self) -> Path:
+        """The folder of the lesson's ``pitfall_*.py``/``fix_*.py`` pairs."""
+        return self.path / PITFALLS
+
+    @property
     def tests(self) -> list[Path]:
-        return sorted(self.path.glob("test_*.py"))
+        return sorted((self.path / TESTS).glob("test_*.py"))
+
+    def file(self, stem: str) -> Path:
+        """``<stem>.py`` of this lesson: ``pitfall_x`` and ``fix_x`` in ``pitfalls/``, any
+        other at the top of the folder (``app``, ``board``, ``experiments``)."""
+        folder = self.pitfalls if stem.startswith(PAIR_PREFIXES) else self.path
+        return folder / f"{stem}.py"
 
     @property
     def title(self) -> str:
@@ -65,13 +84,13 @@ class Lesson:
 
     def describe(self, stem: str = "app") -> str:
         """The first line of ``<stem>.py``'s docstring (``board``: lesson 03's task board)."""
-        source = (self.path / f"{stem}.py").read_text(encoding="utf-8")
+        source = self.file(stem).read_text(encoding="utf-8")
         doc = ast.get_docstring(ast.parse(source))
         return doc.strip().splitlines()[0].rstrip(".") if doc else self.slug.replace("_", " ")
 
     def module(self, stem: str = "app") -> ModuleType:
         """Load ``<stem>.py`` from this lesson's folder (``app``, ``pitfall_x``, ``fix_x``)."""
-        return load_module(self.path / f"{stem}.py")
+        return load_module(self.file(stem))
 
     def app(self, stem: str = "app") -> Any:
         """The ASGI app object ``app`` defined in ``<stem>.py``."""
@@ -106,7 +125,9 @@ def load_module(path: str | Path) -> ModuleType:
     Loading the same file again returns a fresh module (a fresh app, fresh state),
     which is what a test or a notebook cell that restarts a server wants. The file may
     import the modules beside it (``from accounts import ...``), as under uvicorn run in
-    its folder; those are fresh on each load too.
+    its folder; a file in a lesson's ``pitfalls/`` may also import the lesson's own modules
+    (``from client_guards import ...``), as under ``uvicorn pitfalls.pitfall_x:app`` run in
+    the lesson folder. Those are fresh on each load too.
     """
     path = Path(path).resolve()
     relative = path.relative_to(ROOT_DIR) if path.is_relative_to(ROOT_DIR) else path
@@ -117,17 +138,21 @@ def load_module(path: str | Path) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     before = set(sys.modules)
-    sys.path.append(str(path.parent))  # after the libraries: a lesson file never shadows one
+    folders = [str(path.parent)]
+    if path.parent.name == PITFALLS:
+        folders.append(str(path.parent.parent))  # the lesson's own modules
+    sys.path.extend(folders)  # after the libraries: a lesson file never shadows one
     try:
         spec.loader.exec_module(module)
     except BaseException:
         sys.modules.pop(name, None)
         raise
     finally:
-        del sys.path[len(sys.path) - 1 - sys.path[::-1].index(str(path.parent))]  # ours: the last
+        for folder in reversed(folders):  # ours: the last ones
+            del sys.path[len(sys.path) - 1 - sys.path[::-1].index(folder)]
         for sibling in set(sys.modules) - before:  # imported again by the next load
             file = getattr(sys.modules[sibling], "__file__", None)
-            if "." not in sibling and file and Path(file).parent == path.parent:
+            if "." not in sibling and file and str(Path(file).parent) in folders:
                 del sys.modules[sibling]
     return module
 

@@ -27,7 +27,7 @@ from lessons.classroom.app import DATA_ENV
 from lessons.classroom.client import Learner
 from lessons.classroom.store import Store
 from lessons.cli import main
-from lessons.kit import SubprocessServer, scaled
+from lessons.kit import scaled
 from lessons.kit.forkserver import ENABLE as ENABLE_FORK_SERVER
 from lessons.kit.leaks import listening_anywhere
 
@@ -180,7 +180,7 @@ PASSES = {1: lambda i: i % 3 != 0, 2: lambda i: i % 2 == 0, 3: lambda i: i % 5 !
 
 @pytest.mark.browser
 def test_forty_learners_at_once_across_a_restart_each_shown_once(
-    tmp_path: Path, new_page: Callable[[], Any], capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, new_page: Callable[[], Any], capsys: pytest.CaptureFixture[str], serve_file
 ) -> None:
     from playwright.sync_api import expect
 
@@ -191,9 +191,9 @@ def test_forty_learners_at_once_across_a_restart_each_shown_once(
         store.db.execute("UPDATE events SET body = json_set(body, '$.at', ?) WHERE id = ?",
                          (time.time() - 3600, old["id"]))  # fmt: skip
     # The classroom in its own process, as in a room: the learners' side is this one.
-    server = SubprocessServer(
+    server = serve_file(
         f"{APP}:from_environment", env={DATA_ENV: str(data)}, factory=True, log_level="warning"
-    ).start()
+    )
     store = Store(data)  # a reader beside the server, as a second process may be (SQLite WAL)
     try:
         wrong = new_page()
@@ -242,7 +242,6 @@ def test_forty_learners_at_once_across_a_restart_each_shown_once(
         shown = page.evaluate("[...window.classroom.arrivals.keys()]")
         assert shown == [event["id"] for event in store.after(0)], "every event once, in order"
     finally:
-        server.stop()
         store.close()
     with capsys.disabled():
         for start, times in latencies.items():

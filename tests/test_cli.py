@@ -7,10 +7,10 @@ import re
 import signal
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import nbformat
 import pytest
 
@@ -124,13 +124,11 @@ def served() -> Iterator[tuple[subprocess.Popen[str], str]]:
 
 
 def test_serve_prints_the_page_url_and_stops_cleanly_on_ctrl_c(
-    served: tuple[subprocess.Popen[str], str],
+    served: tuple[subprocess.Popen[str], str], http: httpx.Client
 ) -> None:
     process, url = served
-    with urllib.request.urlopen(url, timeout=scaled(5)) as page:
-        assert b'<script src="page.js"' in page.read()
-    with urllib.request.urlopen(url + "page.js", timeout=scaled(5)) as script:
-        assert b"new WebSocket(" in script.read()
+    assert '<script src="page.js"' in http.get(url).text
+    assert "new WebSocket(" in http.get(url + "page.js").text
     process.send_signal(signal.SIGINT)
     output, _ = process.communicate(timeout=scaled(15))
     assert process.returncode == 0

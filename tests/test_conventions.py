@@ -18,7 +18,7 @@ import nbformat
 import pytest
 from starlette.testclient import TestClient
 
-from lessons import ROOT_DIR, WORKBOOK_DIR, discover, load_module
+from lessons import PITFALLS, ROOT_DIR, TESTS, WORKBOOK_DIR, discover, load_module
 from lessons.course import budget
 from lessons.course.book import course_notebooks
 from lessons.course.exercises import CHECK, SOLUTION, wrong_answers
@@ -73,7 +73,18 @@ def _notebook(unit: Unit) -> nbformat.NotebookNode:
 
 
 def _pairs(unit: Unit) -> list[str]:
-    return sorted(p.stem.removeprefix("pitfall_") for p in unit.folder.glob("pitfall_*.py"))
+    pitfalls = (unit.folder / PITFALLS).glob("pitfall_*.py")
+    return sorted(p.stem.removeprefix("pitfall_") for p in pitfalls)
+
+
+def _learner_files(unit: Unit, suffixes: set[str]) -> list[Path]:
+    """The unit's files a learner reads: its top level and its pitfalls (not its tests)."""
+    files = [*unit.folder.iterdir(), *(unit.folder / PITFALLS).glob("*")]
+    return [
+        path
+        for path in sorted(files)
+        if path.suffix in suffixes and not path.name.startswith(("test_", "conftest"))
+    ]
 
 
 def _tags(cell: nbformat.NotebookNode) -> list[str]:
@@ -86,7 +97,8 @@ SHOWING = re.compile(r"\bshow(_diff)?\(")
 
 
 def _mentions(cell: nbformat.NotebookNode, stem: str) -> bool:
-    return bool(re.search(rf"[\"']{re.escape(stem)}(\.py)?[\"']", cell.source))
+    """Whether the cell names the lesson file ``stem``: "pitfall_x", "pitfalls/pitfall_x.py"."""
+    return bool(re.search(rf"[\"']({PITFALLS}/)?{re.escape(stem)}(\.py)?[\"']", cell.source))
 
 
 def _section_problems(cells: list[nbformat.NotebookNode], name: str) -> list[str]:
@@ -160,8 +172,8 @@ def _docstring_and_body(path: Path) -> tuple[str, list[str]]:
 
 
 def _pair_problems(folder: Path, name: str) -> list[str]:
-    broken_doc, broken = _docstring_and_body(folder / f"pitfall_{name}.py")
-    fixed_doc, fixed = _docstring_and_body(folder / f"fix_{name}.py")
+    broken_doc, broken = _docstring_and_body(folder / PITFALLS / f"pitfall_{name}.py")
+    fixed_doc, fixed = _docstring_and_body(folder / PITFALLS / f"fix_{name}.py")
     problems = []
     for stem, doc in ((f"pitfall_{name}", broken_doc), (f"fix_{name}", fixed_doc)):
         if len(doc.strip().splitlines()) != 1:
@@ -196,8 +208,8 @@ def test_the_page_is_a_file_beside_the_app(unit: Unit) -> None:
     assert page.is_file(), f"no {page.relative_to(ROOT_DIR)}"
     inline = [
         path.name
-        for path in sorted(unit.folder.glob("*.py"))
-        if not path.name.startswith("test_") and MARKUP.search(path.read_text(encoding="utf-8"))
+        for path in _learner_files(unit, {".py"})
+        if MARKUP.search(path.read_text(encoding="utf-8"))
     ]
     assert not inline, f"HTML or JavaScript inside Python strings: {inline}"
     with TestClient(load_module(unit.folder / "app.py").app) as client:
@@ -262,9 +274,7 @@ FORBIDDEN = re.compile(
 def _learner_text(unit: Unit) -> dict[str, str]:
     files = {
         path.name: path.read_text(encoding="utf-8")
-        for path in sorted(unit.folder.iterdir())
-        if path.suffix in {".py", ".html", ".js", ".md"}
-        and not path.name.startswith(("test_", "conftest"))
+        for path in _learner_files(unit, {".py", ".html", ".js", ".md"})
     }
     files[unit.notebook.name] = "\n".join(c.source for c in _notebook(unit).cells)
     notes = unit.notes_file
@@ -458,3 +468,34 @@ def test_every_exercise_has_a_hint_and_plausible_wrong_answers(unit: Unit) -> No
             f"solution {number}: wrong answers {unpointed} say no part of the message their"
             ' check must fail with ({"source": ..., "expect": ...})'
         )
+
+
+# 8. Tests: one way per tier ------------------------------------------------------------------
+
+# Test files that build SubprocessServer themselves: the fixture, and the tests of the class
+# and of the machinery that starts its processes.
+BUILDS_PROCESSES = {
+    "conftest.py",
+    "tests/test_kit.py",
+    "tests/test_forkserver.py",
+    "tests/test_kernel_exit.py",
+    "tests/test_runner.py",
+}
+TEST_FILES = sorted(
+    [ROOT_DIR / "conftest.py", *(ROOT_DIR / "tests").glob("*.py")]
+    + [path for lesson in discover() for path in (lesson.path / TESTS).glob("*.py")]
+)
+TEST_FILES.remove(Path(__file__).resolve())  # this one names what it looks for
+
+
+def test_tests_start_servers_with_the_fixtures_and_fetch_with_httpx() -> None:
+    """docs/authoring.md, "Tests: one way per tier"."""
+    found = []
+    for path in TEST_FILES:
+        name = path.relative_to(ROOT_DIR).as_posix()
+        text = path.read_text(encoding="utf-8")
+        if "SubprocessServer(" in text and name not in BUILDS_PROCESSES:
+            found.append(f"{name}: SubprocessServer( (use the serve_file fixture)")
+        if re.search(r"\burllib\b", text):
+            found.append(f"{name}: urllib (use httpx, the http fixture)")
+    assert not found, "\n".join(found)

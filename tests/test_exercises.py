@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lessons import WORKBOOK_DIR, discover, find
+from lessons import PITFALLS, TESTS, WORKBOOK_DIR, discover, find
 from lessons.cli import main
 from lessons.course.exercises import (
     CHECK,
@@ -43,7 +43,8 @@ def test_learner_copy_keeps_checks_and_files_and_drops_solutions(lesson, tmp_pat
         assert learner.source == original.metadata.get("wslab", {}).get("stub", STUB)
         assert learner.source != original.source
     assert (copy.parent / "app.py").read_text() == lesson.app_path.read_text()
-    assert not list(copy.parent.glob("test_*.py"))
+    assert not (copy.parent / TESTS).exists() and not list(copy.parent.rglob("test_*.py"))
+    assert (copy.parent / PITFALLS).is_dir()
 
 
 def _exercise_notebook(tmp_path: Path, check: str, wrong: list[str | dict[str, str]]) -> Path:

@@ -20,12 +20,12 @@ import signal
 import subprocess
 import sys
 import threading
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import nbformat
 import pytest
 
@@ -114,9 +114,8 @@ def _url(lines: queue.Queue[str], seen: list[str]) -> str:
 
 def _answers(url: str) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=scaled(10)) as response:
-            return response.status == 200
-    except OSError:
+        return httpx.get(url, timeout=scaled(10), follow_redirects=True).status_code == 200
+    except httpx.HTTPError:
         return False
 
 

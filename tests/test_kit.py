@@ -144,25 +144,22 @@ async def test_subprocess_servers_can_learn_their_ports_before_they_start() -> N
 
 
 @pytest.mark.anyio
-async def test_subprocess_server_kill_is_abrupt_1006() -> None:
-    server = SubprocessServer(ECHO_APP).start()
-    try:
-        async with LiveClient(server.ws_url("/ws/echo")) as client:
-            server.kill()
-            assert await client.wait_closed() == (1006, "")
-    finally:
-        server.stop()
+async def test_subprocess_server_kill_is_abrupt_1006(serve_file) -> None:
+    server = serve_file(ECHO_APP)
+    async with LiveClient(server.ws_url("/ws/echo")) as client:
+        server.kill()
+        assert await client.wait_closed() == (1006, "")
 
 
 @pytest.mark.anyio
-async def test_a_paused_subprocess_server_answers_nothing_until_resumed() -> None:
-    with SubprocessServer(ECHO_APP) as server:
-        async with LiveClient(server.ws_url("/ws/echo")) as client:
-            server.pause()
-            await client.send("are you there?")
-            await client.receive_nothing(within=0.5)
-            server.resume()
-            assert await client.receive() == "Echo: are you there?"
+async def test_a_paused_subprocess_server_answers_nothing_until_resumed(serve_file) -> None:
+    server = serve_file(ECHO_APP)
+    async with LiveClient(server.ws_url("/ws/echo")) as client:
+        server.pause()
+        await client.send("are you there?")
+        await client.receive_nothing(within=0.5)
+        server.resume()
+        assert await client.receive() == "Echo: are you there?"
 
 
 def test_subprocess_server_that_cannot_start_shows_its_output(tmp_path: Path) -> None:

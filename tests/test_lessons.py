@@ -11,7 +11,17 @@ import nbformat
 import pytest
 from starlette.testclient import TestClient
 
-from lessons import ROOT_DIR, Lesson, UnknownLessonError, discover, find, load_module
+from lessons import (
+    PAIR_PREFIXES,
+    PITFALLS,
+    ROOT_DIR,
+    TESTS,
+    Lesson,
+    UnknownLessonError,
+    discover,
+    find,
+    load_module,
+)
 
 LESSONS = discover()
 IDS = [lesson.name for lesson in LESSONS]
@@ -38,6 +48,19 @@ def test_loading_a_file_leaves_sys_path_as_it_was(
     assert sys.path == before
 
 
+def test_a_pitfall_loads_the_modules_of_its_lesson(tmp_path: Path) -> None:
+    """``pitfalls/pitfall_x.py`` may import the lesson's top-level modules, by path as under
+    ``uvicorn pitfalls.pitfall_x:app`` in the lesson folder; each load gets fresh ones."""
+    (tmp_path / "guards.py").write_text("seen = []\n")
+    (tmp_path / PITFALLS).mkdir()
+    pitfall = tmp_path / PITFALLS / "pitfall_x.py"
+    pitfall.write_text("from guards import seen\n\nseen.append(1)\n")
+    before = list(sys.path)
+    assert load_module(pitfall).seen == [1]
+    assert load_module(pitfall).seen == [1]
+    assert sys.path == before and "guards" not in sys.modules
+
+
 def test_find_names_the_known_lessons_when_it_fails() -> None:
     with pytest.raises(UnknownLessonError, match="01_echo"):
         find("99")
@@ -57,11 +80,23 @@ def _imports(path: Path) -> set[str]:
 def _app_files(lesson: Lesson) -> list[Path]:
     """Files a learner may copy alone: the app, pitfalls, fixes and manager steps (not the
     tests, nor ``experiments.py``: the notebook's clients, which run on the kit)."""
-    return [
-        path
-        for path in sorted(lesson.path.glob("*.py"))
-        if not path.name.startswith(("test_", "conftest", "experiments"))
+    top = [path for path in sorted(lesson.path.glob("*.py")) if path.stem != "experiments"]
+    return top + sorted(lesson.pitfalls.glob("*.py"))
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=IDS)
+def test_the_folder_shows_what_a_learner_opens_at_its_top(lesson: Lesson) -> None:
+    """The pitfall/fix pairs are in ``pitfalls/``, the tests in ``tests/``, nothing else is."""
+    misplaced = ("test_", "conftest", *PAIR_PREFIXES)
+    top = [p.name for p in lesson.path.glob("*.py") if p.name.startswith(misplaced)]
+    assert not top, f"at the top of {lesson.name}: {top} (pairs: {PITFALLS}/, tests: {TESTS}/)"
+    strays = [
+        f"{folder}/{p.name}"
+        for folder, prefixes in [(PITFALLS, PAIR_PREFIXES), (TESTS, ("test_", "conftest"))]
+        for p in (lesson.path / folder).glob("*.py")
+        if not p.name.startswith(prefixes)
     ]
+    assert not strays, f"in the wrong subfolder of {lesson.name}: {strays}"
 
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=IDS)
@@ -79,8 +114,8 @@ def test_lesson_apps_import_only_public_libraries(lesson: Lesson) -> None:
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=IDS)
 def test_every_pitfall_has_its_fix(lesson: Lesson) -> None:
-    pitfalls = {p.name.removeprefix("pitfall_") for p in lesson.path.glob("pitfall_*.py")}
-    fixes = {p.name.removeprefix("fix_") for p in lesson.path.glob("fix_*.py")}
+    pitfalls = {p.name.removeprefix("pitfall_") for p in lesson.pitfalls.glob("pitfall_*.py")}
+    fixes = {p.name.removeprefix("fix_") for p in lesson.pitfalls.glob("fix_*.py")}
     assert pitfalls == fixes, f"unpaired: {sorted(pitfalls ^ fixes)}"
 
 
@@ -146,7 +181,7 @@ def test_every_indexed_pitfall_has_its_pair_its_test_and_its_section(
     pairs = [
         path
         for other in LESSONS
-        for path in other.path.glob("pitfall_*.py")
+        for path in other.pitfalls.glob("pitfall_*.py")
         if pid in _named_in([path], docstrings_only=True)
     ]
     assert pairs, f"no lesson has a pitfall_*.py pair for {pid}"

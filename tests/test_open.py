@@ -10,20 +10,19 @@ pop-up off, and a signal stops it with its kernels.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import signal
 import subprocess
 import sys
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import nbformat
 import pytest
 
 import lessons.course.exercises as exercises
-from lessons import WORKBOOK_DIR, Lesson, discover
+from lessons import TESTS, WORKBOOK_DIR, Lesson, discover
 from lessons.cli import main
 from lessons.course.exercises import learner_copies, learner_path
 from lessons.kit.cleanup import STOP_SIGNALS
@@ -58,8 +57,8 @@ def test_open_copies_the_course_as_taught_without_outputs_or_tests(
         assert [c.source for c in copied.cells] == [c.source for c in original.cells]
         assert not any(c.get("outputs") or c.get("execution_count") for c in copied.cells)
         assert (learner_path(tmp_path, lesson.app_path)).is_file()
-        assert not list(learner_path(tmp_path, lesson.path).glob("test_*.py"))
-        assert not (learner_path(tmp_path, lesson.path) / "conftest.py").exists()
+        assert not (learner_path(tmp_path, lesson.path) / TESTS).exists()
+        assert list(learner_path(tmp_path, lesson.pitfalls).glob("pitfall_*.py"))
     assert (learner_path(tmp_path, WORKBOOK_DIR) / "capstone" / "app.py").is_file()
     assert (tmp_path / "docs" / "glossary.md").is_file()
 
@@ -75,14 +74,14 @@ def test_open_reuses_the_copy_and_never_overwrites_the_learners_work(
     worked.cells[1].outputs = [nbformat.v4.new_output("stream", text="my run\n")]
     nbformat.write(worked, notebook)
     app.write_text("# my app\n")
-    (learner_path(tmp_path, lesson.path) / "pitfall_binary_frame.py").unlink()
+    learner_path(tmp_path, lesson.file("pitfall_binary_frame")).unlink()
     capsys.readouterr()
 
     assert main(["open", lesson.number, "--dir", str(tmp_path), "--no-lab"]) == 0
     assert "wrote" not in capsys.readouterr().out
     assert nbformat.read(notebook, as_version=4) == worked
     assert app.read_text() == "# my app\n"
-    assert (learner_path(tmp_path, lesson.path) / "pitfall_binary_frame.py").is_file()
+    assert learner_path(tmp_path, lesson.file("pitfall_binary_frame")).is_file()
 
 
 def test_open_names_the_lessons_when_one_is_unknown(
@@ -102,9 +101,10 @@ def test_student_copies_drop_outputs_counts_solutions_and_checkpoints(
     root = tmp_path / "course"
     folder = root / "lessons" / "99_saved"
     (folder / ".ipynb_checkpoints").mkdir(parents=True)
+    (folder / TESTS).mkdir()
     (root / "docs").mkdir()
     (folder / "app.py").write_text('"""An app."""\n')
-    (folder / "test_saved.py").write_text("")
+    (folder / TESTS / "test_saved.py").write_text("")
     (folder / ".ipynb_checkpoints" / "lesson-checkpoint.ipynb").write_text("{}")
     solution = nbformat.v4.new_code_cell("answer = 42", execution_count=3)
     solution.metadata.update(tags=["solution"], execution={"shell.execute_reply": "2025"})
@@ -126,11 +126,9 @@ def test_student_copies_drop_outputs_counts_solutions_and_checkpoints(
 
 
 def _api(base: str, token: str, path: str, method: str = "GET") -> dict:
-    request = urllib.request.Request(
-        f"{base}{path}", method=method, headers={"Authorization": f"token {token}"}
-    )
-    with urllib.request.urlopen(request, timeout=scaled(30)) as response:
-        return json.loads(response.read())
+    headers = {"Authorization": f"token {token}"}
+    response = httpx.request(method, f"{base}{path}", headers=headers, timeout=scaled(30))
+    return response.raise_for_status().json()
 
 
 # Ctrl-C: see test_jupyterlab.py. SIGKILL: `wslab open` cannot clean up, the kernel must.

@@ -39,7 +39,7 @@ from pathlib import Path
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from websockets.exceptions import ConnectionClosed
 
-from lessons import LESSONS_DIR, load_module
+from lessons import LESSONS_DIR, find
 from lessons.bench.fanout import FanoutClient
 from lessons.kit.client import stalled_client
 from lessons.kit.leaks import descendants
@@ -259,7 +259,7 @@ def _servers(kind: str, stack: ExitStack) -> Target:
             caddy = stack.enter_context(Caddy([port]))
             context = ssl.create_default_context(cafile=str(caddy.ca_file))
             return Target([caddy.ws_url("/ws")], [*app.pids, caddy.pid or 0], context)
-        location = load_module(LESSONS_DIR / "06_deploy" / "fix_no_upgrade.py").LOCATION
+        location = find("06").module("fix_no_upgrade").LOCATION
         nginx = stack.enter_context(Nginx([port], location))
         return Target([nginx.ws_url("/ws")], [*app.pids, nginx.pid or 0])
     redis_server = stack.enter_context(RedisServer())

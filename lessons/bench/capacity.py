@@ -23,14 +23,14 @@ from pathlib import Path
 
 import websockets
 
-from lessons import LESSONS_DIR, load_module
+from lessons import find
 from lessons.bench.bench import COARSE, NO_NGINX, coarse, cpu_seconds
 from lessons.kit.deploy import tls
 from lessons.kit.leaks import descendants
 from lessons.kit.proxy import Caddy, Nginx, find_nginx
 from lessons.kit.server import SubprocessServer
 
-LESSON = LESSONS_DIR / "06_deploy"
+LESSON = find("06")
 
 
 @dataclass
@@ -89,14 +89,14 @@ async def _measure(way: Way, app: int, connections: int, round_trips: int) -> No
 async def capacity(connections: int = 100, round_trips: int = 1000) -> list[Way]:
     """Measure and print the table; returns the measurements."""
     with ExitStack() as stack:
-        app = stack.enter_context(SubprocessServer(LESSON / "fix_idle_timeout.py"))
+        app = stack.enter_context(SubprocessServer(LESSON.file("fix_idle_timeout")))
         assert app.pid is not None
         ways = [Way("direct", app.ws_url("/ws"), [app.pid])]
         caddy = stack.enter_context(Caddy([app.port]))
         ways.append(Way("through Caddy (TLS)", caddy.ws_url("/ws"), [caddy.pid or 0]))
         ways[-1].ca_file = caddy.ca_file
         if find_nginx():
-            location = load_module(LESSON / "fix_no_upgrade.py").LOCATION
+            location = LESSON.module("fix_no_upgrade").LOCATION
             nginx = stack.enter_context(Nginx([app.port], location))
             ways.append(Way("through nginx", nginx.ws_url("/ws"), [nginx.pid or 0]))
         for way in ways:

@@ -89,7 +89,7 @@ def shares_rooms(app_file: Path) -> bool:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     lesson = lesson_named(args.lesson)
-    app_file = lesson.path / f"{args.app}.py"
+    app_file = lesson.file(args.app)
     if not app_file.is_file():
         apps = sorted(p.stem for p in lesson.path.glob("*.py") if is_app(p))
         raise UsageError(
@@ -128,10 +128,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def is_app(path: Path) -> bool:
-    """Whether a lesson file is an app that ``--app`` serves: not a test, pitfall or fix."""
-    return not path.stem.startswith(("test_", "pitfall_", "fix_", "conftest")) and (
-        "app = " in path.read_text(encoding="utf-8")
-    )
+    """Whether a file at a lesson's top level is an app that ``--app`` lists (it serves the
+    pitfalls and fixes of ``pitfalls/`` too, by name, unlisted)."""
+    return "app = " in path.read_text(encoding="utf-8")
 
 
 def addresses(urls: list[str], host: str) -> list[str]:
@@ -280,7 +279,7 @@ def serve_behind_proxy(lesson: Lesson, app_file: Path, args: argparse.Namespace)
     """Redis, N app processes on loopback and a proxy in front on ``--host:--port``: Caddy
     with TLS from its local CA (the default), or nginx (plain HTTP) with lesson 06's
     ``location``. Stops like ``serve_cluster``; 1 if the proxy exits by itself."""
-    from lessons import find, load_module
+    from lessons import find
 
     try:
         bind_socket(args.host, args.port).close()  # busy or unknown: before anything starts
@@ -291,7 +290,7 @@ def serve_behind_proxy(lesson: Lesson, app_file: Path, args: argparse.Namespace)
         try:
             ports = [server.port for server in servers]
             if args.proxy == "nginx":
-                location = load_module(find("06").path / "fix_no_upgrade.py").LOCATION
+                location = find("06").module("fix_no_upgrade").LOCATION
                 proxy: Caddy | Nginx = Nginx(ports, location, args.port, args.host)
             else:
                 names = [urlsplit(url).hostname or "" for url in page_urls(args.host, 0)]

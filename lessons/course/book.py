@@ -20,7 +20,7 @@ import nbformat
 from nbconvert import HTMLExporter
 from nbconvert.filters.markdown_mistune import markdown2html_mistune
 
-from lessons import LESSONS_DIR, ROOT_DIR, WORKBOOK_DIR, discover
+from lessons import LESSONS_DIR, PITFALLS, ROOT_DIR, WORKBOOK_DIR, discover
 from lessons.course.budget import BUDGET, folders_of
 from lessons.course.exercises import CHECK, SOLUTION, without_solutions
 
@@ -175,10 +175,12 @@ is <code>{html.escape(page.resolve().relative_to(ROOT_DIR).as_posix())}</code>.<
 
 
 def _copy_sources(notebook: Path, dest: Path) -> None:
-    """The files a notebook shows (apps, scripts) beside its page. A page (``.html``) is
-    replaced by a note on how to serve it, with a link back to the notebook."""
+    """The files a notebook shows (apps, scripts, a lesson's ``pitfalls/``) beside its page.
+    A page (``.html``) is replaced by a note on how to serve it, with a link back to the
+    notebook."""
     for folder in folders_of(notebook):
-        files = folder.glob("*") if folder == notebook.parent else folder.rglob("*")
+        own = folder == notebook.parent
+        files = [*folder.glob("*"), *folder.glob(f"{PITFALLS}/*")] if own else folder.rglob("*")
         for path in files:
             if (
                 path.is_file()

@@ -5,7 +5,8 @@ tagged ``check``. CI executes the notebooks with their solutions.
 
 A copy mirrors the repository (``lessons/NN_slug/``, ``notebooks/``, ``docs/``), so every
 relative link resolves in it. Its notebooks carry no outputs and no execution counts, and
-the lessons' own tests and JupyterLab's checkpoints are never copied. ``learner_copies``
+the lessons' own tests (their ``tests/`` folders) and JupyterLab's checkpoints are never
+copied; their ``pitfalls/`` are. ``learner_copies``
 (``wslab student``) also replaces each solution by a stub (the check cells stay);
 ``working_copy`` (``wslab open``) keeps the lessons as they are taught and never overwrites
 a file the learner already has. ``check_answers`` runs a learner's copy and reports each
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import nbformat
 
-from lessons import ROOT_DIR, WORKBOOK_DIR, Lesson, discover
+from lessons import ROOT_DIR, TESTS, WORKBOOK_DIR, Lesson, discover
 from lessons.kit.notebooks import NotebookClient, code_cells, execute, run_source
 
 SOLUTION = "solution"
@@ -35,7 +36,7 @@ DOCS_DIR = ROOT_DIR / "docs"
 EXERCISE_HEADING = re.compile(r"^#+\s*Exercise\s+(\d+)", re.MULTILINE)
 _NOT_COPIED = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", ".pytest_cache")
 _NOT_COPIED_FROM_LESSONS = shutil.ignore_patterns(
-    "test_*.py", "conftest.py", "__pycache__", "*.pyc", ".ipynb_checkpoints", ".pytest_cache"
+    TESTS, "__pycache__", "*.pyc", ".ipynb_checkpoints", ".pytest_cache"
 )
 
 

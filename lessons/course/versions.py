@@ -154,7 +154,7 @@ CLAIMS: dict[str, Claim] = {
                 Era("0.55.0", "0.55.0", _SANSIO_ANSWERS, ("0.55.0",)),
             ),
             (
-                "lessons/05_scaling/test_scaling_pitfalls.py::"
+                "lessons/05_scaling/tests/test_scaling_pitfalls.py::"
                 "test_an_oversized_handshake_is_answered_by_the_version_that_fixed_it",
                 "tests/test_implementations.py::test_what_uvicorn_bounds_and_what_it_holds",
             ),
@@ -180,9 +180,9 @@ CLAIMS: dict[str, Claim] = {
                 Era("0.55.0", "0.55.0", DENIAL_QUIET, ("0.55.0",)),
             ),
             (
-                "lessons/02_lifecycle/test_lifecycle_pitfalls.py::"
+                "lessons/02_lifecycle/tests/test_lifecycle_pitfalls.py::"
                 "test_p09_what_uvicorn_logs_after_the_denial_depends_on_its_version",
-                "lessons/04_auth/test_auth.py::test_refusal_is_a_401_denial_response_and_its_log",
+                "lessons/04_auth/tests/test_auth.py::test_refusal_is_a_401_denial_response_and_its_log",
             ),
         ),
         Claim(
@@ -191,7 +191,7 @@ CLAIMS: dict[str, Claim] = {
             "what a client sees when the handler raises after accept (websockets-sansio)",
             (Era("0.54.0", "0.55.0", "no close frame: 1006", ("0.54.0", "0.55.0")),),
             (
-                "lessons/01_echo/test_echo.py::"
+                "lessons/01_echo/tests/test_echo.py::"
                 "test_pitfall_drops_the_connection_without_a_close_frame",
             ),
         ),
@@ -201,7 +201,7 @@ CLAIMS: dict[str, Claim] = {
             "what a real client gets when the handler closes before accept()",
             (Era("0.54.0", "0.55.0", "HTTP 403, an empty body", ("0.54.0", "0.55.0")),),
             (
-                "lessons/02_lifecycle/test_lifecycle_pitfalls.py::"
+                "lessons/02_lifecycle/tests/test_lifecycle_pitfalls.py::"
                 "test_p09_closing_before_accept_by_version",
             ),
         ),
@@ -211,7 +211,7 @@ CLAIMS: dict[str, Claim] = {
             "what TestClient reports when the handler closes before accept()",
             (Era("1.8.0", "1.10.0", "a close with the app's code (1008)", ("1.8.0", "1.10.0")),),
             (
-                "lessons/02_lifecycle/test_lifecycle_pitfalls.py::"
+                "lessons/02_lifecycle/tests/test_lifecycle_pitfalls.py::"
                 "test_p09_closing_before_accept_by_version",
             ),
         ),
@@ -228,7 +228,7 @@ CLAIMS: dict[str, Claim] = {
             "the close code a client reads when the server stops gracefully",
             (Era("0.55.0", "0.55.0", "1012 (service restart)", ("0.55.0",)),),
             (
-                "lessons/02_lifecycle/test_lifecycle.py::"
+                "lessons/02_lifecycle/tests/test_lifecycle.py::"
                 "test_graceful_stop_closes_with_1012_and_the_server_records_it",
             ),
         ),
@@ -260,7 +260,7 @@ CLAIMS: dict[str, Claim] = {
                 ),
             ),
             (
-                "lessons/02_lifecycle/test_lifecycle_pitfalls.py::"
+                "lessons/02_lifecycle/tests/test_lifecycle_pitfalls.py::"
                 "test_p06_broken_close_after_a_failed_send_raises",
             ),
         ),
@@ -277,7 +277,7 @@ CLAIMS: dict[str, Claim] = {
             "what PyJWT does when it signs with an HMAC key shorter than 32 bytes",
             (Era("2.11.0", "2.15.1", "warns InsecureKeyLengthWarning", ("2.11.0", "2.15.1")),),
             (
-                "lessons/04_auth/test_auth_pitfalls.py::"
+                "lessons/04_auth/tests/test_auth_pitfalls.py::"
                 "test_p23_whoever_reads_the_source_can_sign_tokens",
             ),
         ),

@@ -4,7 +4,6 @@ printed; every process and port gone after Ctrl-C, SIGTERM or SIGHUP."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import re
 import signal
@@ -13,9 +12,8 @@ import sys
 import time
 
 import pytest
-import websockets
 
-from lessons.kit import scaled
+from lessons.kit import LiveClient, scaled
 from lessons.kit.deploy import tls
 from lessons.kit.forkserver import ENABLE as ENABLE_FORK_SERVER
 from lessons.kit.leaks import alive, descendants, listening_anywhere
@@ -41,8 +39,8 @@ def serve(*args: str) -> tuple[subprocess.Popen[str], str]:
 
 
 async def welcome(url: str, ca_file: str | None) -> dict[str, str]:
-    async with websockets.connect(url, ssl=tls(ca_file)) as websocket:
-        return json.loads(await asyncio.wait_for(websocket.recv(), scaled(5)))
+    async with LiveClient(url, ssl=tls(ca_file)) as websocket:
+        return await websocket.receive_json()
 
 
 @pytest.mark.parametrize(

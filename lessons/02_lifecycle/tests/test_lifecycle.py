@@ -13,7 +13,6 @@ from lessons.course.versions import CLAIMS
 from lessons.kit import (
     LiveClient,
     LiveServer,
-    SubprocessServer,
     eventually,
     handshake_status,
     server_log,
@@ -30,9 +29,8 @@ def client() -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def server() -> Iterator[LiveServer]:
-    with LiveServer(LESSON.app()) as live:
-        yield live
+def server(serve) -> LiveServer:
+    return serve(LESSON.app())
 
 
 def kinds(events: Iterable[dict], client_id: str) -> list[str]:
@@ -199,11 +197,10 @@ async def test_binary_gets_1003_and_a_duplicate_id_4009(server: LiveServer) -> N
 
 @pytest.mark.anyio
 async def test_invalid_parameters_get_http_422_with_the_errors(server: LiveServer) -> None:
-    from websockets.asyncio.client import connect
     from websockets.exceptions import InvalidStatus
 
     with pytest.raises(InvalidStatus) as rejected:
-        async with connect(server.ws_url("/ws/ada?name=")):
+        async with LiveClient(server.ws_url("/ws/ada?name=")):
             pass
     assert rejected.value.response.status_code == 422
     assert b'"loc":["query","name"]' in rejected.value.response.body
@@ -271,10 +268,10 @@ async def test_graceful_stop_closes_with_1012_and_the_server_records_it() -> Non
 
 
 @pytest.mark.anyio
-async def test_a_killed_server_leaves_the_client_with_1006() -> None:
-    with SubprocessServer(LESSON.app_path) as process:
-        async with LiveClient(process.ws_url("/ws/ada?name=Ada")) as ws:
-            await ws.receive_json()
-            process.kill()
-            assert await ws.wait_closed() == (1006, "")
-        assert process.process is not None and process.process.returncode == -9
+async def test_a_killed_server_leaves_the_client_with_1006(serve_file) -> None:
+    process = serve_file(LESSON.app_path)
+    async with LiveClient(process.ws_url("/ws/ada?name=Ada")) as ws:
+        await ws.receive_json()
+        process.kill()
+        assert await ws.wait_closed() == (1006, "")
+    assert process.process is not None and process.process.returncode == -9

@@ -8,12 +8,11 @@ import json
 import random
 import resource
 import time
-from contextlib import ExitStack
 
 import httpx
 import pytest
 from starlette.testclient import TestClient
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from lessons import find, load_with
@@ -21,7 +20,6 @@ from lessons.course.versions import CLAIMS
 from lessons.kit import (
     LiveClient,
     LiveServer,
-    SubprocessServer,
     bind_socket,
     eventually,
     stalled_client,
@@ -37,7 +35,7 @@ flood_reaching = EXPERIMENTS.flood_reaching
 
 
 def path(stem: str) -> str:
-    return str(LESSON.path / f"{stem}.py")
+    return str(LESSON.file(stem))
 
 
 def redis_clients(server: RedisServer) -> int:
@@ -148,29 +146,29 @@ def enough_file_descriptors(count: int) -> None:
 @pytest.mark.parametrize("count", SOCKETS)
 @pytest.mark.parametrize("stem", ["pitfall_pubsub_per_socket", "fix_pubsub_per_socket"])
 async def test_redis_connections_per_websocket(
-    stem: str, count: int, module_redis: RedisServer, redis_url: str
+    stem: str, count: int, module_redis: RedisServer, redis_url: str, serve_file
 ) -> None:
     """Naive: one Redis connection per socket, capped by the pool (100), then nothing works."""
     enough_file_descriptors(count)
     env = {"BROKER_URL": redis_url}
-    with SubprocessServer(path(stem), env=env, log_level="critical") as server:
-        sockets = await asyncio.gather(*(connect(server.ws_url("/ws")) for _ in range(count)))
+    server = serve_file(path(stem), env=env, log_level="critical")
+    sockets = await asyncio.gather(
+        *(LiveClient(server.ws_url("/ws")).connect() for _ in range(count))
+    )
 
-        async def delivered(ws: ClientConnection) -> bool:
-            try:
-                return await asyncio.wait_for(ws.recv(), 1) == "hello"
-            except (TimeoutError, ConnectionClosed):
-                return False
-
+    async def delivered(ws: LiveClient) -> bool:
         try:
-            await subscribers(
-                module_redis, "room", 1 if stem.startswith("fix") else min(count, 100)
-            )
-            connections = redis_clients(module_redis)
-            await sockets[0].send("hello")
-            received = sum(await asyncio.gather(*(delivered(ws) for ws in sockets)))
-        finally:
-            await asyncio.gather(*(ws.close() for ws in sockets))
+            return await ws.receive(timeout=1) == "hello"
+        except (TimeoutError, ConnectionClosed):
+            return False
+
+    try:
+        await subscribers(module_redis, "room", 1 if stem.startswith("fix") else min(count, 100))
+        connections = redis_clients(module_redis)
+        await sockets[0].send("hello")
+        received = sum(await asyncio.gather(*(delivered(ws) for ws in sockets)))
+    finally:
+        await asyncio.gather(*(ws.close() for ws in sockets))
     if stem.startswith("fix"):
         assert connections == 1 and received == count  # one subscriber, whatever N
     elif count < 100:
@@ -188,37 +186,37 @@ async def test_redis_connections_per_websocket(
     [("pitfall_lost_messages", True), ("fix_lost_messages", False), ("app", False)],
 )
 async def test_redis_restart_loses_only_pubsub_messages(
-    stem: str, lost: bool, own_redis: RedisServer
+    stem: str, lost: bool, own_redis: RedisServer, serve_file
 ) -> None:
     """The server survives and says so; pub/sub loses what was sent meanwhile, streams do not."""
     # The broken server resubscribes RETRY_DELAY after a failure: long enough for the messages
     # sent meanwhile to be lost for sure. The fixed one loses nothing: a short delay will do.
     env = {"BROKER_URL": own_redis.url, "RETRY_DELAY": "1.0" if lost else "0.2"}
-    with SubprocessServer(path(stem), env=env) as server:
-        async with LiveClient(server.ws_url("/ws"), name="alice") as alice:
+    server = serve_file(path(stem), env=env)
+    async with LiveClient(server.ws_url("/ws"), name="alice") as alice:
 
-            async def texts_until(text: str) -> list[str]:
-                seen = []
-                while True:
-                    event = await alice.receive_json()
-                    if event.get("type") in {"message", "broker"}:
-                        seen.append(event.get("text") or event["status"])
-                    if seen[-1:] == [text]:
-                        return seen
+        async def texts_until(text: str) -> list[str]:
+            seen = []
+            while True:
+                event = await alice.receive_json()
+                if event.get("type") in {"message", "broker"}:
+                    seen.append(event.get("text") or event["status"])
+                if seen[-1:] == [text]:
+                    return seen
 
-            if stem == "app":
-                await alice.receive_json()  # the welcome
-            say = (lambda t: json.dumps({"type": "say", "text": t})) if stem == "app" else str
-            await alice.send(say("before"))
-            assert await texts_until("before") == ["before"]
-            own_redis.kill()
-            assert await texts_until("down") == ["down"]
-            own_redis.restart()
-            for n in range(3):
-                await alice.send(say(f"during {n}"))
-            seen = await texts_until("up") if lost else []
-            await alice.send(say("after"))
-            seen += await texts_until("after")
+        if stem == "app":
+            await alice.receive_json()  # the welcome
+        say = (lambda t: json.dumps({"type": "say", "text": t})) if stem == "app" else str
+        await alice.send(say("before"))
+        assert await texts_until("before") == ["before"]
+        own_redis.kill()
+        assert await texts_until("down") == ["down"]
+        own_redis.restart()
+        for n in range(3):
+            await alice.send(say(f"during {n}"))
+        seen = await texts_until("up") if lost else []
+        await alice.send(say("after"))
+        seen += await texts_until("after")
     during = [f"during {n}" for n in range(3)]
     if lost:
         assert seen == ["up", "after"]
@@ -278,12 +276,12 @@ async def test_a_stalled_client_grows_the_queue_only_without_a_bound(stem: str, 
     live = serve(LESSON.app(stem))
     count, size = 2000, 10_000
     with stalled_client(live.ws_url("/ws")):
-        async with connect(live.ws_url("/ws"), max_queue=None) as fast:
+        async with LiveClient(live.ws_url("/ws"), name="fast", max_queue=None) as fast:
             async with httpx.AsyncClient(base_url=live.http_url) as http:
                 await http.post("/publish", params={"count": count, "size": size})
                 async with asyncio.timeout(10):
                     for _ in range(count):
-                        await fast.recv()  # the fast client gets everything, in both cases
+                        await fast.receive()  # the fast client gets everything, in both cases
                 stats = (await http.get("/stats")).json()
     if stem.startswith("pitfall"):
         assert stats["clients"] == 2 and stats["queued"] > count / 2
@@ -309,54 +307,53 @@ async def test_a_flooder_reaches_everyone_only_without_a_rate_limit(stem: str, s
 
 
 @pytest.mark.anyio
-async def test_killed_instance_leaves_its_clients_a_bare_1006(redis_url: str) -> None:
+async def test_killed_instance_leaves_its_clients_a_bare_1006(redis_url: str, serve_file) -> None:
     """P33 broken: a process that dies abruptly sends no close frame, so no reason either."""
     env = {"BROKER_URL": redis_url, "INSTANCE": "one"}
-    with SubprocessServer(path("app"), env=env) as one:
-        async with LiveClient(one.ws_url("/ws")) as client:
-            await client.receive_json()  # the welcome
-            one.kill()
-            assert await client.wait_closed() == (1006, "")
+    one = serve_file(path("app"), env=env)
+    async with LiveClient(one.ws_url("/ws")) as client:
+        await client.receive_json()  # the welcome
+        one.kill()
+        assert await client.wait_closed() == (1006, "")
 
 
 @pytest.mark.anyio
 async def test_stopped_instance_closes_1012_and_its_clients_resume_elsewhere(
-    redis_url: str,
+    redis_url: str, serve_file
 ) -> None:
     client_module = LESSON.module("client")
-    with ExitStack() as stack:
-        one, two = (
-            stack.enter_context(
-                SubprocessServer(path("app"), env={"BROKER_URL": redis_url, "INSTANCE": name})
-            )
-            for name in ("one", "two")
-        )
-        room = client_module.RoomClient([one.ws_url("/ws"), two.ws_url("/ws")], base=0.2)
-        task = asyncio.create_task(room.run())
-        try:
-            async with LiveClient(two.ws_url("/ws"), name="speaker") as speaker:
-                await speaker.receive_json()
-                await asyncio.wait_for(room.connected.wait(), 5)
-                await speaker.send_json({"type": "say", "text": "first"})
-                await room.wait_for_texts(1)
-                one.stop()
-                for n in range(3):  # published while the client is moving
-                    await speaker.send_json({"type": "say", "text": f"moving {n}"})
-                texts = await room.wait_for_texts(4)
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+    one, two = (
+        serve_file(path("app"), env={"BROKER_URL": redis_url, "INSTANCE": name})
+        for name in ("one", "two")
+    )
+    room = client_module.RoomClient([one.ws_url("/ws"), two.ws_url("/ws")], base=0.2)
+    task = asyncio.create_task(room.run())
+    try:
+        async with LiveClient(two.ws_url("/ws"), name="speaker") as speaker:
+            await speaker.receive_json()
+            await asyncio.wait_for(room.connected.wait(), 5)
+            await speaker.send_json({"type": "say", "text": "first"})
+            await room.wait_for_texts(1)
+            one.stop()
+            for n in range(3):  # published while the client is moving
+                await speaker.send_json({"type": "say", "text": f"moving {n}"})
+            texts = await room.wait_for_texts(4)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
     assert room.closes[0] == 1012
     assert texts == ["first", "moving 0", "moving 1", "moving 2"]
     welcomes = [e["instance"] for e in room.events if e["type"] == "welcome"]
     assert welcomes == ["one", "two"]
 
 
-def test_lesson_apps_run_under_live_server(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lesson_apps_run_under_live_server(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch, serve, http
+) -> None:
     """Smoke check that the in-process server runs the main app with Redis too."""
     monkeypatch.setenv("BROKER_URL", redis_url)
-    with LiveServer(LESSON.app()) as live, httpx.Client(base_url=live.http_url) as http:
-        assert http.get("/stats").json()["broker"] == "redis"
+    live = serve(LESSON.app())
+    assert http.get(live.http_url + "/stats").json()["broker"] == "redis"
 
 
 # The pairs in-process (TestClient): what needs no real socket.
@@ -455,8 +452,8 @@ async def test_the_fix_answers_an_oversized_handshake_on_every_version(where: st
 @pytest.mark.parametrize("stem", ["pitfall_oversized_handshake", "fix_oversized_handshake"])
 async def test_a_normal_handshake_still_works(stem: str, serve) -> None:
     module = LESSON.module(stem)
-    async with connect(serve(module.app, ws=module.WS).ws_url("/ws?token=abc")) as ws:
-        assert await ws.recv() == "hello, your token has 3 characters"
+    async with LiveClient(serve(module.app, ws=module.WS).ws_url("/ws?token=abc")) as ws:
+        assert await ws.receive() == "hello, your token has 3 characters"
 
 
 # P36: a slow consumer dropped while its send buffer is full.
@@ -464,25 +461,25 @@ async def test_a_normal_handshake_still_works(stem: str, serve) -> None:
 
 @needs_ss
 @pytest.mark.parametrize("stem", ["pitfall_dropped_consumer", "fix_dropped_consumer"])
-def test_a_dropped_slow_consumer_is_released_only_with_a_reset(stem: str) -> None:
-    with SubprocessServer(path(stem), log_level="warning") as server:
-        with stalled_client(server.ws_url("/ws")) as stalled:
-            server.wait_for_output("slow consumer: dropped")
-            server.wait_for_output("handler done")
-            port = stalled.getsockname()[1]
-            held = [s for s in server_sockets(server.port) if s.peer_port == port]
-            if stem.startswith("pitfall"):  # given up on, and yet kept, with MBs unsent
-                assert len(held) == 1 and held[0].owned and held[0].unsent > 1_000_000
-            else:
-                assert not held
-            stalled.settimeout(5)
-            received, ending = 0, ""
-            try:  # the client reads again: never a 1013, the data it was sent, then the end
-                while chunk := stalled.recv(1 << 20):
-                    received += len(chunk)
-                ending = "end of stream"
-            except ConnectionResetError:
-                ending = "reset"
+def test_a_dropped_slow_consumer_is_released_only_with_a_reset(stem: str, serve_file) -> None:
+    server = serve_file(path(stem), log_level="warning")
+    with stalled_client(server.ws_url("/ws")) as stalled:
+        server.wait_for_output("slow consumer: dropped")
+        server.wait_for_output("handler done")
+        port = stalled.getsockname()[1]
+        held = [s for s in server_sockets(server.port) if s.peer_port == port]
+        if stem.startswith("pitfall"):  # given up on, and yet kept, with MBs unsent
+            assert len(held) == 1 and held[0].owned and held[0].unsent > 1_000_000
+        else:
+            assert not held
+        stalled.settimeout(5)
+        received, ending = 0, ""
+        try:  # the client reads again: never a 1013, the data it was sent, then the end
+            while chunk := stalled.recv(1 << 20):
+                received += len(chunk)
+            ending = "end of stream"
+        except ConnectionResetError:
+            ending = "reset"
     if stem.startswith("pitfall"):
         assert ending == "end of stream" and received > 1_000_000  # stale data, then 1006
     else:
@@ -505,14 +502,14 @@ WATCHED = 2.0  # seconds: past the silence, well short of uvicorn's 10 s (claim 
     ],
 )
 def test_a_silent_peer_holds_its_socket_a_close_timeout_more_unless_no_close_frame_is_sent(
-    stem: str, env: dict[str, str], close_wait: bool
+    stem: str, env: dict[str, str], close_wait: bool, serve_file
 ) -> None:
     """Broken: silence + uvicorn's close timeout (a fixed 10 s: still held WATCHED s after
     the client froze); fixed: silence + about nothing."""
-    with SubprocessServer(path(stem), env=env) as server:
-        with client_process(path("client"), server.ws_url("/ws")) as client:
-            server.wait_for_output("joined" if "heartbeat" in stem else "accepted")
-            seconds = asyncio.run(released_after(server.port, client, limit=WATCHED))
+    server = serve_file(path(stem), env=env)
+    with client_process(path("client"), server.ws_url("/ws")) as client:
+        server.wait_for_output("joined" if "heartbeat" in stem else "accepted")
+        seconds = asyncio.run(released_after(server.port, client, limit=WATCHED))
     if close_wait:
         assert seconds is None
     else:

@@ -6,18 +6,18 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from lessons import find
 from lessons.kit.browser import CHROMIUM_ARGS, chromium_path
 from lessons.kit.cluster import cluster
 from lessons.kit.redis_server import RedisServer
 from lessons.kit.server import SubprocessServer
 
-HERE = Path(__file__).parent
+LESSON = find("06_deploy")
 pytestmark = pytest.mark.browser
 
 
@@ -40,7 +40,7 @@ def https_page(browser: Any) -> Iterator[Callable[[], Any]]:
 
 @pytest.fixture
 def deployed(redis_server: RedisServer, caddy: Callable[..., Any]) -> Iterator[tuple[Any, list]]:
-    servers = cluster(HERE / "app.py", redis_server.url, instances=2, log_level="warning")
+    servers = cluster(LESSON.file("app"), redis_server.url, instances=2, log_level="warning")
     try:
         for server in servers:
             server.start()
@@ -102,28 +102,28 @@ def test_the_page_resumes_after_its_instance_restarts(
 
 
 def test_an_https_page_cannot_open_a_plain_ws_url(
-    redis_server: RedisServer, caddy: Callable[..., Any], browser: Any
+    redis_server: RedisServer, caddy: Callable[..., Any], browser: Any, serve_file
 ) -> None:
     """Chromium treats loopback names as secure, so the page is served as chat.test (mapped
     to 127.0.0.1 by a Chromium of its own): a name like a real deployment's."""
-    with SubprocessServer(HERE / "app.py", env={"BROKER_URL": redis_server.url}) as server:
-        proxy = caddy([server], names=["chat.test"])
-        rules = "--host-resolver-rules=MAP chat.test 127.0.0.1"
-        chromium = browser.browser_type.launch(
-            executable_path=str(chromium_path()),  # found: the browser fixture runs
-            headless=True,
-            args=[*CHROMIUM_ARGS, rules],
-        )
-        try:
-            page = chromium.new_context(ignore_https_errors=True).new_page()
-            console: list[str] = []
-            page.on("console", lambda message: console.append(message.text))
-            page.goto(f"https://chat.test:{proxy.port}/?room=lobby")
-            plain = f"ws://chat.test:{server.port}/ws/lobby"
-            outcome = page.evaluate(OPEN, plain)
-            secure = page.evaluate(OPEN, f"wss://chat.test:{proxy.port}/ws/lobby")
-        finally:
-            chromium.close()
+    server = serve_file(LESSON.file("app"), env={"BROKER_URL": redis_server.url})
+    proxy = caddy([server], names=["chat.test"])
+    rules = "--host-resolver-rules=MAP chat.test 127.0.0.1"
+    chromium = browser.browser_type.launch(
+        executable_path=str(chromium_path()),  # found: the browser fixture runs
+        headless=True,
+        args=[*CHROMIUM_ARGS, rules],
+    )
+    try:
+        page = chromium.new_context(ignore_https_errors=True).new_page()
+        console: list[str] = []
+        page.on("console", lambda message: console.append(message.text))
+        page.goto(f"https://chat.test:{proxy.port}/?room=lobby")
+        plain = f"ws://chat.test:{server.port}/ws/lobby"
+        outcome = page.evaluate(OPEN, plain)
+        secure = page.evaluate(OPEN, f"wss://chat.test:{proxy.port}/ws/lobby")
+    finally:
+        chromium.close()
     assert outcome != "opened", "an https page opened a plain ws:// connection"
     assert any("Mixed Content" in line for line in console), console
     assert secure == "opened"

@@ -17,12 +17,11 @@ import jwt
 import pytest
 from starlette.testclient import TestClient, WebSocketDenialResponse
 from starlette.websockets import WebSocketDisconnect
-from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from lessons import find
 from lessons.course.versions import CLAIMS
-from lessons.kit import LiveClient, LiveServer, SubprocessServer, scaled
+from lessons.kit import LiveClient, LiveServer, scaled
 from lessons.kit.chromium import REQUIRE_BROWSER, Chromium
 from lessons.kit.probes import denial_log
 
@@ -82,8 +81,8 @@ def unsigned(claims: dict[str, Any]) -> str:
 async def refusal(url: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
     """The HTTP status and ``detail`` of a refused handshake; fails if it is accepted."""
     try:
-        async with connect(url, additional_headers=headers, open_timeout=scaled(5)) as ws:
-            pytest.fail(f"accepted, first message: {await ws.recv()}")
+        async with LiveClient(url, additional_headers=headers) as ws:
+            pytest.fail(f"accepted, first message: {await ws.receive()}")
     except InvalidStatus as refused:
         body = bytes(refused.response.body or b"")
         return refused.response.status_code, json.loads(body)["detail"] if body else ""
@@ -493,23 +492,25 @@ async def test_refusal_is_a_401_denial_response_and_its_log(server: LiveServer) 
 
 
 @pytest.mark.anyio
-async def test_app_logs_the_query_token_but_only_a_spent_ticket(lesson: ModuleType) -> None:
-    with SubprocessServer(LESSON.app_path, env={"WSLAB_JWT_SECRET": SECRET}) as live:
-        token = token_for(lesson, "alice")
-        async with LiveClient(live.ws_url(f"/ws/query?token={token}")) as ws:
-            await ws.receive_json()
-        line = live.wait_for_output(r'"WebSocket /ws/query')
-        assert f"token={token}" in line and "[accepted]" in line  # replayable until exp
-        async with httpx.AsyncClient(base_url=live.http_url) as http:
-            bearer = {"authorization": f"Bearer {token}"}
-            ticket = (await http.post("/ticket", headers=bearer)).json()["ticket"]
-        async with LiveClient(live.ws_url(f"/ws/ticket?ticket={ticket}")) as ws:
-            await ws.receive_json()
-        assert f"ticket={ticket}" in live.wait_for_output(r'"WebSocket /ws/ticket')
-        assert await refusal(live.ws_url(f"/ws/ticket?ticket={ticket}")) == (
-            401,
-            "unknown or already used ticket",
-        )
+async def test_app_logs_the_query_token_but_only_a_spent_ticket(
+    lesson: ModuleType, serve_file
+) -> None:
+    live = serve_file(LESSON.app_path, env={"WSLAB_JWT_SECRET": SECRET})
+    token = token_for(lesson, "alice")
+    async with LiveClient(live.ws_url(f"/ws/query?token={token}")) as ws:
+        await ws.receive_json()
+    line = live.wait_for_output(r'"WebSocket /ws/query')
+    assert f"token={token}" in line and "[accepted]" in line  # replayable until exp
+    async with httpx.AsyncClient(base_url=live.http_url) as http:
+        bearer = {"authorization": f"Bearer {token}"}
+        ticket = (await http.post("/ticket", headers=bearer)).json()["ticket"]
+    async with LiveClient(live.ws_url(f"/ws/ticket?ticket={ticket}")) as ws:
+        await ws.receive_json()
+    assert f"ticket={ticket}" in live.wait_for_output(r'"WebSocket /ws/ticket')
+    assert await refusal(live.ws_url(f"/ws/ticket?ticket={ticket}")) == (
+        401,
+        "unknown or already used ticket",
+    )
 
 
 # The notebook's helpers for this lesson: a handshake in one line, a browser that may be missing.

@@ -24,7 +24,7 @@ from starlette.testclient import TestClient
 from websockets.exceptions import ConnectionClosed
 
 from lessons import find
-from lessons.kit import LiveClient, LiveServer, SubprocessServer, eventually, scaled
+from lessons.kit import LiveClient, LiveServer, eventually, scaled
 from lessons.kit.redis_server import RedisServer
 from lessons.kit.server import free_port
 
@@ -248,15 +248,15 @@ async def hub_frees_a_dropped_client(http_url: str, port: int, within: float) ->
 
 
 @pytest.mark.anyio
-async def test_p36_the_chat_hub_frees_a_dropped_client_served_with_the_fix() -> None:
+async def test_p36_the_chat_hub_frees_a_dropped_client_served_with_the_fix(serve) -> None:
     """app.py runs on stock uvicorn; served with P36's protocol (uvicorn-specific, so not in
     the app), its Hub drops the slow client and the fix's deadline aborts its connection."""
     module = LESSON.module("app")
     module.QUEUE_SIZE, module.CLOSE_TIMEOUT = 32, 0.3
     fix = LESSON.module("fix_stalled_close")
     fix.CLOSE_TIMEOUT = 0.3
-    with LiveServer(module.app, ws=fix.BoundedClose) as live:
-        await hub_frees_a_dropped_client(live.http_url, live.port, within=5)
+    live = serve(module.app, ws=fix.BoundedClose)
+    await hub_frees_a_dropped_client(live.http_url, live.port, within=5)
 
 
 # P14: keyed by user id.
@@ -264,29 +264,29 @@ async def test_p36_the_chat_hub_frees_a_dropped_client_served_with_the_fix() -> 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("stem", ["pitfall_replaced_connection", "fix_replaced_connection"])
-async def test_p14_two_tabs_of_one_user(stem: str) -> None:
-    with LiveServer(LESSON.app(stem)) as server:
-        async with (
-            LiveClient(server.ws_url("/ws?user=alice"), name="tab1") as tab1,
-            LiveClient(server.ws_url("/ws?user=alice"), name="tab2") as tab2,
-            LiveClient(server.ws_url("/ws?user=bob")) as bob,
-        ):
-            await bob.send("hi")
-            assert await tab2.receive() == "bob: hi"
-            if stem.startswith("pitfall"):
-                await tab1.receive_nothing(within=0.3)  # silently replaced
-            else:
-                assert await tab1.receive() == "bob: hi"
-            await tab1.close()
-            await bob.send("still there?")
-            assert await bob.receive() == "bob: hi"
-            assert await bob.receive() == "bob: still there?"
-            if stem.startswith("pitfall"):
-                await tab2.receive_nothing(within=0.3)  # tab1 leaving removed tab2
-                assert await stats(server) == {"users": 1, "connections": 1}
-            else:
-                assert await tab2.receive() == "bob: still there?"
-                assert await stats(server) == {"users": 2, "connections": 2}
+async def test_p14_two_tabs_of_one_user(stem: str, serve) -> None:
+    server = serve(LESSON.app(stem))
+    async with (
+        LiveClient(server.ws_url("/ws?user=alice"), name="tab1") as tab1,
+        LiveClient(server.ws_url("/ws?user=alice"), name="tab2") as tab2,
+        LiveClient(server.ws_url("/ws?user=bob")) as bob,
+    ):
+        await bob.send("hi")
+        assert await tab2.receive() == "bob: hi"
+        if stem.startswith("pitfall"):
+            await tab1.receive_nothing(within=0.3)  # silently replaced
+        else:
+            assert await tab1.receive() == "bob: hi"
+        await tab1.close()
+        await bob.send("still there?")
+        assert await bob.receive() == "bob: hi"
+        assert await bob.receive() == "bob: still there?"
+        if stem.startswith("pitfall"):
+            await tab2.receive_nothing(within=0.3)  # tab1 leaving removed tab2
+            assert await stats(server) == {"users": 1, "connections": 1}
+        else:
+            assert await tab2.receive() == "bob: still there?"
+            assert await stats(server) == {"users": 2, "connections": 2}
 
 
 # P15: leaked registrations.
@@ -294,15 +294,15 @@ async def test_p14_two_tabs_of_one_user(stem: str) -> None:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("stem", ["pitfall_leaked_connections", "fix_leaked_connections"])
-async def test_p15_abrupt_exits(stem: str) -> None:
+async def test_p15_abrupt_exits(stem: str, serve) -> None:
     clients = 100
-    with LiveServer(LESSON.app(stem)) as server:
-        for _ in range(clients):
-            async with LiveClient(server.ws_url("/ws")) as client:
-                await client.send("hi")
-                await client.receive()
-                client.connection.transport.abort()  # no close frame: the process just died
-        counts = await eventually(lambda: _idle(server))
+    server = serve(LESSON.app(stem))
+    for _ in range(clients):
+        async with LiveClient(server.ws_url("/ws")) as client:
+            await client.send("hi")
+            await client.receive()
+            client.connection.transport.abort()  # no close frame: the process just died
+    counts = await eventually(lambda: _idle(server))
     assert counts["registered"] == (clients if stem.startswith("pitfall") else 0)
 
 
@@ -348,17 +348,17 @@ def test_p16_failed_change_and_its_event(stem: str) -> None:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("stem", ["pitfall_uncommitted_event", "fix_uncommitted_event"])
-async def test_p16_real(stem: str) -> None:
-    with LiveServer(LESSON.app(stem)) as server:
-        async with (
-            LiveClient(server.ws_url("/ws/tasks")) as events,
-            httpx.AsyncClient(base_url=server.http_url) as http,
-        ):
-            assert (await http.put("/tasks/1", json={"done": True})).status_code == 404
-            if stem.startswith("pitfall"):
-                assert (await events.receive_json())["type"] == "task_updated"
-            else:
-                await events.receive_nothing(within=0.3)
+async def test_p16_real(stem: str, serve) -> None:
+    server = serve(LESSON.app(stem))
+    async with (
+        LiveClient(server.ws_url("/ws/tasks")) as events,
+        httpx.AsyncClient(base_url=server.http_url) as http,
+    ):
+        assert (await http.put("/tasks/1", json={"done": True})).status_code == 404
+        if stem.startswith("pitfall"):
+            assert (await events.receive_json())["type"] == "task_updated"
+        else:
+            await events.receive_nothing(within=0.3)
 
 
 # P17: duplicate push loops.
@@ -366,16 +366,16 @@ async def test_p16_real(stem: str) -> None:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("stem", ["pitfall_duplicate_push_loop", "fix_duplicate_push_loop"])
-async def test_p17_quick_reconnect(stem: str) -> None:
+async def test_p17_quick_reconnect(stem: str, serve) -> None:
     module = LESSON.module(stem)
     module.INTERVAL = scaled(0.5)  # the reconnect must land inside the first loop's sleep
-    with LiveServer(module.app) as server:
-        async with LiveClient(server.ws_url("/ws/dashboard")) as first:
-            assert (await first.receive_json())["loop"] == 1
-        # Reconnect at once, while the first loop still sleeps.
-        async with LiveClient(server.ws_url("/ws/dashboard")) as again:
-            pushes = [await again.receive_json() for _ in range(4)]
-            loops = (await stats(server))["push_loops"]
+    server = serve(module.app)
+    async with LiveClient(server.ws_url("/ws/dashboard")) as first:
+        assert (await first.receive_json())["loop"] == 1
+    # Reconnect at once, while the first loop still sleeps.
+    async with LiveClient(server.ws_url("/ws/dashboard")) as again:
+        pushes = [await again.receive_json() for _ in range(4)]
+        loops = (await stats(server))["push_loops"]
     sources = {push["loop"] for push in pushes}
     if stem.startswith("pitfall"):
         assert sources == {1, 2} and loops == 2  # the old loop carries on beside the new one
@@ -385,52 +385,54 @@ async def test_p17_quick_reconnect(stem: str) -> None:
 
 
 @pytest.mark.anyio
-async def test_p17_fix_stops_the_loop_with_the_last_watcher() -> None:
+async def test_p17_fix_stops_the_loop_with_the_last_watcher(serve) -> None:
     module = LESSON.module("fix_duplicate_push_loop")
     module.INTERVAL = scaled(0.5)
-    with LiveServer(module.app) as server:
-        async with LiveClient(server.ws_url("/ws/dashboard")) as watcher:
-            assert (await watcher.receive_json())["loop"] == 1
-            task = module.manager.task
-        await eventually(lambda: module.manager.running == 0)  # cancelled mid-sleep, at once
-        assert module.manager.task is None and task.cancelled()
+    server = serve(module.app)
+    async with LiveClient(server.ws_url("/ws/dashboard")) as watcher:
+        assert (await watcher.receive_json())["loop"] == 1
+        task = module.manager.task
+    await eventually(lambda: module.manager.running == 0)  # cancelled mid-sleep, at once
+    assert module.manager.task is None and task.cancelled()
 
 
 # P18: several worker processes.
 
 
 @pytest.mark.anyio
-async def test_p18_two_processes_each_see_only_their_own_clients() -> None:
-    target = LESSON.path / "pitfall_worker_processes.py"
-    with SubprocessServer(target) as one, SubprocessServer(target) as two:
-        async with (
-            LiveClient(one.ws_url("/ws?user=ann")) as ann,
-            LiveClient(two.ws_url("/ws?user=bob")) as bob,
-        ):
-            assert await ann.receive() != await bob.receive()  # two different processes
-            await ann.send("hello everyone")
-            assert await ann.receive() == "ann: hello everyone"
-            await bob.receive_nothing(within=0.5)
+async def test_p18_two_processes_each_see_only_their_own_clients(serve_file) -> None:
+    target = LESSON.file("pitfall_worker_processes")
+    one, two = serve_file(target), serve_file(target)
+    async with (
+        LiveClient(one.ws_url("/ws?user=ann")) as ann,
+        LiveClient(two.ws_url("/ws?user=bob")) as bob,
+    ):
+        assert await ann.receive() != await bob.receive()  # two different processes
+        await ann.send("hello everyone")
+        assert await ann.receive() == "ann: hello everyone"
+        await bob.receive_nothing(within=0.5)
 
 
 @pytest.mark.anyio
-async def test_p18_fix_through_redis_reaches_every_process(redis_server: RedisServer) -> None:
+async def test_p18_fix_through_redis_reaches_every_process(
+    redis_server: RedisServer, serve_file
+) -> None:
     from redis.asyncio import Redis
 
-    target = LESSON.path / "fix_worker_processes.py"
+    target = LESSON.file("fix_worker_processes")
     env = {"REDIS_URL": redis_server.url}
-    with SubprocessServer(target, env=env) as one, SubprocessServer(target, env=env) as two:
-        async with Redis.from_url(redis_server.url) as redis:
-            # Each process subscribes as it starts: wait until both listen.
-            await eventually(lambda: subscribers(redis))
-        async with (
-            LiveClient(one.ws_url("/ws?user=ann")) as ann,
-            LiveClient(two.ws_url("/ws?user=bob")) as bob,
-        ):
-            assert await ann.receive() != await bob.receive()
-            await ann.send("hello everyone")
-            for ws in (ann, bob):
-                assert await ws.receive() == "ann: hello everyone"
+    one, two = serve_file(target, env=env), serve_file(target, env=env)
+    async with Redis.from_url(redis_server.url) as redis:
+        # Each process subscribes as it starts: wait until both listen.
+        await eventually(lambda: subscribers(redis))
+    async with (
+        LiveClient(one.ws_url("/ws?user=ann")) as ann,
+        LiveClient(two.ws_url("/ws?user=bob")) as bob,
+    ):
+        assert await ann.receive() != await bob.receive()
+        await ann.send("hello everyone")
+        for ws in (ann, bob):
+            assert await ws.receive() == "ann: hello everyone"
 
 
 async def subscribers(redis: Any) -> bool:
@@ -492,7 +494,7 @@ def uvicorn_process(module: str, workers: int, port: int) -> Iterator[bool]:
 @pytest.mark.anyio
 async def test_p18_uvicorn_workers_split_the_room() -> None:
     """Under ``--workers 2`` the kernel spreads connections over both processes."""
-    with uvicorn_workers("pitfall_worker_processes") as port:
+    with uvicorn_workers("pitfalls.pitfall_worker_processes") as port:
         url = f"ws://127.0.0.1:{port}/ws?user="
         by_process: dict[str, list[LiveClient]] = {}
         clients: list[LiveClient] = []

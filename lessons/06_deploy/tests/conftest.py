@@ -1,4 +1,4 @@
-"""Fixtures of lesson 06: nginx (skipped when absent unless required), Caddy, lesson files.
+"""Fixtures of lesson 06: nginx (skipped when absent unless required) and Caddy.
 
 Each is a factory, ``fixture(...)`` starting one more, and everything it started is stopped
 after the test.
@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from lessons import load_module
+from lessons import find
 from lessons.kit.proxy import Caddy, Nginx, find_nginx
-from lessons.kit.server import SubprocessServer
 
-HERE = Path(__file__).parent
+LESSON = find("06_deploy")
 REQUIRE_NGINX = "WSLAB_REQUIRE_NGINX"
 
 
@@ -49,7 +47,7 @@ def nginx() -> Iterator[Callable[..., Nginx]]:
         pytest.skip(reason)
 
     def make(servers: list[Any], stem: str = "fix_no_upgrade", **options: Any) -> Nginx:
-        return Nginx(_ports(servers), load_module(HERE / f"{stem}.py").LOCATION, **options)
+        return Nginx(_ports(servers), LESSON.module(stem).LOCATION, **options)
 
     yield from _factory(make)
 
@@ -58,14 +56,3 @@ def nginx() -> Iterator[Callable[..., Nginx]]:
 def caddy() -> Iterator[Callable[..., Caddy]]:
     """``caddy(servers, names=...)``: Caddy with TLS from its local CA in front of ``servers``."""
     yield from _factory(lambda servers, **options: Caddy(_ports(servers), **options))
-
-
-@pytest.fixture
-def app_file() -> Iterator[Callable[..., SubprocessServer]]:
-    """``app_file("fix_idle_timeout", env=..., **uvicorn_options)``: a lesson file under
-    uvicorn in its own process."""
-
-    def make(stem: str, **options: Any) -> SubprocessServer:
-        return SubprocessServer(HERE / f"{stem}.py", **{"log_level": "warning", **options})
-
-    yield from _factory(make)

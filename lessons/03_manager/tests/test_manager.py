@@ -124,9 +124,8 @@ def test_chat_refuses_a_bad_name_with_422_and_the_reason(client: TestClient, pat
 
 
 @pytest.fixture
-def live(module: ModuleType) -> Iterator[LiveServer]:
-    with LiveServer(module.app) as server:
-        yield server
+def live(module: ModuleType, serve) -> LiveServer:
+    return serve(module.app)
 
 
 @pytest.mark.anyio
@@ -271,19 +270,19 @@ def test_step_4_answers_a_binary_frame_with_an_error_event() -> None:
 
 
 @pytest.mark.anyio
-async def test_step_4_real_server_and_its_stats() -> None:
-    with LiveServer(LESSON.app("manager_4_production")) as server:
-        async with (
-            LiveClient(server.ws_url("/ws/lobby?user=ann")) as ann,
-            LiveClient(server.ws_url("/ws/lobby?user=bob")) as bob,
-        ):
-            await ann.receive_json(), await ann.receive_json(), await bob.receive_json()
-            await bob.send("hi")
-            assert (await ann.receive_json())["text"] == "hi"
-            await bob.receive_nothing(within=0.2)
-            async with httpx.AsyncClient(base_url=server.http_url) as http:
-                got = (await http.get("/stats")).json()
-            assert got == {"clients": 2, "rooms": {"lobby": 2}, "dropped": 0}
+async def test_step_4_real_server_and_its_stats(serve) -> None:
+    server = serve(LESSON.app("manager_4_production"))
+    async with (
+        LiveClient(server.ws_url("/ws/lobby?user=ann")) as ann,
+        LiveClient(server.ws_url("/ws/lobby?user=bob")) as bob,
+    ):
+        await ann.receive_json(), await ann.receive_json(), await bob.receive_json()
+        await bob.send("hi")
+        assert (await ann.receive_json())["text"] == "hi"
+        await bob.receive_nothing(within=0.2)
+        async with httpx.AsyncClient(base_url=server.http_url) as http:
+            got = (await http.get("/stats")).json()
+        assert got == {"clients": 2, "rooms": {"lobby": 2}, "dropped": 0}
 
 
 # The task board: REST changes pushed once committed.

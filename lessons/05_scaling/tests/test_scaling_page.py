@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import ExitStack
 from typing import Any
 
 import pytest
 
 from lessons import find
-from lessons.kit import LiveServer, SubprocessServer
+from lessons.kit import LiveServer
 from lessons.kit.cluster import bind_peers
 
 pytestmark = pytest.mark.browser
@@ -44,35 +43,36 @@ def test_page_reconnects_after_a_server_restart(
 
 
 def test_pages_on_two_processes_share_the_room_and_move_on_a_rolling_restart(
-    new_page: Callable[[], Any], redis_url: str
+    new_page: Callable[[], Any], redis_url: str, serve_file
 ) -> None:
     from playwright.sync_api import expect
 
-    with ExitStack() as stack:
-        servers = bind_peers(
-            [
-                SubprocessServer(LESSON.app_path, env={"BROKER_URL": redis_url, "INSTANCE": name})
-                for name in ("one", "two")
-            ]
-        )
-        for server in servers:
-            stack.enter_context(server)
-        pages = []
-        for server in servers:
-            page = new_page()
-            page.goto(server.http_url + "/")
-            expect(page.locator("#status")).to_have_text("connected")
-            pages.append(page)
-        expect(pages[1].locator("#instance")).to_have_text("two")
-        pages[0].fill("#text", "hello from one")
-        pages[0].keyboard.press("Enter")
-        for page in pages:
-            expect(page.locator("#log")).to_contain_text("one: hello from one")
-        servers[0].stop()  # a rolling restart: the page on one is told 1012 and moves to two
-        expect(pages[0].locator("#log")).to_contain_text("closed (1012)")
-        expect(pages[0].locator("#instance")).to_have_text("two")
-        expect(pages[0].locator("#status")).to_have_text("connected")
-        pages[0].fill("#text", "still here")
-        pages[0].keyboard.press("Enter")
-        for page in pages:
-            expect(page.locator("#log")).to_contain_text("two: still here")
+    servers = bind_peers(
+        [
+            serve_file(
+                LESSON.app_path, start=False, env={"BROKER_URL": redis_url, "INSTANCE": name}
+            )
+            for name in ("one", "two")
+        ]
+    )
+    for server in servers:
+        server.start()
+    pages = []
+    for server in servers:
+        page = new_page()
+        page.goto(server.http_url + "/")
+        expect(page.locator("#status")).to_have_text("connected")
+        pages.append(page)
+    expect(pages[1].locator("#instance")).to_have_text("two")
+    pages[0].fill("#text", "hello from one")
+    pages[0].keyboard.press("Enter")
+    for page in pages:
+        expect(page.locator("#log")).to_contain_text("one: hello from one")
+    servers[0].stop()  # a rolling restart: the page on one is told 1012 and moves to two
+    expect(pages[0].locator("#log")).to_contain_text("closed (1012)")
+    expect(pages[0].locator("#instance")).to_have_text("two")
+    expect(pages[0].locator("#status")).to_have_text("connected")
+    pages[0].fill("#text", "still here")
+    pages[0].keyboard.press("Enter")
+    for page in pages:
+        expect(page.locator("#log")).to_contain_text("two: still here")

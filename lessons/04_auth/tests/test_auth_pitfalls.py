@@ -15,12 +15,11 @@ import pytest
 from starlette.middleware.cors import CORSMiddleware
 from starlette.testclient import TestClient, WebSocketDenialResponse
 from starlette.websockets import WebSocketDisconnect
-from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from lessons import find
 from lessons.course.versions import CLAIMS
-from lessons.kit import LiveClient, LiveServer, SubprocessServer, handshake_status, scaled
+from lessons.kit import LiveClient, LiveServer, handshake_status, scaled
 
 LESSON = find("04_auth")
 SECRET = "a-test-secret-that-is-at-least-32-bytes-long"
@@ -35,7 +34,7 @@ def token(sub: str = "alice", ttl: float = 60, secret: str = SECRET) -> str:
 async def rejected(url: str, **options: Any) -> tuple[int, bytes]:
     """Status and body of a refused handshake."""
     try:
-        async with connect(url, open_timeout=scaled(5), **options):
+        async with LiveClient(url, **options):
             pytest.fail("the handshake was accepted")
     except InvalidStatus as refused:
         return refused.response.status_code, bytes(refused.response.body or b"")
@@ -121,26 +120,28 @@ def test_p19_both_welcome_a_valid_token_in_process(stem: str) -> None:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("access_log", [True, False])
-async def test_p20_token_is_in_the_log_despite_the_access_log_filter(access_log: bool) -> None:
-    target = LESSON.path / "pitfall_token_in_url.py"
-    with SubprocessServer(target, access_log=access_log) as live:
-        async with LiveClient(live.ws_url("/ws?token=alice-token")) as ws:
-            assert (await ws.receive_json())["user"] == "alice"
-        line = live.wait_for_output(r'"WebSocket /ws')
+async def test_p20_token_is_in_the_log_despite_the_access_log_filter(
+    access_log: bool, serve_file
+) -> None:
+    target = LESSON.file("pitfall_token_in_url")
+    live = serve_file(target, access_log=access_log)
+    async with LiveClient(live.ws_url("/ws?token=alice-token")) as ws:
+        assert (await ws.receive_json())["user"] == "alice"
+    line = live.wait_for_output(r'"WebSocket /ws')
     assert line.startswith("INFO:") and line.endswith(
         '"WebSocket /ws?token=alice-token" [accepted]'
     )
 
 
 @pytest.mark.anyio
-async def test_p20_fix_redacts_the_token() -> None:
-    with SubprocessServer(LESSON.path / "fix_token_in_url.py") as live:
-        async with LiveClient(live.ws_url("/ws?token=alice-token")) as ws:
-            assert (await ws.receive_json())["user"] == "alice"
-        assert await handshake_status(live.ws_url("/ws?token=stolen-guess")) == 401
-        accepted = live.wait_for_output(r'"WebSocket /ws.*\[accepted\]')
-        refused = live.wait_for_output(r'"WebSocket /ws.*" 401')
-        output = live.output
+async def test_p20_fix_redacts_the_token(serve_file) -> None:
+    live = serve_file(LESSON.file("fix_token_in_url"))
+    async with LiveClient(live.ws_url("/ws?token=alice-token")) as ws:
+        assert (await ws.receive_json())["user"] == "alice"
+    assert await handshake_status(live.ws_url("/ws?token=stolen-guess")) == 401
+    accepted = live.wait_for_output(r'"WebSocket /ws.*\[accepted\]')
+    refused = live.wait_for_output(r'"WebSocket /ws.*" 401')
+    output = live.output
     assert accepted.endswith('"WebSocket /ws?token=[redacted]" [accepted]')
     assert refused.endswith('"WebSocket /ws?token=[redacted]" 401')
     assert "alice-token" not in output and "stolen-guess" not in output

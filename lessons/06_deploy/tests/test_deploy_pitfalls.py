@@ -3,8 +3,6 @@ fixed half works the same way; and a rolling deploy through Caddy loses no messa
 
 from __future__ import annotations
 
-import asyncio
-import json
 import signal
 import ssl
 from collections.abc import Callable, Iterator
@@ -12,18 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import websockets
 from websockets.exceptions import InvalidStatus
 
-from lessons import load_module
-from lessons.kit import scaled
+from lessons import find
+from lessons.kit import LiveClient, scaled
 from lessons.kit.cluster import cluster
 from lessons.kit.deploy import tls
 from lessons.kit.redis_server import RedisServer
 from lessons.kit.server import SubprocessServer
 
-HERE = Path(__file__).parent
-EXPERIMENTS = load_module(HERE / "experiments.py")
+LESSON = find("06_deploy")
+EXPERIMENTS = LESSON.module("experiments")
 deployment, rolling_deploy = EXPERIMENTS.deployment, EXPERIMENTS.rolling_deploy
 quiet, supervised, whoami = EXPERIMENTS.quiet, EXPERIMENTS.supervised, EXPERIMENTS.whoami
 pytestmark = pytest.mark.anyio
@@ -37,7 +34,7 @@ def instances(redis_server: RedisServer) -> Iterator[Callable[..., list[Subproce
 
     def start(stem: str = "app", count: int = 2, **options: Any) -> list[SubprocessServer]:
         options.setdefault("log_level", "warning")
-        servers = cluster(HERE / f"{stem}.py", redis_server.url, instances=count, **options)
+        servers = cluster(LESSON.file(stem), redis_server.url, instances=count, **options)
         started.extend(servers)
         for server in servers:
             server.start()
@@ -57,28 +54,36 @@ async def test_p40_nginx_without_the_upgrade_headers_answers_every_handshake_404
     servers = instances(count=1)
     broken = nginx(servers, "pitfall_no_upgrade")
     with pytest.raises(InvalidStatus) as refused:
-        await websockets.connect(broken.ws_url("/ws/lobby"), open_timeout=scaled(5))
+        async with LiveClient(broken.ws_url("/ws/lobby")):
+            pass
     assert refused.value.response.status_code == 404
     fixed = nginx(servers, "fix_no_upgrade")
-    async with websockets.connect(fixed.ws_url("/ws/lobby")) as websocket:
-        assert json.loads(await websocket.recv())["type"] == "welcome"
+    async with LiveClient(fixed.ws_url("/ws/lobby")) as websocket:
+        assert (await websocket.receive_json())["type"] == "welcome"
 
 
 # P41 -----------------------------------------------------------------------------------
 
 
 async def test_p41_a_quiet_connection_is_cut_at_the_proxy_timeout_without_a_heartbeat(
-    app_file: Callable[..., SubprocessServer], nginx: Callable[..., Any]
+    serve_file: Callable[..., SubprocessServer], nginx: Callable[..., Any]
 ) -> None:
-    broken = app_file("pitfall_idle_timeout", ws_ping_interval=None)
+    broken = serve_file(
+        LESSON.file("pitfall_idle_timeout"), log_level="warning", ws_ping_interval=None
+    )
     cut = await quiet(nginx([broken], read_timeout=0.5).ws_url("/ws"), scaled(3))
     assert cut is not None and 0.4 < cut < scaled(2)
 
 
 async def test_p41_a_heartbeat_below_the_proxy_timeout_keeps_it_open(
-    app_file: Callable[..., SubprocessServer], nginx: Callable[..., Any]
+    serve_file: Callable[..., SubprocessServer], nginx: Callable[..., Any]
 ) -> None:
-    fixed = app_file("fix_idle_timeout", env={"HEARTBEAT": "0.2"}, ws_ping_interval=None)
+    fixed = serve_file(
+        LESSON.file("fix_idle_timeout"),
+        log_level="warning",
+        env={"HEARTBEAT": "0.2"},
+        ws_ping_interval=None,
+    )
     assert await quiet(nginx([fixed], read_timeout=0.5).ws_url("/ws"), 1.5) is None
 
 
@@ -86,17 +91,19 @@ async def test_p41_a_heartbeat_below_the_proxy_timeout_keeps_it_open(
 
 
 async def test_p42_trusting_forwarded_headers_from_anyone_lets_a_client_choose_its_address(
-    app_file: Callable[..., SubprocessServer],
+    serve_file: Callable[..., SubprocessServer],
 ) -> None:
-    broken = app_file("pitfall_trust_forwarded", proxy_headers=False)
+    broken = serve_file(
+        LESSON.file("pitfall_trust_forwarded"), log_level="warning", proxy_headers=False
+    )
     assert await whoami(broken.ws_url("/ws"), "127.0.0.2", SPOOFED) == "203.0.113.7"
 
 
 @pytest.mark.parametrize("proxy", ["caddy", "nginx"])
 async def test_p42_trusting_only_the_proxy_gives_the_real_address_and_ignores_spoofing(
-    app_file: Callable[..., SubprocessServer], request: pytest.FixtureRequest, proxy: str
+    serve_file: Callable[..., SubprocessServer], request: pytest.FixtureRequest, proxy: str
 ) -> None:
-    fixed = app_file("fix_trust_forwarded", proxy_headers=False)
+    fixed = serve_file(LESSON.file("fix_trust_forwarded"), log_level="warning", proxy_headers=False)
     assert await whoami(fixed.ws_url("/ws"), "127.0.0.2", SPOOFED) == "127.0.0.2"
     front = request.getfixturevalue(proxy)([fixed])
     ca_file = front.ca_file if proxy == "caddy" else None
@@ -105,9 +112,14 @@ async def test_p42_trusting_only_the_proxy_gives_the_real_address_and_ignores_sp
 
 
 async def test_p42_without_trusted_proxy_headers_every_client_is_the_proxy(
-    app_file: Callable[..., SubprocessServer], caddy: Callable[..., Any]
+    serve_file: Callable[..., SubprocessServer], caddy: Callable[..., Any]
 ) -> None:
-    fixed = app_file("fix_trust_forwarded", env={"PROXY": ""}, proxy_headers=False)
+    fixed = serve_file(
+        LESSON.file("fix_trust_forwarded"),
+        log_level="warning",
+        env={"PROXY": ""},
+        proxy_headers=False,
+    )
     front = caddy([fixed])
     assert await whoami(front.ws_url("/ws"), "127.0.0.3", ca_file=front.ca_file) == "127.0.0.1"
 
@@ -122,8 +134,8 @@ async def test_p43_a_client_without_verification_talks_to_an_impostor_and_one_wi
 ) -> None:
     servers = instances(count=1)
     real, impostor = caddy(servers), caddy(servers)
-    broken = load_module(HERE / "pitfall_tls_client.py")
-    fixed = load_module(HERE / "fix_tls_client.py")
+    broken = LESSON.module("pitfall_tls_client")
+    fixed = LESSON.module("fix_tls_client")
     await broken.main(impostor.ws_url("/ws/lobby"), str(real.ca_file))
     assert '"welcome"' in capsys.readouterr().out
     with pytest.raises(ssl.SSLCertVerificationError):
@@ -137,14 +149,14 @@ async def test_p43_a_client_without_verification_talks_to_an_impostor_and_one_wi
 
 async def meets(url: str, ca_file: Path) -> bool:
     async with (
-        websockets.connect(url, ssl=tls(ca_file)) as a,
-        websockets.connect(url, ssl=tls(ca_file)) as b,
+        LiveClient(url, name="A", ssl=tls(ca_file)) as a,
+        LiveClient(url, name="B", ssl=tls(ca_file)) as b,
     ):
-        welcomes = [await a.recv(), await b.recv()]
+        welcomes = [await a.receive(), await b.receive()]
         assert welcomes[0] != welcomes[1], "round robin puts A and B on two instances"
         await a.send("hello from A")
         try:
-            return await asyncio.wait_for(b.recv(), scaled(1)) == "hello from A"
+            return await b.receive(timeout=1) == "hello from A"
         except TimeoutError:
             return False
 
@@ -166,9 +178,9 @@ async def test_p44_rooms_in_memory_split_users_across_instances_and_redis_joins_
 
 
 def test_p39_a_supervisor_that_only_handles_ctrl_c_orphans_its_servers_on_sigterm() -> None:
-    status, left = supervised(HERE / "pitfall_supervisor.py", signal.SIGTERM)
+    status, left = supervised(LESSON.file("pitfall_supervisor"), signal.SIGTERM)
     assert (status, left) == (-signal.SIGTERM, 2)
-    status, left = supervised(HERE / "pitfall_supervisor.py", signal.SIGINT)
+    status, left = supervised(LESSON.file("pitfall_supervisor"), signal.SIGINT)
     assert (status, left) == (0, 0)
 
 
@@ -176,14 +188,14 @@ def test_p39_a_supervisor_that_only_handles_ctrl_c_orphans_its_servers_on_sigter
 def test_p39_the_fixed_supervisor_stops_its_servers_on_every_stop_signal(
     sig: signal.Signals,
 ) -> None:
-    assert supervised(HERE / "fix_supervisor.py", sig) == (0, 0)
+    assert supervised(LESSON.file("fix_supervisor"), sig) == (0, 0)
 
 
 # The rolling deploy -------------------------------------------------------------------
 
 
 async def test_a_rolling_deploy_through_caddy_loses_no_message(redis_server: RedisServer) -> None:
-    with deployment(HERE / "app.py", redis_server.url) as (servers, front):
+    with deployment(LESSON.file("app"), redis_server.url) as (servers, front):
         counts = await rolling_deploy(servers, front.ws_url("/ws/deploy"), front.ca_file)
     assert not any(server.running for server in servers)
     assert counts["sent"] > 0 and counts["reconnects"] >= 2

@@ -2,34 +2,30 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
-import websockets
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from lessons import load_module
-from lessons.kit import scaled
+from lessons import find
+from lessons.kit import LiveClient
 from lessons.kit.cleanup import leaves_promptly
 from lessons.kit.cluster import cluster
 from lessons.kit.redis_server import RedisServer
 from lessons.kit.server import SubprocessServer, free_port
 
-HERE = Path(__file__).parent
+LESSON = find("06_deploy")
 
 
 @pytest.fixture
 def app_module(redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     monkeypatch.setenv("BROKER_URL", redis_server.url)
     monkeypatch.setenv("HEARTBEAT", "0.2")
-    return load_module(HERE / "app.py")
+    return LESSON.module("app")
 
 
 def welcome(ws: Any) -> dict[str, Any]:
@@ -47,7 +43,7 @@ def next_of(ws: Any, kind: str) -> dict[str, Any]:
 
 def test_the_page_is_served(app_module: ModuleType) -> None:
     with TestClient(app_module.app) as client:
-        assert client.get("/").text == (HERE / "index.html").read_text(encoding="utf-8")
+        assert client.get("/").text == (LESSON.path / "index.html").read_text(encoding="utf-8")
 
 
 def test_a_message_is_acknowledged_and_reaches_the_room(app_module: ModuleType) -> None:
@@ -116,7 +112,7 @@ def test_without_redis_the_page_loads_and_a_client_is_told_to_retry_later(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("BROKER_URL", f"redis://127.0.0.1:{free_port()}/0")
-    app = load_module(HERE / "app.py").app
+    app = LESSON.module("app").app
     with TestClient(app) as client:
         assert client.get("/").status_code == 200
         with (
@@ -129,7 +125,7 @@ def test_without_redis_the_page_loads_and_a_client_is_told_to_retry_later(
 
 @pytest.fixture
 def two_instances(redis_server: RedisServer) -> Iterator[list[SubprocessServer]]:
-    servers = cluster(HERE / "app.py", redis_server.url, instances=2, log_level="warning")
+    servers = cluster(LESSON.file("app"), redis_server.url, instances=2, log_level="warning")
     try:
         for server in servers:
             server.start()
@@ -144,14 +140,14 @@ async def test_clients_on_two_instances_share_the_room_and_resume_across_them(
     two_instances: list[SubprocessServer],
 ) -> None:
     first, second = (server.ws_url("/ws/lobby") for server in two_instances)
-    async with websockets.connect(first) as a, websockets.connect(second) as b:
-        welcomes = [json.loads(await a.recv()), json.loads(await b.recv())]
+    async with LiveClient(first, name="a") as a, LiveClient(second, name="b") as b:
+        welcomes = [await a.receive_json(), await b.receive_json()]
         assert welcomes[0]["instance"] != welcomes[1]["instance"]
-        await a.send(json.dumps({"cid": "x1", "text": "across"}))
-        got = json.loads(await asyncio.wait_for(b.recv(), scaled(5)))
+        await a.send_json({"cid": "x1", "text": "across"})
+        got = await b.receive_json()
         assert (got["type"], got["text"]) == ("message", "across")
-        await a.send(json.dumps({"cid": "x2", "text": "missed"}))
-    async with websockets.connect(f"{first}?last={got['id']}") as late:
-        await late.recv()  # welcome
-        missed = json.loads(await asyncio.wait_for(late.recv(), scaled(5)))
+        await a.send_json({"cid": "x2", "text": "missed"})
+    async with LiveClient(f"{first}?last={got['id']}", name="late") as late:
+        await late.receive_json()  # welcome
+        missed = await late.receive_json()
         assert missed["text"] == "missed"

@@ -14,7 +14,6 @@ import pytest
 from fastapi import FastAPI, HTTPException, WebSocket
 from starlette.testclient import TestClient, WebSocketDenialResponse
 from starlette.websockets import WebSocketDisconnect
-from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from lessons import find
@@ -35,7 +34,7 @@ handshake_answer, in_process_answer = EXPERIMENTS.handshake_answer, EXPERIMENTS.
 
 
 def path(stem: str) -> str:
-    return str(LESSON.path / f"{stem}.py")
+    return str(LESSON.file(stem))
 
 
 def crashes(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
@@ -46,15 +45,17 @@ def crashes(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
 
 
 @pytest.mark.anyio
-async def test_p04_broken_logs_a_traceback_per_disconnect_and_never_cleans_up(http_call) -> None:
-    with SubprocessServer(path("pitfall_no_disconnect")) as server:
-        async with LiveClient(server.ws_url("/ws/ada")) as ws:
-            await ws.send("hi")
-            assert await ws.receive() == "Echo: hi"
-            await ws.close(1001, "bye")
-        server.wait_for_output(r"Exception in ASGI application")
-        server.wait_for_output(r"WebSocketDisconnect: \(1001, 'bye'\)")
-        assert await http_call("GET", server.http_url + "/connected") == (200, ["ada"])
+async def test_p04_broken_logs_a_traceback_per_disconnect_and_never_cleans_up(
+    http_call, serve_file
+) -> None:
+    server = serve_file(path("pitfall_no_disconnect"))
+    async with LiveClient(server.ws_url("/ws/ada")) as ws:
+        await ws.send("hi")
+        assert await ws.receive() == "Echo: hi"
+        await ws.close(1001, "bye")
+    server.wait_for_output(r"Exception in ASGI application")
+    server.wait_for_output(r"WebSocketDisconnect: \(1001, 'bye'\)")
+    assert await http_call("GET", server.http_url + "/connected") == (200, ["ada"])
 
 
 def test_p04_broken_in_process_the_disconnect_reaches_the_test() -> None:
@@ -92,39 +93,34 @@ def test_p04_fixed_in_process() -> None:
 
 
 @pytest.mark.anyio
-async def test_p05_broken_hides_errors_then_freezes_the_server() -> None:
-    server = SubprocessServer(path("pitfall_bare_except")).start()
-    try:
-        async with LiveClient(server.ws_url("/ws"), name="other") as other:
-            # the frozen server never answers the leaver's close frame: do not wait 10 s
-            leaving = LiveClient(server.ws_url("/ws"), name="leaver", close_timeout=0.5)
-            async with leaving as leaver:
-                await leaver.send("abc")
-                await leaver.receive_nothing(within=0.5)  # the ValueError vanished
-                await other.send("21")
-                assert await other.receive() == "42"
-            # the leaver is gone: its handler now spins without awaiting
+async def test_p05_broken_hides_errors_then_freezes_the_server(serve_file) -> None:
+    server = serve_file(path("pitfall_bare_except"))
+    async with LiveClient(server.ws_url("/ws"), name="other") as other:
+        # the frozen server never answers the leaver's close frame: do not wait 10 s
+        leaving = LiveClient(server.ws_url("/ws"), name="leaver", close_timeout=0.5)
+        async with leaving as leaver:
+            await leaver.send("abc")
+            await leaver.receive_nothing(within=0.5)  # the ValueError vanished
             await other.send("21")
-            await other.receive_nothing(within=1.0)
-            returncode = server.stop(timeout=2)  # SIGTERM is not enough: SIGKILL after 2 s
-    finally:
-        server.kill()
+            assert await other.receive() == "42"
+        # the leaver is gone: its handler now spins without awaiting
+        await other.send("21")
+        await other.receive_nothing(within=1.0)
+        returncode = server.stop(timeout=2)  # SIGTERM is not enough: SIGKILL after 2 s
     assert returncode == -signal.SIGKILL
     assert "Traceback" not in server.output
 
 
 @pytest.mark.anyio
-async def test_p05_fixed_reports_bad_input_and_ends_on_disconnect() -> None:
-    server = SubprocessServer(path("fix_bare_except")).start()
-    try:
-        async with LiveClient(server.ws_url("/ws"), name="other") as other:
-            async with LiveClient(server.ws_url("/ws"), name="leaver") as leaver:
-                await leaver.send("abc")
-                assert await leaver.receive() == "error: not an integer"
-            await other.send("21")
-            assert await other.receive(timeout=1.0) == "42"
-    finally:
-        returncode = server.stop(timeout=5)
+async def test_p05_fixed_reports_bad_input_and_ends_on_disconnect(serve_file) -> None:
+    server = serve_file(path("fix_bare_except"))
+    async with LiveClient(server.ws_url("/ws"), name="other") as other:
+        async with LiveClient(server.ws_url("/ws"), name="leaver") as leaver:
+            await leaver.send("abc")
+            assert await leaver.receive() == "error: not an integer"
+        await other.send("21")
+        assert await other.receive(timeout=1.0) == "42"
+    returncode = server.stop(timeout=5)
     assert returncode != -signal.SIGKILL
 
 
@@ -271,18 +267,18 @@ def create_task_app() -> FastAPI:
 
 
 @pytest.mark.anyio
-async def test_p07_create_task_does_not_unblock_a_blocking_call() -> None:
-    with LiveServer(create_task_app()) as live:
-        async with (
-            LiveClient(live.ws_url("/ws/echo")) as other,
-            LiveClient(live.ws_url("/ws/report")) as reporter,
-        ):
-            await reporter.send("go")
-            assert await reporter.receive() == "report started"
-            started = time.perf_counter()
-            await other.send("ping")
-            assert await other.receive(timeout=5) == "ping"
-            assert time.perf_counter() - started >= 0.3  # the job blocks 0.5 s
+async def test_p07_create_task_does_not_unblock_a_blocking_call(serve) -> None:
+    live = serve(create_task_app())
+    async with (
+        LiveClient(live.ws_url("/ws/echo")) as other,
+        LiveClient(live.ws_url("/ws/report")) as reporter,
+    ):
+        await reporter.send("go")
+        assert await reporter.receive() == "report started"
+        started = time.perf_counter()
+        await other.send("ping")
+        assert await other.receive(timeout=5) == "ping"
+        assert time.perf_counter() - started >= 0.3  # the job blocks 0.5 s
 
 
 @pytest.mark.parametrize("stem", ["pitfall_blocking", "fix_blocking"])
@@ -377,15 +373,15 @@ def test_p08_in_process_testclient_hides_the_leak(stem: str) -> None:
 
 
 @pytest.mark.anyio
-async def test_p09_broken_real_client_gets_a_bare_403() -> None:
-    with LiveServer(LESSON.app("pitfall_reject")) as live:
-        with pytest.raises(InvalidStatus) as rejected:
-            async with connect(live.ws_url("/ws/rooms/attic?name=ada")):
-                pass
-        assert rejected.value.response.status_code == 403
-        assert rejected.value.response.body == b""
-        assert await handshake_status(live.ws_url("/ws/rooms/lobby")) == 403  # no name
-        assert await handshake_status(live.ws_url("/ws/rooms/lobby?name=ada")) == 101
+async def test_p09_broken_real_client_gets_a_bare_403(serve) -> None:
+    live = serve(LESSON.app("pitfall_reject"))
+    with pytest.raises(InvalidStatus) as rejected:
+        async with LiveClient(live.ws_url("/ws/rooms/attic?name=ada")):
+            pass
+    assert rejected.value.response.status_code == 403
+    assert rejected.value.response.body == b""
+    assert await handshake_status(live.ws_url("/ws/rooms/lobby")) == 403  # no name
+    assert await handshake_status(live.ws_url("/ws/rooms/lobby?name=ada")) == 101
 
 
 def test_p09_broken_in_process_reports_close_1008() -> None:
@@ -410,16 +406,16 @@ async def test_p09_closing_before_accept_by_version() -> None:
 
 
 @pytest.mark.anyio
-async def test_p09_fixed_real_client_gets_404_and_422_with_a_body() -> None:
-    with LiveServer(LESSON.app("fix_reject"), log_level="critical") as live:
-        with pytest.raises(InvalidStatus) as rejected:
-            async with connect(live.ws_url("/ws/rooms/attic?name=ada")):
-                pass
-        assert rejected.value.response.status_code == 404
-        assert rejected.value.response.body == b'{"detail":"no room \'attic\'"}'
-        assert await handshake_status(live.ws_url("/ws/rooms/lobby")) == 422
-        async with LiveClient(live.ws_url("/ws/rooms/lobby?name=ada")) as ws:
-            assert await ws.receive() == "ada joined lobby"
+async def test_p09_fixed_real_client_gets_404_and_422_with_a_body(serve) -> None:
+    live = serve(LESSON.app("fix_reject"), log_level="critical")
+    with pytest.raises(InvalidStatus) as rejected:
+        async with LiveClient(live.ws_url("/ws/rooms/attic?name=ada")):
+            pass
+    assert rejected.value.response.status_code == 404
+    assert rejected.value.response.body == b'{"detail":"no room \'attic\'"}'
+    assert await handshake_status(live.ws_url("/ws/rooms/lobby")) == 422
+    async with LiveClient(live.ws_url("/ws/rooms/lobby?name=ada")) as ws:
+        assert await ws.receive() == "ada joined lobby"
 
 
 @pytest.mark.anyio
@@ -451,11 +447,11 @@ def http_exception_app() -> FastAPI:
 
 
 @pytest.mark.anyio
-async def test_p09_raising_httpexception_before_accept_is_a_denial_too() -> None:
-    with LiveServer(http_exception_app(), log_level="critical") as live:
-        with pytest.raises(InvalidStatus) as rejected:
-            async with connect(live.ws_url("/ws")):
-                pass
+async def test_p09_raising_httpexception_before_accept_is_a_denial_too(serve) -> None:
+    live = serve(http_exception_app(), log_level="critical")
+    with pytest.raises(InvalidStatus) as rejected:
+        async with LiveClient(live.ws_url("/ws")):
+            pass
     assert rejected.value.response.status_code == 401
     assert rejected.value.response.body == b'{"detail":"who are you?"}'
     with TestClient(http_exception_app()) as client:
@@ -468,45 +464,37 @@ async def test_p09_raising_httpexception_before_accept_is_a_denial_too() -> None
 # P33: shutdown with a stalled client.
 
 
-async def sigterm_with_a_stalled_socket(stem: str, stalled_socket) -> SubprocessServer:
+async def sigterm_with_a_stalled_socket(stem: str, stalled_socket, serve_file) -> SubprocessServer:
     """SIGTERM while one client stalls a large send; the healthy client must see 1012."""
     module = LESSON.module(stem)
-    server = SubprocessServer(path(stem), **module.SERVER_OPTIONS).start()
-    try:
-        stalled_socket(server.port, "/ws/snapshot")  # reads a few bytes, then nothing
-        async with LiveClient(server.ws_url("/ws/echo")) as healthy:
-            await healthy.send("ping")
-            assert await healthy.receive() == "ping"
-            assert server.process is not None
-            os.kill(server.process.pid, signal.SIGTERM)
-            assert await healthy.wait_closed() == (1012, "")
-    except BaseException:
-        server.kill()
-        raise
+    server = serve_file(path(stem), **module.SERVER_OPTIONS)
+    stalled_socket(server.port, "/ws/snapshot")  # reads a few bytes, then nothing
+    async with LiveClient(server.ws_url("/ws/echo")) as healthy:
+        await healthy.send("ping")
+        assert await healthy.receive() == "ping"
+        assert server.process is not None
+        os.kill(server.process.pid, signal.SIGTERM)
+        assert await healthy.wait_closed() == (1012, "")
     return server
 
 
 @pytest.mark.anyio
-async def test_p33_broken_sigterm_never_ends_the_process(stalled_socket) -> None:
-    server = await sigterm_with_a_stalled_socket("pitfall_shutdown", stalled_socket)
+async def test_p33_broken_sigterm_never_ends_the_process(stalled_socket, serve_file) -> None:
+    server = await sigterm_with_a_stalled_socket("pitfall_shutdown", stalled_socket, serve_file)
     assert server.process is not None
-    try:
-        with pytest.raises(subprocess.TimeoutExpired):
-            server.process.wait(scaled(3))
-    finally:
-        server.kill()
+    with pytest.raises(subprocess.TimeoutExpired):
+        server.process.wait(scaled(3))
+    server.kill()
     assert server.process.returncode == -signal.SIGKILL
     assert "Waiting for connections to close" in server.output
 
 
 @pytest.mark.anyio
-async def test_p33_fixed_exits_after_the_graceful_timeout(stalled_socket) -> None:
-    server = await sigterm_with_a_stalled_socket("fix_shutdown", stalled_socket)
+async def test_p33_fixed_exits_after_the_graceful_timeout(stalled_socket, serve_file) -> None:
+    server = await sigterm_with_a_stalled_socket("fix_shutdown", stalled_socket, serve_file)
     assert server.process is not None
-    try:
-        server.process.wait(scaled(6))
-    finally:
-        server.kill()
+    server.process.wait(scaled(6))
+    server.kill()  # ended already: this collects the last of its output
     assert server.process.returncode in (0, -signal.SIGTERM)
     assert "timeout graceful shutdown exceeded" in server.output
 
@@ -547,10 +535,10 @@ def test_p34_broken_in_process_websocket_became_a_query_parameter() -> None:
 
 
 @pytest.mark.anyio
-async def test_p34_fixed_handshake_succeeds() -> None:
-    with LiveServer(LESSON.app("fix_type_hints")) as live:
-        async with LiveClient(live.ws_url("/ws")) as ws:
-            assert await ws.receive() == "hello"
+async def test_p34_fixed_handshake_succeeds(serve) -> None:
+    live = serve(LESSON.app("fix_type_hints"))
+    async with LiveClient(live.ws_url("/ws")) as ws:
+        assert await ws.receive() == "hello"
     with TestClient(LESSON.app("fix_type_hints")) as client:
         with client.websocket_connect("/ws") as ws:
             assert ws.receive_text() == "hello"

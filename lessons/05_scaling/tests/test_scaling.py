@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
 from types import ModuleType
 
 import httpx
@@ -137,11 +136,9 @@ def test_settings_come_from_the_environment(make_app: Callable[..., ModuleType])
 # Real tier: two uvicorn processes (P18).
 
 
-def start_instances(stack: ExitStack, broker_url: str, count: int = 2) -> list[SubprocessServer]:
+def start_instances(serve_file, broker_url: str, count: int = 2) -> list[SubprocessServer]:
     return [
-        stack.enter_context(
-            SubprocessServer(APP, env={"BROKER_URL": broker_url, "INSTANCE": f"i{n}"})
-        )
+        serve_file(APP, env={"BROKER_URL": broker_url, "INSTANCE": f"i{n}"})
         for n in range(1, count + 1)
     ]
 
@@ -153,20 +150,21 @@ async def connected(url: str, name: str) -> LiveClient:
 
 
 @pytest.mark.anyio
-async def test_redis_broker_reaches_the_clients_of_every_process(redis_url: str) -> None:
+async def test_redis_broker_reaches_the_clients_of_every_process(
+    redis_url: str, serve_file
+) -> None:
     """P18 fixed: a message sent on instance 1 reaches the clients of instance 2."""
-    with ExitStack() as stack:
-        one, two = start_instances(stack, redis_url)
-        alice = await connected(one.ws_url("/ws"), "alice")
-        bob = await connected(two.ws_url("/ws"), "bob")
-        try:
-            await alice.send(say("hi from 1"))
-            for client in (alice, bob):
-                event = await client.receive_json()
-                assert (event["text"], event["instance"]) == ("hi from 1", "i1")
-        finally:
-            await alice.close()
-            await bob.close()
+    one, two = start_instances(serve_file, redis_url)
+    alice = await connected(one.ws_url("/ws"), "alice")
+    bob = await connected(two.ws_url("/ws"), "bob")
+    try:
+        await alice.send(say("hi from 1"))
+        for client in (alice, bob):
+            event = await client.receive_json()
+            assert (event["text"], event["instance"]) == ("hi from 1", "i1")
+    finally:
+        await alice.close()
+        await bob.close()
 
 
 @pytest.mark.anyio
@@ -181,19 +179,18 @@ async def test_the_lifespan_ends_when_redis_py_swallows_the_pumps_cancellation(
 
 
 @pytest.mark.anyio
-async def test_memory_broker_misses_the_other_process() -> None:
+async def test_memory_broker_misses_the_other_process(serve_file) -> None:
     """P18: with the in-memory broker each process is its own island."""
-    with ExitStack() as stack:
-        one, two = start_instances(stack, "memory://")
-        alice = await connected(one.ws_url("/ws"), "alice")
-        bob = await connected(two.ws_url("/ws"), "bob")
-        try:
-            await alice.send(say("hi from 1"))
-            assert (await alice.receive_json())["text"] == "hi from 1"
-            await bob.receive_nothing(within=0.5)
-        finally:
-            await alice.close()
-            await bob.close()
+    one, two = start_instances(serve_file, "memory://")
+    alice = await connected(one.ws_url("/ws"), "alice")
+    bob = await connected(two.ws_url("/ws"), "bob")
+    try:
+        await alice.send(say("hi from 1"))
+        assert (await alice.receive_json())["text"] == "hi from 1"
+        await bob.receive_nothing(within=0.5)
+    finally:
+        await alice.close()
+        await bob.close()
 
 
 def test_redis_server_runner_starts_pings_and_stops() -> None:
