@@ -11,12 +11,11 @@ import httpx
 import pytest
 
 from lessons.kit import LiveServer, SubprocessServer, scaled
-from lessons.kit.browser import CHROMIUM_ARGS, chromium_path
+from lessons.kit.browser import CHROMIUM_ARGS, REQUIRE_BROWSER, chromium_path
 from lessons.kit.forkserver import ENABLE as ENABLE_FORK_SERVER
 from lessons.kit.leaks import settle, snapshot
 from lessons.kit.redis_server import RedisServer
 
-REQUIRE_BROWSER = "WSLAB_REQUIRE_BROWSER"
 # Server processes are forked from multiprocessing's forkserver (lessons.kit.forkserver): the
 # suite starts over a hundred, and each spends most of a second of CPU importing the same
 # libraries. Inherited by the commands the tests start (a notebook's kernel spawns its

@@ -9,7 +9,8 @@ forwards in each direction (requests, headers, handshakes and close frames inclu
 the bytes are measured on the wire, not computed from a model of the protocol.
 
 Read top to bottom: the four readers, the comparison that runs them at once, its plot,
-then the relay.
+then the relay. Last, ``command_line_client``: the client that ships with ``websockets``,
+typed into as a person would.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import statistics
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Self
@@ -235,3 +238,42 @@ class Relay:
                 await sink.drain()
             if sink.can_write_eof():
                 sink.write_eof()
+
+
+_TERMINAL_CODES = re.compile(r"\x1b(\[[0-9;]*[A-Za-z]|[78])")
+
+
+async def command_line_client(url: str, *lines: str, timeout: float = 10.0) -> str:
+    """What ``python -m websockets URL`` (the client that ships with websockets) prints when
+    ``lines`` are typed into it, one message each: input ends once a reply has come for each
+    (the client closes at the end of its input, with or without the replies). Terminal codes
+    are left out; ``<`` marks a message received."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "websockets",
+        url,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert process.stdin and process.stdout
+    printed = b""
+    try:
+        async with asyncio.timeout(scaled(timeout)):
+            for sent, line in enumerate(lines, start=1):
+                process.stdin.write(f"{line}\n".encode())
+                while printed.count(b"< ") < sent:
+                    chunk = await process.stdout.read(4096)
+                    if not chunk:
+                        break
+                    printed += chunk
+            process.stdin.close()
+            printed += await process.stdout.read()
+            await process.wait()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    text = _TERMINAL_CODES.sub("", printed.decode()).replace("> ", "")
+    return "\n".join(line.strip() for line in text.splitlines() if line.strip())

@@ -4,7 +4,6 @@
 - ``SubprocessServer``: an app file under uvicorn in its own process.
 - ``LiveClient``: a ``websockets`` client with timeouts and a printed transcript.
 - ``stalled_client``: a raw client that completes the handshake, then never reads.
-- ``command_line_client``: what ``python -m websockets URL`` prints for lines typed into it.
 - ``handshake_status``: the HTTP status a server answers a WebSocket handshake with.
 - ``eventually``: poll a condition with a deadline, for state nothing can be awaited on.
 - ``show``, ``show_diff``: print a lesson file, or a pitfall beside its fix, read from disk.
@@ -13,7 +12,7 @@
 """
 
 from lessons.kit.cleanup import stop_all
-from lessons.kit.client import LiveClient, command_line_client, handshake_status, stalled_client
+from lessons.kit.client import LiveClient, handshake_status, stalled_client
 from lessons.kit.observe import observe, server_log, shows_error
 from lessons.kit.server import LiveServer, SubprocessServer, bind_socket
 from lessons.kit.show import show, show_diff
@@ -24,7 +23,6 @@ __all__ = [
     "LiveServer",
     "SubprocessServer",
     "bind_socket",
-    "command_line_client",
     "eventually",
     "handshake_status",
     "observe",

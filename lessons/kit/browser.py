@@ -6,6 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
+REQUIRE_BROWSER = "WSLAB_REQUIRE_BROWSER"  # set (CI): a missing browser is an error, not a skip
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

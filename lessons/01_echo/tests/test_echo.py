@@ -14,7 +14,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from lessons import find
 from lessons.course.versions import CLAIMS
-from lessons.kit import LiveClient, LiveServer, command_line_client, handshake_status
+from lessons.kit import LiveClient, LiveServer, handshake_status
 
 LESSON = find("01_echo")
 PERIOD = LESSON.module().PERIOD
@@ -181,6 +181,7 @@ async def test_the_command_line_client_of_websockets_talks_to_the_exact_echo(
     server: LiveServer,
 ) -> None:
     """``python -m websockets URL`` ships with websockets (seen on 17.4), as lesson 01 says."""
+    command_line_client = LESSON.module("experiments").command_line_client
     printed = await command_line_client(server.ws_url("/ws/exact"), "hello", "ünïcödé ✓")
     assert printed.splitlines() == [
         f"Connected to {server.ws_url('/ws/exact')}.",

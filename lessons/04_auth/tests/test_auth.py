@@ -22,10 +22,11 @@ from websockets.exceptions import InvalidStatus
 from lessons import find
 from lessons.course.versions import CLAIMS
 from lessons.kit import LiveClient, LiveServer, scaled
-from lessons.kit.chromium import REQUIRE_BROWSER, Chromium
+from lessons.kit.browser import REQUIRE_BROWSER
 from lessons.kit.probes import denial_log
 
 LESSON = find("04_auth")
+Chromium = LESSON.module("experiments").Chromium  # the lesson's browser
 EXPERIMENTS = LESSON.module("experiments")
 knock = EXPERIMENTS.knock
 SECRET = "a-test-secret-that-is-at-least-32-bytes-long"

@@ -12,12 +12,12 @@ from fastapi import FastAPI, WebSocket
 
 from lessons import find
 from lessons.kit import LiveServer, scaled
-from lessons.kit.browser import chromium_path
-from lessons.kit.chromium import REQUIRE_BROWSER, Chromium
+from lessons.kit.browser import REQUIRE_BROWSER, chromium_path
 
 pytestmark = pytest.mark.browser
 
 LESSON = find("04_auth")
+Chromium = LESSON.module("experiments").Chromium  # the lesson's browser
 SECRET = "a-test-secret-that-is-at-least-32-bytes-long"
 Serve = Callable[..., LiveServer]
 
