@@ -29,7 +29,7 @@ tracker ignores SIGTERM. Measured: lesson 02's notebook, run as the suite runs i
 18.6 s with its servers forked in the kernel (8.9 s with the hand-written warm parent this
 replaced, which had a session of its own): the kernel ended only when jupyter_client sent
 it SIGTERM. For the same reason the testing notebook's pytest runs keep their own helper
-(lessons.kit.pytest_run).
+(notebooks/testing/run_pytest.py).
 
 Measured (lesson 01's app, start to ready, medians of 10, 2 cores at load 1.3, interleaved):
 spawned 367 ms; forked by the hand-written warm parent this replaced 51 ms; forked here 47

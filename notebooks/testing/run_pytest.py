@@ -1,20 +1,21 @@
-"""Run pytest on a folder of learner tests from a notebook cell, and print the outcome briefly.
+"""Run pytest on a folder of learner tests from a notebook cell, and print the outcome briefly:
+the testing notebook's runner (``run_pytest``), beside the tests it runs.
 
 pytest runs in a process of its own: the tests start their own event loops and servers,
 which a notebook's kernel (already running a loop) could not host, and a test that hangs
 or leaves a server behind cannot take the kernel with it. Starting Python and importing
 pytest, FastAPI, uvicorn and Playwright takes seconds, so the kit starts one helper
-(``python -m lessons.kit.pytest_run``) that imports them once, and each run is a fork of
+(this file, run as a script) that imports them once, and each run is a fork of
 it: a fresh process that imports the folder's conftest and tests itself, with none of that
 start-up cost. The output is one line per test and, for a failure, its one-line reason:
 what a learner needs, not 200 lines of report.
 
-Measured: a new Python importing pytest and ``PRELOAD`` takes 1.3-1.6 s (2 cores, load 7-9),
-which every run of the testing notebook would pay. ``multiprocessing``'s forkserver, started
-from the kernel, makes each restart or shutdown of the kernel wait for jupyter_client's
-SIGTERM (``lessons.kit.forkserver`` says why): ``wslab run testing`` took 20.6 and 22.0 s
-with it, 11.2 s with this helper, which has a session of its own that ipykernel leaves
-alone.
+Measured by the course's authors: a new Python importing pytest and ``PRELOAD`` takes
+1.3-1.6 s (a loaded machine of two CPUs), which every run of the testing notebook would pay.
+``multiprocessing``'s forkserver, started from the kernel, makes each restart or shutdown of
+the kernel wait for jupyter_client's SIGTERM (``lessons.kit.forkserver`` says why):
+``wslab run testing`` took 20.6 and 22.0 s with it, 11.2 s with this helper, which has a
+session of its own that ipykernel leaves alone.
 """
 
 from __future__ import annotations
@@ -170,7 +171,7 @@ class _Helper(Managed):
 
     def start(self) -> _Helper:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "lessons.kit.pytest_run"],
+            [sys.executable, __file__],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
