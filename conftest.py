@@ -128,6 +128,11 @@ def browser(request: pytest.FixtureRequest) -> Iterator[Any]:
     fresh contexts from ``new_page``. While Playwright's sync API is open it keeps an event
     loop running on the main thread, which breaks any async test or ``asyncio.run`` run
     meanwhile: the browser tests come last in their file (``_browser_tests_last`` says so).
+
+    Why not pytest-playwright's fixtures: their Playwright is session-scoped, so its loop
+    stays on the main thread for the rest of the session. Seen with pytest-playwright
+    0.10.0: after one test that used its ``page``, a plain ``asyncio.run`` in the next test
+    raised RuntimeError; hundreds of async tests share each worker with the browser tests.
     """
     executable = chromium_path()
     if executable is None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import _thread
 import ast
+import asyncio
 import contextlib
 import re
 import signal
@@ -11,6 +13,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -282,6 +286,32 @@ def test_the_leak_guard_leaves_an_older_process_its_sockets_its_helpers_and_thei
     finally:
         elder.kill()
         elder.communicate()
+
+
+def test_a_start_interrupted_by_a_stop_signal_leaves_nothing_serving() -> None:
+    """Ctrl-C, or SIGTERM or SIGHUP made one, while a server starts (``wslab classroom``
+    got one there in CI): the server stops before the interrupt goes on, and nothing is
+    left for the exit handlers to stop after its socket has been closed."""
+    entered, release = threading.Event(), threading.Event()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        entered.set()
+        await asyncio.to_thread(release.wait, scaled(5))  # still starting
+        yield
+
+    def interrupt() -> None:
+        entered.wait(scaled(5))
+        _thread.interrupt_main()  # as a signal's KeyboardInterrupt does
+        release.set()
+
+    server = LiveServer(FastAPI(lifespan=lifespan))
+    interrupter = threading.Thread(target=interrupt)
+    interrupter.start()
+    with pytest.raises(KeyboardInterrupt):
+        server.start()
+    interrupter.join()
+    assert not server.running
 
 
 # The kit, the CLI and the testing notebook's fixture run stock uvicorn: its public API.

@@ -189,8 +189,13 @@ class LiveServer(_Addresses, Managed):
         )
         self._thread.start()
         track(self)
-        if not wait_started(self._server, self._thread.is_alive, scaled(timeout)):
-            self.stop()
+        started = False
+        try:  # a stop signal (KeyboardInterrupt) may come while it starts: it stops then
+            started = wait_started(self._server, self._thread.is_alive, scaled(timeout))
+        finally:
+            if not started:
+                self.stop()
+        if not started:
             within = "" if self.error else f" within {timeout}s"
             raise RuntimeError(f"the server did not start{within}") from self.error
         return self
