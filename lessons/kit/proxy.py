@@ -218,7 +218,8 @@ class Nginx(_Proxy):
     """nginx proxying plain HTTP on ``port`` to ``ports`` with the ``location`` block given.
 
     ``read_timeout`` is ``proxy_read_timeout``: how long a proxied connection may stay
-    quiet (nginx's default is 60 s).
+    quiet (nginx's default is 60 s). ``header_timeout`` is ``client_header_timeout``: how
+    long a client may take to send its request's head (nginx's default is 60 s too).
     """
 
     name = "nginx"
@@ -230,10 +231,12 @@ class Nginx(_Proxy):
         port: int = 0,
         host: str = "127.0.0.1",
         read_timeout: float = 60,
+        header_timeout: float = 60,
     ) -> None:
         super().__init__(ports, port, host)
         self.location = location
         self.read_timeout = read_timeout
+        self.header_timeout = header_timeout
 
     def config(self) -> str:
         servers = "".join(f"\t\tserver {upstream};\n" for upstream in _upstreams(self.ports))
@@ -248,6 +251,7 @@ class Nginx(_Proxy):
             f"\tupstream app {{\n{servers}\t}}\n"
             f"\tserver {{\n\t\tlisten {self.host}:{self.port};\n"
             f"\t\tproxy_read_timeout {round(self.read_timeout * 1000)}ms;\n"
+            f"\t\tclient_header_timeout {round(self.header_timeout * 1000)}ms;\n"
             f"{self.location}\n\t}}\n}}\n"
         )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 import ssl
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,10 @@ import pytest
 from websockets.exceptions import InvalidStatus
 
 from lessons import find
-from lessons.kit import LiveClient, scaled
+from lessons.kit import LiveClient, scaled, wire
 from lessons.kit.cluster import cluster
 from lessons.kit.deploy import tls
+from lessons.kit.leaks import connections
 from lessons.kit.redis_server import RedisServer
 from lessons.kit.server import SubprocessServer
 
@@ -85,6 +87,21 @@ async def test_p41_a_heartbeat_below_the_proxy_timeout_keeps_it_open(
         ws_ping_interval=None,
     )
     assert await quiet(nginx([fixed], read_timeout=0.5).ws_url("/ws"), 1.5) is None
+
+
+async def test_a_handshake_that_never_finishes_is_cut_by_the_proxy_not_by_uvicorn(
+    serve_file: Callable[..., SubprocessServer], nginx: Callable[..., Any]
+) -> None:
+    """uvicorn holds half a request head while the client stays (claim ``unfinished-head``);
+    nginx in front closes it after ``client_header_timeout``, and uvicorn never sees it."""
+    server = serve_file(LESSON.file("fix_idle_timeout"), log_level="warning")
+    proxy = nginx([server], header_timeout=0.5)
+    with wire.raw_socket(proxy.ws_url("/ws")) as sock:
+        sock.sendall(wire.upgrade_request(proxy.ws_url("/ws")).encode()[:30])
+        started = time.monotonic()
+        assert wire.closed_by_peer(sock, 3)
+        assert 0.4 < time.monotonic() - started < scaled(3)
+    assert not [c for c in connections(server.pid) if c.state != "LISTEN"]  # it never got there
 
 
 # P42 -----------------------------------------------------------------------------------
