@@ -164,7 +164,7 @@ CLAIMS: dict[str, Claim] = {
             "uvicorn",
             "a connection whose first request head never completes (half a handshake, then "
             "silence); its keep-alive timeout starts only after a first response",
-            (Era("0.55.0", "0.55.0", _HEAD_HELD, ("0.55.0",)),),
+            (Era("0.54.0", "0.55.0", _HEAD_HELD, ("0.54.0", "0.55.0")),),
             (
                 "tests/test_implementations.py::test_what_uvicorn_bounds_and_what_it_holds",
                 "tests/test_hostile.py::test_a_handshake_that_never_finishes_is_held_until_the_client_goes",
@@ -226,7 +226,7 @@ CLAIMS: dict[str, Claim] = {
             "shutdown-close-code",
             "uvicorn",
             "the close code a client reads when the server stops gracefully",
-            (Era("0.55.0", "0.55.0", "1012 (service restart)", ("0.55.0",)),),
+            (Era("0.54.0", "0.55.0", "1012 (service restart)", ("0.54.0", "0.55.0")),),
             (
                 "lessons/02_lifecycle/tests/test_lifecycle.py::"
                 "test_graceful_stop_closes_with_1012_and_the_server_records_it",
@@ -238,11 +238,11 @@ CLAIMS: dict[str, Claim] = {
             "uvicorn's defaults for message size, protocol pings and graceful shutdown",
             (
                 Era(
-                    "0.55.0",
+                    "0.54.0",
                     "0.55.0",
                     "ws_max_size 16 MiB, pings every 20 s with a 20 s timeout, no graceful "
                     "shutdown timeout",
-                    ("0.55.0",),
+                    ("0.54.0", "0.55.0"),
                 ),
             ),
             ("tests/test_versions.py::test_uvicorns_defaults",),
