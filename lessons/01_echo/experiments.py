@@ -29,8 +29,8 @@ import httpx
 from websockets.asyncio.client import connect
 
 from lessons.kit.server import LiveServer
+from lessons.kit.show import pyplot
 from lessons.kit.timing import scaled
-from lessons.kit.transports import pyplot
 
 
 @dataclass

@@ -39,9 +39,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from lessons import load_with
 from lessons.kit.cleanup import end_process
 from lessons.kit.cluster import cluster
-from lessons.kit.deploy import tls
 from lessons.kit.leaks import alive
-from lessons.kit.proxy import Caddy, Nginx, find_nginx
+from lessons.kit.proxy import Caddy, Nginx, find_nginx, tls
 from lessons.kit.server import LiveServer, SubprocessServer, start_together
 from lessons.kit.timing import scaled
 

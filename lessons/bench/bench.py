@@ -445,7 +445,7 @@ def _ratio(value: float, base: float) -> str:
 def plot(results: list[Result], path: Path, title: str) -> None:
     """Draw the results into ``path`` (PNG, SVG or PDF, by its suffix): deliveries per
     second, latency (p50 and p99) and CPU per delivery, one bar per scenario that ran."""
-    from lessons.kit.transports import pyplot
+    from lessons.kit.show import pyplot
 
     pyplot()  # matplotlib, imported quietly
     from matplotlib.figure import Figure

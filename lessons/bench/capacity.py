@@ -25,9 +25,8 @@ import websockets
 
 from lessons import find
 from lessons.bench.bench import COARSE, NO_NGINX, coarse, cpu_seconds
-from lessons.kit.deploy import tls
 from lessons.kit.leaks import descendants
-from lessons.kit.proxy import Caddy, Nginx, find_nginx
+from lessons.kit.proxy import Caddy, Nginx, find_nginx, tls
 from lessons.kit.server import SubprocessServer
 
 LESSON = find("06")

@@ -262,3 +262,9 @@ class Nginx(_Proxy):
         (self.dir / "nginx.conf").write_text(self.config(), encoding="utf-8")
         argv = [binary, "-p", str(self.dir), "-c", str(self.dir / "nginx.conf")]
         return [*argv, "-e", str(self.dir / "proxy.log"), "-g", "daemon off;"], {}
+
+
+def tls(ca_file: str | Path | None) -> ssl.SSLContext | None:
+    """A TLS context for clients of a proxy with its own CA (Caddy's ``ca_file``), trusting
+    only that CA; None for ``ca_file=None`` (no TLS options, for ws:// URLs)."""
+    return None if ca_file is None else ssl.create_default_context(cafile=str(ca_file))

@@ -1,9 +1,12 @@
-"""Show a lesson's code in a notebook by reading the file, never by retyping it."""
+"""Show a lesson's code in a notebook by reading the file, never by retyping it; and its plots,
+with matplotlib imported quietly (``pyplot``: lesson 01's plot and ``wslab bench --plot``)."""
 
 from __future__ import annotations
 
 import difflib
+import logging
 from pathlib import Path
+from typing import Any
 
 
 def _select(lines: list[str], start: str | None, end: str | None) -> tuple[int, int]:
@@ -42,3 +45,15 @@ def show_diff(broken: str | Path, fixed: str | Path) -> None:
         lineterm="",
     )
     print("\n".join(diff))
+
+
+def pyplot() -> Any:
+    """matplotlib.pyplot, imported without the one-time font cache notice on stderr."""
+    logger = logging.getLogger("matplotlib")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        import matplotlib.pyplot as plt
+    finally:
+        logger.setLevel(level)
+    return plt

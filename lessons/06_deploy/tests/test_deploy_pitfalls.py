@@ -16,8 +16,8 @@ from websockets.exceptions import InvalidStatus
 from lessons import find
 from lessons.kit import LiveClient, scaled, wire
 from lessons.kit.cluster import cluster
-from lessons.kit.deploy import tls
 from lessons.kit.leaks import connections
+from lessons.kit.proxy import tls
 from lessons.kit.redis_server import RedisServer
 from lessons.kit.server import SubprocessServer
 

@@ -14,9 +14,9 @@ import time
 import pytest
 
 from lessons.kit import LiveClient, scaled
-from lessons.kit.deploy import tls
 from lessons.kit.forkserver import ENABLE as ENABLE_FORK_SERVER
 from lessons.kit.leaks import alive, descendants, listening_anywhere
+from lessons.kit.proxy import tls
 
 
 def serve(*args: str) -> tuple[subprocess.Popen[str], str]:
