@@ -44,7 +44,6 @@ import contextlib
 import ctypes
 import importlib
 import multiprocessing
-import multiprocessing.context
 import os
 import signal
 import socket
@@ -83,7 +82,7 @@ _context = multiprocessing.get_context("forkserver")
 _context.set_forkserver_preload(PRELOAD)
 
 
-class ForkedProcess(multiprocessing.context.ForkServerProcess):
+class ForkedProcess(_context.Process):  # type: ignore[name-defined,misc]
     """A forked server, with the parts of ``subprocess.Popen`` the kit uses."""
 
     stdout: IO[str]
