@@ -165,12 +165,13 @@ def _browser_tests_last(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture
-def new_page(browser: Any) -> Iterator[Callable[[], Any]]:
-    """``new_page()`` opens a page in its own browser context, closed after the test."""
+def new_page(browser: Any) -> Iterator[Callable[..., Any]]:
+    """``new_page(**options)`` opens a page in its own browser context (Playwright's context
+    options: ``ignore_https_errors=True``, say), closed after the test."""
     contexts: list[Any] = []
 
-    def open_page() -> Any:
-        context = browser.new_context()
+    def open_page(**options: Any) -> Any:
+        context = browser.new_context(**options)
         context.set_default_timeout(10_000)
         contexts.append(context)
         return context.new_page()

@@ -150,8 +150,9 @@ def test_a_handshake_that_never_finishes_is_held_until_the_client_goes(served: S
         answer = wire.read_head(sock, 2 * GUARD)  # past every bound the server has
         client_port = sock.getsockname()[1]
         held = holds_peer(served.process.pid, client_port)
-    seen = CLAIMS["unfinished-head"].eras[-1].behaviour if (answer, held) == (None, True) else ""
-    CLAIMS["unfinished-head"].expect(seen or f"answered {answer!r}, held: {held}")
+    claim = CLAIMS["unfinished-head"]
+    unanswered = (answer, held) == (None, True)
+    claim.expect(claim.eras[-1].behaviour if unanswered else f"answered {answer!r}, held {held}")
     check_freed(served, client_port)
 
 

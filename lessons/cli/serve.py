@@ -66,7 +66,7 @@ def page_urls(host: str, port: int) -> list[str]:
     uses to reach other machines (asked with a UDP socket "connected" to a documentation
     address: connecting a UDP socket sends nothing). Debian and many containers resolve the
     host name to a loopback address, which no other machine can open."""
-    if host in {"0.0.0.0", "::", ""}:
+    if host in WILDCARD:
         names = {"127.0.0.1"}
         try:
             names.add(socket.gethostbyname(socket.gethostname()))

@@ -124,11 +124,18 @@ class RawConnection:
 
     def close_code(self) -> int:
         """Read frames until the server's close frame; its code (1005 if it has none; 1006
-        if the connection ended without one)."""
+        if the connection ended, or went quiet past its timeout, without one)."""
+        try:
+            return self.read_close()
+        except TimeoutError:
+            return 1006
+
+    def read_close(self) -> int:
+        """``close_code``, but TimeoutError when nothing more came in time."""
         try:
             while (frame := self.read_frame()).kind != "close":
                 pass
-        except (ConnectionError, TimeoutError):
+        except ConnectionError:  # the end of the connection, or a reset
             return 1006
         return int.from_bytes(frame.payload[:2], "big") if len(frame.payload) >= 2 else 1005
 
@@ -216,15 +223,11 @@ def read_until_close(sock: socket.socket, timeout: float = 5.0) -> int | None:
     previous = sock.gettimeout()
     raw = RawConnection(sock, "", "", "", deadline=time.monotonic() + scaled(timeout))
     try:
-        while (frame := raw.read_frame()).kind != "close":
-            pass
+        return raw.read_close()
     except TimeoutError:
         return None
-    except ConnectionError:  # the end of the connection, or a reset
-        return 1006
     finally:
         sock.settimeout(previous)
-    return struct.unpack("!H", frame.payload[:2])[0] if len(frame.payload) >= 2 else 1005
 
 
 def closed_by_peer(sock: socket.socket, timeout: float = 5.0) -> bool:

@@ -21,21 +21,10 @@ LESSON = find("06_deploy")
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def https_page(browser: Any) -> Iterator[Callable[[], Any]]:
-    """``https_page()``: a page in a context that accepts the proxy's test certificate
-    (Playwright's test-only switch for Chromium; real users trust the CA file instead)."""
-    contexts: list[Any] = []
-
-    def open_page() -> Any:
-        context = browser.new_context(ignore_https_errors=True)
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        return context.new_page()
-
-    yield open_page
-    for context in contexts:
-        context.close()
+def https_page(new_page: Callable[..., Any]) -> Any:
+    """A page that accepts the proxy's test certificate (Playwright's test-only switch for
+    Chromium; real users trust the CA file instead)."""
+    return new_page(ignore_https_errors=True)
 
 
 @pytest.fixture
@@ -51,7 +40,7 @@ def deployed(redis_server: RedisServer, caddy: Callable[..., Any]) -> Iterator[t
 
 
 def test_pages_over_https_share_a_room_across_instances_with_wss(
-    https_page: Callable[[], Any], deployed: tuple[Any, list[SubprocessServer]]
+    new_page: Callable[..., Any], deployed: tuple[Any, list[SubprocessServer]]
 ) -> None:
     from playwright.sync_api import expect
 
@@ -62,7 +51,7 @@ def test_pages_over_https_share_a_room_across_instances_with_wss(
         # round robin counts requests, not users: a page makes two (the page and its
         # socket), so one more request in between moves the next socket along
         httpx.get(proxy.url, verify=ssl.create_default_context(cafile=proxy.ca_file))
-        page = https_page()
+        page = https_page(new_page)
         page.on("websocket", lambda ws: sockets.append(ws.url))
         page.goto(proxy.url + "/?room=lobby")
         expect(page.locator("#status")).to_contain_text("connected to instance")
@@ -78,12 +67,12 @@ def test_pages_over_https_share_a_room_across_instances_with_wss(
 
 
 def test_the_page_resumes_after_its_instance_restarts(
-    https_page: Callable[[], Any], deployed: tuple[Any, list[SubprocessServer]]
+    new_page: Callable[..., Any], deployed: tuple[Any, list[SubprocessServer]]
 ) -> None:
     from playwright.sync_api import expect
 
     proxy, servers = deployed
-    watcher, talker = https_page(), https_page()
+    watcher, talker = https_page(new_page), https_page(new_page)
     watcher.goto(proxy.url + "/?room=restart")
     expect(watcher.locator("#status")).to_contain_text("connected to instance")
     watched = watcher.locator("#status").text_content()
