@@ -222,6 +222,18 @@ SERVER_INTERNALS = ("uvicorn.protocols", "uvicorn.server")
 REACHES_TRANSPORT = re.compile(r"""\.transport\b|["']transport["']""")
 
 
+def imported_modules(source: str) -> set[str]:
+    """The modules a file imports, by their full names (``from a import b``: ``a`` and
+    ``a.b``, whichever ``b`` is)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names |= {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
+    return names
+
+
 @pytest.mark.parametrize("unit", _params("stock", UNITS))
 def test_the_app_runs_on_stock_asgi(unit: Unit) -> None:
     """The app a learner copies, with the modules beside it that it imports, subclasses no
@@ -231,16 +243,26 @@ def test_the_app_runs_on_stock_asgi(unit: Unit) -> None:
         if path.stem == "experiments":
             continue
         source = path.read_text(encoding="utf-8")
-        imported = {
-            name
-            for node in ast.walk(ast.parse(source))
-            if isinstance(node, ast.Import | ast.ImportFrom)
-            for name in ([node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-            + [alias.name for alias in node.names]
-        }
-        internals = sorted(n for n in imported if n.startswith(SERVER_INTERNALS))
+        internals = sorted(n for n in imported_modules(source) if n.startswith(SERVER_INTERNALS))
         assert not internals, f"{path.name} imports uvicorn's internals: {internals}"
         assert not REACHES_TRANSPORT.search(source), f"{path.name} reaches the transport"
+
+
+# Imports go one way: lessons.cli -> lessons.course -> lessons.kit -> lessons (the loader).
+LAYERS = ("lessons.cli", "lessons.course", "lessons.kit")
+
+
+@pytest.mark.parametrize("layer", LAYERS[1:])
+def test_imports_go_one_way(layer: str) -> None:
+    above = LAYERS[: LAYERS.index(layer)]
+    folder = ROOT_DIR.joinpath(*layer.split("."))
+    wrong = {
+        f"{path.name}: {name}"
+        for path in folder.glob("*.py")
+        for name in imported_modules(path.read_text(encoding="utf-8"))
+        if name.startswith(above)
+    }
+    assert not wrong, f"{layer} imports from a layer above it: {sorted(wrong)}"
 
 
 # 4. Pictures --------------------------------------------------------------------------------

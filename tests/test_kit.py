@@ -344,36 +344,3 @@ def test_no_kit_or_cli_module_subclasses_uvicorn() -> None:
     assert len(STOCK_UVICORN) > 30
     found = {path.name: classes for path in STOCK_UVICORN if (classes := uvicorn_subclasses(path))}
     assert not found, f"subclasses of uvicorn's classes (use its public API): {found}"
-
-
-# Imports go one way: lessons.cli -> lessons.course -> lessons.kit -> lessons (the loader).
-LAYERS = ("lessons.cli", "lessons.course", "lessons.kit")
-
-
-def imported_lessons_modules(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    return {
-        name
-        for node in ast.walk(tree)
-        for name in (
-            [node.module or ""]
-            if isinstance(node, ast.ImportFrom)
-            else [alias.name for alias in node.names]
-            if isinstance(node, ast.Import)
-            else []
-        )
-        if name.startswith("lessons.")
-    }
-
-
-@pytest.mark.parametrize("layer", LAYERS[1:])
-def test_imports_go_one_way(layer: str) -> None:
-    above = LAYERS[: LAYERS.index(layer)]
-    folder = ROOT.joinpath(*layer.split("."))
-    wrong = {
-        f"{path.name}: {name}"
-        for path in folder.glob("*.py")
-        for name in imported_lessons_modules(path)
-        if name.startswith(above)
-    }
-    assert not wrong, f"{layer} imports from a layer above it: {sorted(wrong)}"
